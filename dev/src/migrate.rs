@@ -1,0 +1,125 @@
+//! The migration runner: applies `migrations/*.sql` in file-name order, each
+//! in its own transaction together with its ledger row, so a failed file
+//! leaves nothing behind and a re-run skips what is already applied. Works
+//! against any PostgreSQL (the local cluster or a Supabase database).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::{Client, NoTls};
+
+/// Serialises concurrent runners on one database.
+const LOCK_KEY: i64 = 0x636f_676f_6d69_67; // "cogomig"
+
+#[derive(Debug)]
+pub enum MigrateError {
+    Io(PathBuf, std::io::Error),
+    Db(String),
+    /// A file that was applied has since been edited.
+    Changed { name: String },
+    Failed { name: String, error: String },
+}
+
+impl fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MigrateError::Io(p, e) => write!(f, "reading {}: {e}", p.display()),
+            MigrateError::Db(e) => write!(f, "database: {e}"),
+            MigrateError::Changed { name } => write!(
+                f,
+                "migration {name} was changed after it was applied; add a new migration instead"
+            ),
+            MigrateError::Failed { name, error } => write!(f, "migration {name} failed (nothing of it applied): {error}"),
+        }
+    }
+}
+
+impl std::error::Error for MigrateError {}
+
+fn db_err(e: tokio_postgres::Error) -> MigrateError {
+    MigrateError::Db(describe(&e))
+}
+
+/// The server's message for a database error, which `Display` leaves out.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({}){}", db.message(), db.code().code(), db.detail().map(|d| format!(": {d}")).unwrap_or_default()),
+        None => e.to_string(),
+    }
+}
+
+pub struct Migration {
+    pub name: String,
+    pub sql: String,
+    pub sha256: String,
+}
+
+/// The `.sql` files of `dir`, sorted by name.
+pub fn load(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| MigrateError::Io(dir.into(), e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let sql = std::fs::read_to_string(&path).map_err(|e| MigrateError::Io(path.clone(), e))?;
+            let sha256 = Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            Ok(Migration { name, sql, sha256 })
+        })
+        .collect()
+}
+
+/// Applies the migrations in `dir` that are not in the ledger yet; returns
+/// the names applied by this call.
+pub async fn run(db_uri: &str, dir: &Path) -> Result<Vec<String>, MigrateError> {
+    let migrations = load(dir)?;
+    let (mut client, conn) = tokio_postgres::connect(db_uri, NoTls).await.map_err(db_err)?;
+    let conn = tokio::spawn(conn);
+    let result = apply(&mut client, &migrations).await;
+    drop(client);
+    let _ = conn.await;
+    result
+}
+
+async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<String>, MigrateError> {
+    client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(db_err)?;
+    client
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS cogo_migrations;
+             CREATE TABLE IF NOT EXISTS cogo_migrations.ledger (
+               name text PRIMARY KEY,
+               sha256 text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(db_err)?;
+    let mut applied = Vec::new();
+    for m in migrations {
+        let row = client
+            .query_opt("SELECT sha256 FROM cogo_migrations.ledger WHERE name = $1", &[&m.name])
+            .await
+            .map_err(db_err)?;
+        match row {
+            Some(row) if row.get::<_, String>(0) == m.sha256 => continue,
+            Some(_) => return Err(MigrateError::Changed { name: m.name.clone() }),
+            None => {}
+        }
+        let failed = |e: tokio_postgres::Error| MigrateError::Failed { name: m.name.clone(), error: describe(&e) };
+        let tx = client.transaction().await.map_err(db_err)?;
+        tx.batch_execute(&m.sql).await.map_err(failed)?;
+        tx.execute("INSERT INTO cogo_migrations.ledger (name, sha256) VALUES ($1, $2)", &[&m.name, &m.sha256])
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        applied.push(m.name.clone());
+    }
+    // PostgREST (hosted or ours) reloads its schema cache on this.
+    client.batch_execute("NOTIFY pgrst, 'reload schema'").await.map_err(db_err)?;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await.map_err(db_err)?;
+    Ok(applied)
+}

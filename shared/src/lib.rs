@@ -1,0 +1,13 @@
+//! The target-independent core of cogo-edge. Everything here builds for
+//! wasm32 and natively and is unit-tested natively; the clock and the HTTP
+//! transport are always passed in.
+
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod postgrest;
+pub mod router;
+pub mod time;
+
+pub use error::ApiError;

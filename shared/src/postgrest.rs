@@ -1,0 +1,231 @@
+//! Requests to PostgREST (hosted, or the local gateway) and the mapping of
+//! its failures onto our error type: an upstream problem is a 502/503/504
+//! with a retryable flag, never a bare 500.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::http::{ApiResponse, HttpRequest, Method, Transport, TransportError};
+
+/// Where PostgREST is and which key the platform calls it with.
+#[derive(Debug, Clone)]
+pub struct Postgrest {
+    base_url: String,
+    api_key: String,
+}
+
+/// PostgREST's error body.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PgrstError {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub details: Option<Value>,
+    #[serde(default)]
+    pub hint: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpstreamError {
+    /// No HTTP answer.
+    Transport(TransportError),
+    /// PostgREST answered with an error status.
+    Status { status: u16, error: PgrstError },
+    /// A 2xx whose body was not the JSON we asked for.
+    BadBody(String),
+}
+
+impl Postgrest {
+    pub fn new(base_url: &str, api_key: &str) -> Postgrest {
+        Postgrest { base_url: base_url.trim_end_matches('/').to_string(), api_key: api_key.to_string() }
+    }
+
+    /// `POST /rpc/<function>` with named arguments, in `schema`.
+    pub fn rpc(&self, schema: &str, function: &str, args: &Value) -> HttpRequest {
+        let mut req = self.request(Method::Post, &format!("/rpc/{function}"), schema);
+        req.headers.push(("Content-Type".into(), "application/json".into()));
+        req.body = Some(serde_json::to_vec(args).expect("JSON values always serialise"));
+        req
+    }
+
+    /// `GET /rpc/<function>` for a stable function without arguments.
+    pub fn rpc_get(&self, schema: &str, function: &str) -> HttpRequest {
+        self.request(Method::Get, &format!("/rpc/{function}"), schema)
+    }
+
+    fn request(&self, method: Method, path: &str, schema: &str) -> HttpRequest {
+        let profile = if matches!(method, Method::Get | Method::Head) { "Accept-Profile" } else { "Content-Profile" };
+        HttpRequest {
+            method,
+            url: format!("{}{}", self.base_url, path),
+            headers: vec![
+                ("apikey".into(), self.api_key.clone()),
+                ("Authorization".into(), format!("Bearer {}", self.api_key)),
+                ("Accept".into(), "application/json".into()),
+                (profile.into(), schema.into()),
+            ],
+            body: None,
+        }
+    }
+
+    /// Sends `request` and parses a successful answer as JSON (`null` for
+    /// an empty body).
+    pub async fn send<T: Transport>(&self, transport: &T, request: HttpRequest) -> Result<Value, UpstreamError> {
+        let response = transport.send(request).await.map_err(UpstreamError::Transport)?;
+        read_json(response)
+    }
+}
+
+fn read_json(response: ApiResponse) -> Result<Value, UpstreamError> {
+    if !(200..300).contains(&response.status) {
+        let error = serde_json::from_slice(&response.body).unwrap_or_default();
+        return Err(UpstreamError::Status { status: response.status, error });
+    }
+    if response.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&response.body).map_err(|e| UpstreamError::BadBody(e.to_string()))
+}
+
+impl UpstreamError {
+    /// A short account of what went wrong, safe to show (no keys, no SQL).
+    pub fn reason(&self) -> String {
+        match self {
+            UpstreamError::Transport(TransportError::Unreachable(_)) => "PostgREST did not answer".into(),
+            UpstreamError::Transport(TransportError::TimedOut) => "PostgREST timed out".into(),
+            UpstreamError::Status { status, error } => {
+                format!("PostgREST answered {status}{}", error.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())
+            }
+            UpstreamError::BadBody(_) => "PostgREST answered with an unreadable body".into(),
+        }
+    }
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(e: UpstreamError) -> ApiError {
+        let reason = e.reason();
+        match e {
+            UpstreamError::Transport(TransportError::Unreachable(_)) => {
+                ApiError::new(503, "upstream_unavailable", "the database gateway is unreachable").with_retryable(true)
+            }
+            UpstreamError::Transport(TransportError::TimedOut) => {
+                ApiError::new(504, "upstream_timeout", "the database gateway did not answer in time").with_retryable(true)
+            }
+            UpstreamError::Status { status, error } => {
+                let code = error.code.clone().unwrap_or_default();
+                // 503 from PostgREST, or connection-class SQLSTATEs: the database is down or overloaded.
+                let (our_status, api_code, retryable) = if status == 503 || code.starts_with("08") || code.starts_with("53") {
+                    (503, "db_unavailable", true)
+                } else if status == 504 {
+                    (504, "upstream_timeout", true)
+                } else if status == 401 || status == 403 {
+                    // Our own key was refused: a deployment error, not the caller's.
+                    (502, "upstream_auth", false)
+                } else {
+                    (502, "upstream_error", status >= 500)
+                };
+                ApiError::new(our_status, api_code, reason)
+                    .with_details(json!({ "upstreamStatus": status, "upstreamCode": error.code }))
+                    .with_retryable(retryable)
+            }
+            UpstreamError::BadBody(_) => ApiError::new(502, "upstream_error", reason).with_retryable(true),
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use std::cell::RefCell;
+
+    struct Fake {
+        answer: Result<ApiResponse, TransportError>,
+        seen: RefCell<Vec<HttpRequest>>,
+    }
+
+    impl Transport for Fake {
+        async fn send(&self, request: HttpRequest) -> Result<ApiResponse, TransportError> {
+            self.seen.borrow_mut().push(request);
+            self.answer.clone()
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> Fake {
+        Fake {
+            answer: Ok(ApiResponse { status, headers: vec![], body: body.as_bytes().to_vec() }),
+            seen: RefCell::new(vec![]),
+        }
+    }
+
+    #[test]
+    fn rpc_posts_named_args_to_the_schema() {
+        let pg = Postgrest::new("http://pg/rest/v1/", "key");
+        let req = pg.rpc("cogo", "enqueue", &json!({"p_type": "x"}));
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(req.url, "http://pg/rest/v1/rpc/enqueue");
+        assert_eq!(req.header("content-profile"), Some("cogo"));
+        assert_eq!(req.header("apikey"), Some("key"));
+        assert_eq!(req.header("authorization"), Some("Bearer key"));
+        assert_eq!(req.body.as_deref(), Some(br#"{"p_type":"x"}"#.as_slice()));
+    }
+
+    #[test]
+    fn rpc_get_uses_accept_profile() {
+        let req = Postgrest::new("http://pg", "k").rpc_get("cogo", "health");
+        assert_eq!(req.method, Method::Get);
+        assert_eq!(req.header("accept-profile"), Some("cogo"));
+        assert_eq!(req.header("content-profile"), None);
+    }
+
+    #[test]
+    fn success_parses_json_and_empty_is_null() {
+        let pg = Postgrest::new("http://pg", "k");
+        let fake = answer(200, "\"ok\"");
+        assert_eq!(block_on(pg.send(&fake, pg.rpc_get("cogo", "health"))), Ok(json!("ok")));
+        let fake = answer(204, "");
+        assert_eq!(block_on(pg.send(&fake, pg.rpc_get("cogo", "health"))), Ok(Value::Null));
+    }
+
+    fn mapped(status: u16, body: &str) -> ApiError {
+        let pg = Postgrest::new("http://pg", "k");
+        block_on(pg.send(&answer(status, body), pg.rpc_get("cogo", "f"))).unwrap_err().into()
+    }
+
+    #[test]
+    fn failures_map_to_gateway_statuses() {
+        let e = mapped(503, r#"{"code":"PGRST001","message":"Database client error"}"#);
+        assert_eq!((e.status, e.code, e.retryable), (503, "db_unavailable", Some(true)));
+        let e = mapped(500, r#"{"code":"08006","message":"connection failure"}"#);
+        assert_eq!((e.status, e.code), (503, "db_unavailable"));
+        let e = mapped(401, r#"{"code":"PGRST301","message":"JWSError"}"#);
+        assert_eq!((e.status, e.code, e.retryable), (502, "upstream_auth", Some(false)));
+        let e = mapped(404, r#"{"code":"PGRST202","message":"Could not find the function"}"#);
+        assert_eq!((e.status, e.code, e.retryable), (502, "upstream_error", Some(false)));
+        assert_eq!(e.details, Some(json!({"upstreamStatus": 404, "upstreamCode": "PGRST202"})));
+        let e = mapped(502, "<html>bad gateway</html>");
+        assert_eq!((e.status, e.retryable), (502, Some(true)));
+    }
+
+    #[test]
+    fn transport_failures_are_retryable() {
+        let pg = Postgrest::new("http://pg", "k");
+        let fake = Fake { answer: Err(TransportError::TimedOut), seen: RefCell::new(vec![]) };
+        let e: ApiError = block_on(pg.send(&fake, pg.rpc_get("cogo", "f"))).unwrap_err().into();
+        assert_eq!((e.status, e.code, e.retryable), (504, "upstream_timeout", Some(true)));
+        let fake = Fake { answer: Err(TransportError::Unreachable("refused".into())), seen: RefCell::new(vec![]) };
+        let e: ApiError = block_on(pg.send(&fake, pg.rpc_get("cogo", "f"))).unwrap_err().into();
+        assert_eq!((e.status, e.code), (503, "upstream_unavailable"));
+        assert!(!e.message.contains("refused"), "transport detail stays out of the response");
+    }
+
+    #[test]
+    fn error_never_echoes_the_key() {
+        let e = mapped(401, r#"{"code":"PGRST301","message":"bad key: k"}"#);
+        assert!(!e.body().to_string().contains("bad key"));
+    }
+}
