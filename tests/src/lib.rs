@@ -1,1 +1,329 @@
+//! The black-box test stack: a private PostgreSQL with the migrations
+//! applied, the PostgREST-compatible gateway (or the PostgREST named by
+//! `POSTGREST_URL`), and the release wasm in `workerd serve`, all on free
+//! ports, all stopped when the test process ends, however it ends.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use cogo_dev::pg_cluster::{PgCluster, PgOptions};
+use cogo_dev::process::{free_port, on_keeper_thread, port_open, wait_until, Guarded};
+use cogo_dev::{gateway, migrate, token};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// Runs the in-process gateways; its worker threads live as long as the process.
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// The database every stack of this test process shares.
+pub struct Database {
+    /// Superuser URI, for tests that check rows directly.
+    pub uri: String,
+    pub jwt_secret: String,
+    _cluster: PgCluster,
+}
+
+pub fn database() -> &'static Database {
+    static DB: OnceLock<Database> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = run_dir().join("pg");
+        let cluster = on_keeper_thread(move || PgCluster::start(PgOptions { dir, port: None, durable: false }))
+            .expect("start PostgreSQL");
+        let uri = cluster.uri("postgres");
+        let applied = runtime()
+            .block_on(migrate::run(&uri, &workspace_root().join("migrations")))
+            .unwrap_or_else(|e| panic!("migrations: {e}"));
+        assert!(!applied.is_empty(), "a new cluster applies every migration");
+        Database { uri, jwt_secret: random_hex(32), _cluster: cluster }
+    })
+}
+
+/// This process's folder under target/tmp; folders of finished runs are
+/// removed first.
+fn run_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = workspace_root().join("target/tmp");
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("run-").and_then(|p| p.parse::<i32>().ok()) else { continue };
+            // SAFETY: signal 0 only asks whether the process exists.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = base.join(format!("run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create target/tmp run folder");
+        dir
+    })
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("read /dev/urandom");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct RunningGateway {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Where the worker reaches PostgREST, and whether we can stop it.
+enum Upstream {
+    Local { port: u16, running: Mutex<Option<RunningGateway>> },
+    External { url: String },
+}
+
+/// One worker in workerd over one PostgREST, on the shared database.
+pub struct Stack {
+    /// `http://127.0.0.1:<port>` of workerd.
+    pub base_url: String,
+    pub service_key: String,
+    pub jwt_secret: String,
+    upstream: Upstream,
+    _workerd: Guarded,
+}
+
+/// Builds a stack; `vars` overrides or (with an empty value) removes worker bindings.
+pub struct StackBuilder {
+    vars: Vec<(String, String)>,
+    external: bool,
+}
+
+impl Default for StackBuilder {
+    fn default() -> Self {
+        StackBuilder { vars: Vec::new(), external: true }
+    }
+}
+
+impl StackBuilder {
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    /// Always start a local gateway, even when `POSTGREST_URL` is set
+    /// (for tests that stop and start it).
+    pub fn local_gateway(mut self) -> Self {
+        self.external = false;
+        self
+    }
+
+    pub fn start(self) -> Stack {
+        let db = database();
+        let external = std::env::var("POSTGREST_URL").ok().filter(|u| !u.is_empty() && self.external);
+        let (upstream, jwt_secret, postgrest_var) = match external {
+            Some(url) => {
+                let secret = std::env::var("POSTGREST_JWT_SECRET")
+                    .expect("POSTGREST_URL needs POSTGREST_JWT_SECRET (the PostgREST's jwt-secret)");
+                (Upstream::External { url: url.clone() }, secret, ("POSTGREST_URL", url))
+            }
+            None => {
+                let port = free_port().expect("free port");
+                let upstream = Upstream::Local { port, running: Mutex::new(None) };
+                (upstream, db.jwt_secret.clone(), ("SUPABASE_URL", format!("http://127.0.0.1:{port}")))
+            }
+        };
+        let service_key = token::sign(&jwt_secret, token::role_claims("service_role", "service"), 3600 * 24);
+        let mut vars = vec![
+            (postgrest_var.0.to_string(), postgrest_var.1),
+            ("SUPABASE_SERVICE_ROLE_KEY".to_string(), service_key.clone()),
+            ("SUPABASE_JWT_SECRET".to_string(), jwt_secret.clone()),
+        ];
+        for (name, value) in self.vars {
+            vars.retain(|(n, _)| *n != name);
+            if !value.is_empty() {
+                vars.push((name, value));
+            }
+        }
+        let (workerd, port) = start_workerd(&vars);
+        let stack = Stack { base_url: format!("http://127.0.0.1:{port}"), service_key, jwt_secret, upstream, _workerd: workerd };
+        stack.start_gateway();
+        stack
+    }
+}
+
+impl Stack {
+    /// The stack most tests share.
+    pub fn shared() -> &'static Stack {
+        static STACK: OnceLock<Stack> = OnceLock::new();
+        STACK.get_or_init(|| StackBuilder::default().start())
+    }
+
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// The PostgREST base URL the worker talks to.
+    pub fn postgrest_url(&self) -> String {
+        match &self.upstream {
+            Upstream::Local { port, .. } => format!("http://127.0.0.1:{port}/rest/v1"),
+            Upstream::External { url } => url.clone(),
+        }
+    }
+
+    pub fn has_local_gateway(&self) -> bool {
+        matches!(self.upstream, Upstream::Local { .. })
+    }
+
+    /// Starts the local gateway (no-op with an external PostgREST or when running).
+    pub fn start_gateway(&self) {
+        let Upstream::Local { port, running } = &self.upstream else { return };
+        let mut running = running.lock().unwrap();
+        if running.is_some() {
+            return;
+        }
+        let db = database();
+        let env = [
+            ("PGRST_DB_URI", db.uri.replace("postgres@", "authenticator@")),
+            ("PGRST_DB_SCHEMAS", "public,cogo".to_string()),
+            ("PGRST_DB_ANON_ROLE", "anon".to_string()),
+            ("PGRST_JWT_SECRET", self.jwt_secret.clone()),
+            ("PGRST_DB_POOL", "10".to_string()),
+        ];
+        let config = gateway::Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .expect("gateway config");
+        let port = *port;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = runtime().spawn(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            gateway::serve(config, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        wait_until("gateway", Duration::from_secs(20), || port_open(port).then_some(())).expect("gateway starts");
+        *running = Some(RunningGateway { stop, done });
+    }
+
+    /// Stops the local gateway and waits until its port refuses connections.
+    pub fn stop_gateway(&self) {
+        let Upstream::Local { port, running } = &self.upstream else { return };
+        let Some(gw) = running.lock().unwrap().take() else { return };
+        let _ = gw.stop.send(());
+        wait_until("gateway stop", Duration::from_secs(20), || gw.done.is_finished().then_some(())).expect("gateway stops");
+        wait_until("gateway port closed", Duration::from_secs(5), || (!port_open(*port)).then_some(()))
+            .expect("port closes");
+    }
+
+    pub fn client(&self) -> Client {
+        Client { stack: self, http: reqwest::Client::new() }
+    }
+}
+
+/// The release wasm, served by workerd with `vars` as text bindings.
+fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
+    let root = workspace_root();
+    let build = root.join("functions/build");
+    assert!(
+        build.join("index.js").is_file() && build.join("index_bg.wasm").is_file(),
+        "no release wasm in {}: run scripts/build (scripts/test does)",
+        build.display()
+    );
+    let workerd = root.join("node_modules/@cloudflare/workerd-linux-64/bin/workerd");
+    assert!(workerd.is_file(), "workerd missing: run scripts/setup");
+    let port = free_port().expect("free port");
+    let bindings: Vec<String> = vars
+        .iter()
+        .map(|(name, value)| format!("(name = {}, text = {})", capnp_string(name), capnp_string(value)))
+        .collect();
+    let config = format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed "index.js"),
+    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
+  ],
+  compatibilityDate = "2025-09-01",
+  bindings = [{bindings}],
+  globalOutbound = "internet",
+);
+"#,
+        bindings = bindings.join(", ")
+    );
+    // `embed` paths are relative to the config file, so it sits beside the build.
+    let config_path = build.join(format!("workerd-test-{}-{port}.capnp", std::process::id()));
+    std::fs::write(&config_path, config).expect("write workerd config");
+    let log = std::fs::File::create(run_dir().join(format!("workerd-{port}.log"))).expect("workerd log");
+    let mut cmd = std::process::Command::new(workerd);
+    cmd.arg("serve").arg(&config_path).arg("--experimental").stdout(log.try_clone().unwrap()).stderr(log);
+    let mut child = on_keeper_thread(move || Guarded::spawn("workerd", cmd, libc::SIGKILL)).expect("start workerd");
+    wait_until("workerd", Duration::from_secs(30), || {
+        assert!(child.is_running(), "workerd exited at start; see target/tmp/run-*/workerd-*.log");
+        port_open(port).then_some(())
+    })
+    .expect("workerd listens");
+    let _ = std::fs::remove_file(&config_path);
+    (child, port)
+}
+
+fn capnp_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// An HTTP client bound to one stack.
+pub struct Client<'s> {
+    stack: &'s Stack,
+    http: reqwest::Client,
+}
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Client<'_> {
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.http.request(method.parse().expect("method"), self.stack.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        Reply { status, headers, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None, &[]).await
+    }
+}
