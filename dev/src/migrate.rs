@@ -17,8 +17,13 @@ pub enum MigrateError {
     Io(PathBuf, std::io::Error),
     Db(String),
     /// A file that was applied has since been edited.
-    Changed { name: String },
-    Failed { name: String, error: String },
+    Changed {
+        name: String,
+    },
+    Failed {
+        name: String,
+        error: String,
+    },
 }
 
 impl fmt::Display for MigrateError {
@@ -26,11 +31,12 @@ impl fmt::Display for MigrateError {
         match self {
             MigrateError::Io(p, e) => write!(f, "reading {}: {e}", p.display()),
             MigrateError::Db(e) => write!(f, "database: {e}"),
-            MigrateError::Changed { name } => write!(
-                f,
-                "migration {name} was changed after it was applied; add a new migration instead"
-            ),
-            MigrateError::Failed { name, error } => write!(f, "migration {name} failed (nothing of it applied): {error}"),
+            MigrateError::Changed { name } => {
+                write!(f, "migration {name} was changed after it was applied; add a new migration instead")
+            }
+            MigrateError::Failed { name, error } => {
+                write!(f, "migration {name} failed (nothing of it applied): {error}")
+            }
         }
     }
 }
@@ -44,7 +50,12 @@ fn db_err(e: tokio_postgres::Error) -> MigrateError {
 /// The server's message for a database error, which `Display` leaves out.
 pub fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!("{} ({}){}", db.message(), db.code().code(), db.detail().map(|d| format!(": {d}")).unwrap_or_default()),
+        Some(db) => format!(
+            "{} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
         None => e.to_string(),
     }
 }

@@ -48,10 +48,7 @@ impl PgCluster {
             as_owner(&mut initdb, owner);
             let out = initdb.output()?;
             if !out.status.success() {
-                return Err(io::Error::other(format!(
-                    "initdb failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )));
+                return Err(io::Error::other(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr))));
             }
         }
         // A server killed without a clean shutdown leaves its pid file.
@@ -89,10 +86,7 @@ impl PgCluster {
         })?
         .then_some(())
         .ok_or_else(|| {
-            io::Error::other(format!(
-                "postgres exited at start: {}",
-                fs::read_to_string(&log).unwrap_or_default()
-            ))
+            io::Error::other(format!("postgres exited at start: {}", fs::read_to_string(&log).unwrap_or_default()))
         })?;
         Ok(PgCluster { port, dir: opts.dir, server })
     }

@@ -27,9 +27,7 @@ impl Guarded {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("starting {name}: {e}")))?;
+        let child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("starting {name}: {e}")))?;
         Ok(Guarded { child, stop_signal, name: name.to_string() })
     }
 

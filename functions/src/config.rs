@@ -15,13 +15,11 @@ thread_local! {
 
 pub fn load(env: &Env) -> Result<Rc<Config>, ApiError> {
     CONFIG.with(|cell| {
-        cell.get_or_init(|| {
-            Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map(Rc::new)
-        })
-        .clone()
-        .map_err(|e| {
-            worker::console_error!("configuration error: {e}");
-            ApiError::new(500, "config_error", e.to_string())
-        })
+        cell.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map(Rc::new))
+            .clone()
+            .map_err(|e| {
+                worker::console_error!("configuration error: {e}");
+                ApiError::new(500, "config_error", e.to_string())
+            })
     })
 }

@@ -37,8 +37,9 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
 }
 
 async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
-    let method = Method::parse(request.method().as_ref())
-        .ok_or_else(|| ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method())))?;
+    let method = Method::parse(request.method().as_ref()).ok_or_else(|| {
+        ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method()))
+    })?;
     let path = request.path();
     let (endpoint, params) = match find(routes::ROUTES, method, &path) {
         RouteMatch::Found { endpoint, params } => (*endpoint, params),

@@ -14,9 +14,8 @@ pub enum Endpoint {
     Health,
 }
 
-pub const ROUTES: &[Route<Endpoint>] = &[
-    Route { methods: &[Get], paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health },
-];
+pub const ROUTES: &[Route<Endpoint>] =
+    &[Route { methods: &[Get], paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health }];
 
 pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     match endpoint {

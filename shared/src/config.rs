@@ -59,7 +59,8 @@ impl Config {
                 String::new()
             }
         };
-        if !postgrest_url.is_empty() && !postgrest_url.starts_with("http://") && !postgrest_url.starts_with("https://") {
+        if !postgrest_url.is_empty() && !postgrest_url.starts_with("http://") && !postgrest_url.starts_with("https://")
+        {
             err.invalid.push(("SUPABASE_URL", "must start with http:// or https://".into()));
         }
         let service_role_key = get("SUPABASE_SERVICE_ROLE_KEY").unwrap_or_else(|| {

@@ -131,6 +131,9 @@ mod tests {
     #[test]
     fn extra_fields_sit_beside_error() {
         let e = ApiError::new(503, "db_unreachable", "x").with_extra("ok", false.into()).with_retryable(true);
-        assert_eq!(e.body(), json!({"ok": false, "error": {"code": "db_unreachable", "message": "x", "retryable": true}}));
+        assert_eq!(
+            e.body(),
+            json!({"ok": false, "error": {"code": "db_unreachable", "message": "x", "retryable": true}})
+        );
     }
 }

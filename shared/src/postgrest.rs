@@ -97,7 +97,10 @@ impl UpstreamError {
             UpstreamError::Transport(TransportError::Unreachable(_)) => "PostgREST did not answer".into(),
             UpstreamError::Transport(TransportError::TimedOut) => "PostgREST timed out".into(),
             UpstreamError::Status { status, error } => {
-                format!("PostgREST answered {status}{}", error.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())
+                format!(
+                    "PostgREST answered {status}{}",
+                    error.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+                )
             }
             UpstreamError::BadBody(_) => "PostgREST answered with an unreadable body".into(),
         }
@@ -112,21 +115,23 @@ impl From<UpstreamError> for ApiError {
                 ApiError::new(503, "upstream_unavailable", "the database gateway is unreachable").with_retryable(true)
             }
             UpstreamError::Transport(TransportError::TimedOut) => {
-                ApiError::new(504, "upstream_timeout", "the database gateway did not answer in time").with_retryable(true)
+                ApiError::new(504, "upstream_timeout", "the database gateway did not answer in time")
+                    .with_retryable(true)
             }
             UpstreamError::Status { status, error } => {
                 let code = error.code.clone().unwrap_or_default();
                 // 503 from PostgREST, or connection-class SQLSTATEs: the database is down or overloaded.
-                let (our_status, api_code, retryable) = if status == 503 || code.starts_with("08") || code.starts_with("53") {
-                    (503, "db_unavailable", true)
-                } else if status == 504 {
-                    (504, "upstream_timeout", true)
-                } else if status == 401 || status == 403 {
-                    // Our own key was refused: a deployment error, not the caller's.
-                    (502, "upstream_auth", false)
-                } else {
-                    (502, "upstream_error", status >= 500)
-                };
+                let (our_status, api_code, retryable) =
+                    if status == 503 || code.starts_with("08") || code.starts_with("53") {
+                        (503, "db_unavailable", true)
+                    } else if status == 504 {
+                        (504, "upstream_timeout", true)
+                    } else if status == 401 || status == 403 {
+                        // Our own key was refused: a deployment error, not the caller's.
+                        (502, "upstream_auth", false)
+                    } else {
+                        (502, "upstream_error", status >= 500)
+                    };
                 ApiError::new(our_status, api_code, reason)
                     .with_details(json!({ "upstreamStatus": status, "upstreamCode": error.code }))
                     .with_retryable(retryable)
@@ -135,7 +140,6 @@ impl From<UpstreamError> for ApiError {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -13,9 +13,14 @@ pub struct Route<E: 'static> {
 
 #[derive(Debug, PartialEq)]
 pub enum RouteMatch<'r, E> {
-    Found { endpoint: &'r E, params: Vec<(&'static str, String)> },
+    Found {
+        endpoint: &'r E,
+        params: Vec<(&'static str, String)>,
+    },
     /// The path exists, not with this method.
-    MethodNotAllowed { allowed: Vec<&'static str> },
+    MethodNotAllowed {
+        allowed: Vec<&'static str>,
+    },
     NotFound,
 }
 
@@ -115,8 +120,14 @@ mod tests {
 
     #[test]
     fn both_url_families_reach_one_route() {
-        for path in ["/api/collab/health", "/functions/v1/health", "/health", "/health/", "/collab/health",
-                     "/functions/v1/api/collab/health"] {
+        for path in [
+            "/api/collab/health",
+            "/functions/v1/health",
+            "/health",
+            "/health/",
+            "/collab/health",
+            "/functions/v1/api/collab/health",
+        ] {
             assert_eq!(found(Method::Get, path).map(|f| f.0), Some(&E::Health), "{path}");
         }
     }

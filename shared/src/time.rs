@@ -4,9 +4,7 @@ use chrono::{DateTime, SecondsFormat};
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-23T06:49:15.123Z`.
 pub fn iso8601(unix_ms: i64) -> String {
-    DateTime::from_timestamp_millis(unix_ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::from_timestamp_millis(unix_ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

@@ -148,7 +148,13 @@ impl StackBuilder {
             }
         }
         let (workerd, port) = start_workerd(&vars);
-        let stack = Stack { base_url: format!("http://127.0.0.1:{port}"), service_key, jwt_secret, upstream, _workerd: workerd };
+        let stack = Stack {
+            base_url: format!("http://127.0.0.1:{port}"),
+            service_key,
+            jwt_secret,
+            upstream,
+            _workerd: workerd,
+        };
         stack.start_gateway();
         stack
     }
@@ -216,7 +222,8 @@ impl Stack {
         let Upstream::Local { port, running } = &self.upstream else { return };
         let Some(gw) = running.lock().unwrap().take() else { return };
         let _ = gw.stop.send(());
-        wait_until("gateway stop", Duration::from_secs(20), || gw.done.is_finished().then_some(())).expect("gateway stops");
+        wait_until("gateway stop", Duration::from_secs(20), || gw.done.is_finished().then_some(()))
+            .expect("gateway stops");
         wait_until("gateway port closed", Duration::from_secs(5), || (!port_open(*port)).then_some(()))
             .expect("port closes");
     }

@@ -55,7 +55,8 @@ struct DevVars {
 }
 
 fn read_dev_vars(path: &Path) -> Result<DevVars> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e} (run scripts/dev once)", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e} (run scripts/dev once)", path.display()))?;
     let jwt_secret = text
         .lines()
         .find_map(|l| l.strip_prefix("SUPABASE_JWT_SECRET="))
@@ -119,7 +120,8 @@ async fn up(args: &[String]) -> Result<()> {
     let mut gateway_cmd = Command::new(&gateway_bin);
     gateway_cmd.envs(gateway_env.iter().map(|(k, v)| (*k, v.as_str())));
     let _gateway = Guarded::spawn("gateway", gateway_cmd, libc::SIGTERM).map_err(|e| e.to_string())?;
-    wait_until("gateway", Duration::from_secs(20), || port_open(gateway_port).then_some(())).map_err(|e| e.to_string())?;
+    wait_until("gateway", Duration::from_secs(20), || port_open(gateway_port).then_some(()))
+        .map_err(|e| e.to_string())?;
     let supabase_url = format!("http://127.0.0.1:{gateway_port}");
     println!("gateway     {supabase_url}/rest/v1  (PostgREST-compatible; env in .dev/gateway.env)");
 
@@ -149,7 +151,11 @@ async fn up(args: &[String]) -> Result<()> {
         r = ready => r.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?,
         _ = shutdown_signal() => return Ok(()),
     }
-    let user = token::sign(&vars.jwt_secret, token::role_claims("authenticated", "00000000-0000-4000-8000-000000000001"), 30 * 24 * 3600);
+    let user = token::sign(
+        &vars.jwt_secret,
+        token::role_claims("authenticated", "00000000-0000-4000-8000-000000000001"),
+        30 * 24 * 3600,
+    );
     let worker = token::sign(&vars.jwt_secret, token::role_claims("worker", "dev-worker"), 30 * 24 * 3600);
     let service = token::sign(&vars.jwt_secret, token::role_claims("service_role", "service"), 30 * 24 * 3600);
     println!(
