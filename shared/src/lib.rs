@@ -2,10 +2,12 @@
 //! wasm32 and natively and is unit-tested natively; the clock and the HTTP
 //! transport are always passed in.
 
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod jobs;
 pub mod postgrest;
 pub mod router;
 pub mod time;

@@ -1,0 +1,256 @@
+-- State changes of the queue, each one SQL function = one transaction.
+-- Errors the caller must see are raised with SQLSTATE 'PTxyz' (PostgREST
+-- answers status xyz) and a snake_case code as the message.
+
+-- A job as the clients read it (collab.yaml Job) plus our additions.
+CREATE FUNCTION cogo.job_json(j cogo.jobs) RETURNS jsonb
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object(
+    'id', j.id, 'type', j.type, 'status', j.status, 'executor_id', j.executor_id,
+    'worker_id', j.worker_id, 'payload', j.payload, 'result', j.result, 'error', j.error,
+    'attempts', j.attempts, 'max_attempts', j.max_attempts, 'priority', j.priority,
+    'lost_leases', j.lost_leases, 'next_run_at', j.next_run_at,
+    'lease_until', j.lease_until, 'progress', j.progress, 'current_step', j.current_step,
+    'cancel_requested', j.cancel_requested, 'owner_id', j.owner_id,
+    'idempotency_key', j.idempotency_key,
+    'created_at', j.created_at, 'updated_at', j.updated_at,
+    'started_at', j.started_at, 'finished_at', j.finished_at)
+$$;
+
+-- Enqueue, idempotent on p_idempotency_key: a repeat returns the same job
+-- with queued = false.
+CREATE FUNCTION cogo.enqueue(
+  p_type text, p_executor_id text, p_payload jsonb DEFAULT '{}'::jsonb,
+  p_idempotency_key text DEFAULT NULL, p_priority integer DEFAULT 0,
+  p_run_at timestamptz DEFAULT NULL, p_max_attempts integer DEFAULT NULL,
+  p_owner_id text DEFAULT NULL, p_backoff_base_ms integer DEFAULT NULL,
+  p_backoff_cap_ms integer DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  new_id uuid;
+BEGIN
+  INSERT INTO cogo.jobs (type, executor_id, payload, idempotency_key, priority, next_run_at,
+                         max_attempts, owner_id, backoff_base_ms, backoff_cap_ms)
+  VALUES (p_type, p_executor_id, coalesce(p_payload, '{}'::jsonb), p_idempotency_key,
+          coalesce(p_priority, 0), greatest(coalesce(p_run_at, now()), now()),
+          coalesce(p_max_attempts, 5), p_owner_id,
+          coalesce(p_backoff_base_ms, 500), coalesce(p_backoff_cap_ms, 60000))
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id INTO new_id;
+  IF new_id IS NOT NULL THEN
+    RETURN jsonb_build_object('jobId', new_id, 'queued', true);
+  END IF;
+  -- The conflicting insert has committed (ON CONFLICT waited for it).
+  SELECT id INTO new_id FROM cogo.jobs WHERE idempotency_key = p_idempotency_key;
+  RETURN jsonb_build_object('jobId', new_id, 'queued', false);
+END
+$$;
+
+-- Claims up to p_limit ready jobs of one executor. SKIP LOCKED lets
+-- concurrent claimers take disjoint jobs; the attempt is counted here, so a
+-- job that kills its worker still runs out of attempts.
+CREATE FUNCTION cogo.claim(
+  p_executor_id text, p_worker_id text, p_lease_seconds integer DEFAULT 60,
+  p_type_prefix text DEFAULT NULL, p_limit integer DEFAULT 1)
+RETURNS SETOF jsonb
+LANGUAGE sql AS $$
+  WITH picked AS (
+    SELECT id FROM cogo.jobs
+    WHERE status = 'queued' AND executor_id = p_executor_id AND next_run_at <= now()
+      AND (p_type_prefix IS NULL
+           OR starts_with(type, p_type_prefix))
+    ORDER BY priority DESC, next_run_at, created_at
+    LIMIT least(greatest(p_limit, 1), 100)
+    FOR UPDATE SKIP LOCKED
+  ), claimed AS (
+    UPDATE cogo.jobs j
+    SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker_id,
+        lease_owner = p_worker_id, lease_token = gen_random_uuid(),
+        lease_until = now() + make_interval(secs => p_lease_seconds),
+        started_at = coalesce(j.started_at, now()), updated_at = now()
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.*
+  )
+  SELECT cogo.job_json(c) || jsonb_build_object('lease_token', c.lease_token)
+  FROM claimed c
+  ORDER BY c.priority DESC, c.next_run_at, c.created_at
+$$;
+
+-- Locks a running job for a lease-checked change, or raises what is wrong.
+-- A NULL token (clients that predate lease tokens) is accepted while the
+-- job is running.
+CREATE FUNCTION cogo.lock_running(p_job_id uuid, p_lease_token uuid) RETURNS cogo.jobs
+LANGUAGE plpgsql AS $$
+DECLARE
+  j cogo.jobs;
+BEGIN
+  SELECT * INTO j FROM cogo.jobs WHERE id = p_job_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE SQLSTATE 'PT404' USING MESSAGE = 'job_not_found', DETAIL = format('no job %s', p_job_id);
+  END IF;
+  IF p_lease_token IS NOT NULL AND j.lease_token IS DISTINCT FROM p_lease_token THEN
+    RAISE SQLSTATE 'PT409' USING MESSAGE = 'lease_lost',
+      DETAIL = 'the lease token is not the job''s current one: another worker holds or held the job';
+  END IF;
+  IF j.status <> 'running' THEN
+    RAISE SQLSTATE 'PT409' USING MESSAGE = 'not_running', DETAIL = format('job is %s', j.status);
+  END IF;
+  RETURN j;
+END
+$$;
+
+-- Records a result. ok: succeeded. Not ok: a retry after
+-- min(cap, base * 2^(attempt-1)) with full jitter, or, after the last
+-- attempt, status dead plus a dead letter holding every attempt's error.
+CREATE FUNCTION cogo.complete(
+  p_job_id uuid, p_ok boolean, p_result jsonb DEFAULT NULL, p_error jsonb DEFAULT NULL,
+  p_lease_token uuid DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  j cogo.jobs;
+  delay_ms double precision;
+  all_errors jsonb;
+BEGIN
+  j := cogo.lock_running(p_job_id, p_lease_token);
+  IF p_ok THEN
+    UPDATE cogo.jobs SET status = 'succeeded', result = p_result, finished_at = now(), updated_at = now(),
+      lease_token = NULL, lease_until = NULL, lease_owner = NULL
+    WHERE id = j.id;
+    RETURN jsonb_build_object('status', 'succeeded');
+  END IF;
+  all_errors := j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'error', p_error, 'at', now()));
+  IF j.attempts >= j.max_attempts OR j.cancel_requested THEN
+    UPDATE cogo.jobs SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'dead' END,
+      error = p_error, errors = all_errors, finished_at = now(), updated_at = now(),
+      lease_token = NULL, lease_until = NULL, lease_owner = NULL
+    WHERE id = j.id;
+    IF NOT j.cancel_requested THEN
+      INSERT INTO cogo.job_dead_letters (job_id, type, executor_id, payload, reason, error, errors, attempts)
+      VALUES (j.id, j.type, j.executor_id, j.payload, 'max_attempts_exceeded', p_error, all_errors, j.attempts);
+      RETURN jsonb_build_object('status', 'dead');
+    END IF;
+    RETURN jsonb_build_object('status', 'cancelled');
+  END IF;
+  delay_ms := random() * least(j.backoff_cap_ms::double precision,
+                               j.backoff_base_ms * power(2::double precision, j.attempts - 1));
+  UPDATE cogo.jobs SET status = 'queued', error = p_error, errors = all_errors,
+    next_run_at = now() + make_interval(secs => delay_ms / 1000), updated_at = now(),
+    lease_token = NULL, lease_until = NULL, lease_owner = NULL
+  WHERE id = j.id
+  RETURNING next_run_at INTO j.next_run_at;
+  RETURN jsonb_build_object('status', 'queued', 'nextRunAt', j.next_run_at);
+END
+$$;
+
+-- Progress from the worker holding the lease; answers whether a cancel was
+-- requested so the worker can stop.
+CREATE FUNCTION cogo.progress(
+  p_job_id uuid, p_lease_token uuid, p_progress jsonb DEFAULT NULL, p_step text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  j cogo.jobs;
+BEGIN
+  j := cogo.lock_running(p_job_id, p_lease_token);
+  UPDATE cogo.jobs SET progress = coalesce(p_progress, progress), current_step = coalesce(p_step, current_step),
+    updated_at = now()
+  WHERE id = j.id;
+  RETURN jsonb_build_object('ok', true, 'cancelRequested', j.cancel_requested);
+END
+$$;
+
+-- Extends the lease (the worker's heartbeat for one job).
+CREATE FUNCTION cogo.extend_lease(p_job_id uuid, p_lease_token uuid, p_lease_seconds integer)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  j cogo.jobs;
+  until timestamptz := now() + make_interval(secs => p_lease_seconds);
+BEGIN
+  j := cogo.lock_running(p_job_id, p_lease_token);
+  UPDATE cogo.jobs SET lease_until = until, updated_at = now() WHERE id = j.id;
+  RETURN jsonb_build_object('ok', true, 'leaseUntil', until, 'cancelRequested', j.cancel_requested);
+END
+$$;
+
+-- Cancels a queued job at once; a running one gets a cancel request that
+-- its worker sees on the next progress or heartbeat.
+CREATE FUNCTION cogo.cancel(p_job_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  j cogo.jobs;
+BEGIN
+  SELECT * INTO j FROM cogo.jobs WHERE id = p_job_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE SQLSTATE 'PT404' USING MESSAGE = 'job_not_found', DETAIL = format('no job %s', p_job_id);
+  END IF;
+  IF j.status = 'queued' THEN
+    UPDATE cogo.jobs SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = j.id;
+    RETURN jsonb_build_object('status', 'cancelled', 'cancelRequested', false);
+  ELSIF j.status = 'running' THEN
+    UPDATE cogo.jobs SET cancel_requested = true, updated_at = now() WHERE id = j.id;
+    RETURN jsonb_build_object('status', 'running', 'cancelRequested', true);
+  END IF;
+  RAISE SQLSTATE 'PT409' USING MESSAGE = 'already_finished', DETAIL = format('job is %s', j.status);
+END
+$$;
+
+-- Expired leases go back to the queue (lost_leases + 1), or to the dead
+-- letters when attempts are used up or leases were lost too often.
+CREATE FUNCTION cogo.reap(p_max_lost_leases integer DEFAULT 3) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  requeued integer;
+  dead integer;
+BEGIN
+  WITH expired AS (
+    SELECT * FROM cogo.jobs WHERE status = 'running' AND lease_until < now()
+    FOR UPDATE SKIP LOCKED
+  ), dead_jobs AS (
+    UPDATE cogo.jobs j SET status = 'dead', lost_leases = e.lost_leases + 1, finished_at = now(), updated_at = now(),
+      error = to_jsonb(CASE WHEN e.attempts >= e.max_attempts THEN 'max_attempts_exceeded' ELSE 'lease_lost_repeatedly' END),
+      lease_token = NULL, lease_until = NULL, lease_owner = NULL
+    FROM expired e
+    WHERE j.id = e.id AND (e.lost_leases + 1 >= p_max_lost_leases OR e.attempts >= e.max_attempts)
+    RETURNING j.*
+  ), letters AS (
+    INSERT INTO cogo.job_dead_letters (job_id, type, executor_id, payload, reason, error, errors, attempts)
+    SELECT d.id, d.type, d.executor_id, d.payload, d.error #>> '{}', d.error, d.errors, d.attempts FROM dead_jobs d
+    RETURNING 1
+  )
+  SELECT count(*) INTO dead FROM letters;
+  UPDATE cogo.jobs SET status = 'queued', lost_leases = lost_leases + 1, next_run_at = now(), updated_at = now(),
+    lease_token = NULL, lease_until = NULL, lease_owner = NULL
+  WHERE status = 'running' AND lease_until < now();
+  GET DIAGNOSTICS requeued = ROW_COUNT;
+  RETURN jsonb_build_object('released', requeued, 'deadLettered', dead);
+END
+$$;
+
+CREATE FUNCTION cogo.upsert_heartbeat(
+  p_worker_id text, p_executor_id text, p_status text, p_agent_id text DEFAULT NULL,
+  p_version text DEFAULT NULL, p_running integer DEFAULT 0, p_capacity integer DEFAULT NULL,
+  p_metadata jsonb DEFAULT '{}'::jsonb)
+RETURNS jsonb
+LANGUAGE sql AS $$
+  INSERT INTO cogo.worker_heartbeats_v2 AS h
+    (worker_id, executor_id, agent_id, status, version, running, capacity, metadata, last_seen_at)
+  VALUES (p_worker_id, p_executor_id, p_agent_id, p_status, p_version, coalesce(p_running, 0), p_capacity,
+          coalesce(p_metadata, '{}'::jsonb), now())
+  ON CONFLICT (worker_id) DO UPDATE SET executor_id = excluded.executor_id, agent_id = excluded.agent_id,
+    status = excluded.status, version = excluded.version, running = excluded.running,
+    capacity = excluded.capacity, metadata = excluded.metadata, last_seen_at = now()
+  RETURNING jsonb_build_object('ok', true, 'workerId', h.worker_id, 'lastSeenAt', h.last_seen_at)
+$$;
+
+-- Only the platform calls these; the edge checks who may act on whose behalf.
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA cogo TO service_role;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA cogo TO service_role;
+GRANT EXECUTE ON FUNCTION cogo.enqueue(text, text, jsonb, text, integer, timestamptz, integer, text, integer, integer),
+  cogo.claim(text, text, integer, text, integer), cogo.complete(uuid, boolean, jsonb, jsonb, uuid),
+  cogo.progress(uuid, uuid, jsonb, text), cogo.extend_lease(uuid, uuid, integer), cogo.cancel(uuid),
+  cogo.reap(integer), cogo.upsert_heartbeat(text, text, text, text, text, integer, integer, jsonb),
+  cogo.job_json(cogo.jobs)
+  TO service_role;
