@@ -77,43 +77,45 @@ LANGUAGE sql AS $$
   ORDER BY c.priority DESC, c.next_run_at, c.created_at
 $$;
 
--- Locks a running job for a lease-checked change, or raises what is wrong.
--- A NULL token (clients that predate lease tokens) is accepted while the
--- job is running.
-CREATE FUNCTION cogo.lock_running(p_job_id uuid, p_lease_token uuid) RETURNS cogo.jobs
+-- Locks a job for a lease-checked change. `problem` is NULL when the job
+-- is running under p_lease_token; otherwise it names what is wrong
+-- (job_not_found 404, lease_lost 409, not_running 409). A NULL token
+-- (clients that predate lease tokens) is accepted while the job is running.
+CREATE FUNCTION cogo.lock_running(p_job_id uuid, p_lease_token uuid,
+  OUT job cogo.jobs, OUT problem text, OUT status integer, OUT detail text)
 LANGUAGE plpgsql AS $$
-DECLARE
-  j cogo.jobs;
 BEGIN
-  SELECT * INTO j FROM cogo.jobs WHERE id = p_job_id FOR UPDATE;
+  SELECT * INTO job FROM cogo.jobs WHERE id = p_job_id FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE SQLSTATE 'PT404' USING MESSAGE = 'job_not_found', DETAIL = format('no job %s', p_job_id);
+    problem := 'job_not_found'; status := 404; detail := format('no job %s', p_job_id);
+  ELSIF p_lease_token IS NOT NULL AND job.lease_token IS DISTINCT FROM p_lease_token THEN
+    problem := 'lease_lost'; status := 409;
+    detail := 'the lease token is not the job''s current one: the lease expired or another worker holds the job';
+  ELSIF job.status <> 'running' THEN
+    problem := 'not_running'; status := 409; detail := format('job is %s', job.status);
   END IF;
-  IF p_lease_token IS NOT NULL AND j.lease_token IS DISTINCT FROM p_lease_token THEN
-    RAISE SQLSTATE 'PT409' USING MESSAGE = 'lease_lost',
-      DETAIL = 'the lease token is not the job''s current one: another worker holds or held the job';
-  END IF;
-  IF j.status <> 'running' THEN
-    RAISE SQLSTATE 'PT409' USING MESSAGE = 'not_running', DETAIL = format('job is %s', j.status);
-  END IF;
-  RETURN j;
 END
 $$;
 
--- Records a result. ok: succeeded. Not ok: a retry after
--- min(cap, base * 2^(attempt-1)) with full jitter, or, after the last
--- attempt, status dead plus a dead letter holding every attempt's error.
-CREATE FUNCTION cogo.complete(
-  p_job_id uuid, p_ok boolean, p_result jsonb DEFAULT NULL, p_error jsonb DEFAULT NULL,
-  p_lease_token uuid DEFAULT NULL)
-RETURNS jsonb
+-- Raises a lock_running problem as PostgREST status `status`.
+CREATE FUNCTION cogo.raise_problem(problem text, status integer, detail text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'PT' || status, MESSAGE = problem, DETAIL = detail;
+END
+$$;
+
+-- Records the result of a running job that the caller has locked. ok:
+-- succeeded. Not ok: a retry after min(cap, base * 2^(attempt-1)) with full
+-- jitter, or, after the last attempt, status dead plus a dead letter
+-- holding every attempt's error.
+CREATE FUNCTION cogo.finish(j cogo.jobs, p_ok boolean, p_result jsonb, p_error jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  j cogo.jobs;
   delay_ms double precision;
   all_errors jsonb;
+  next_at timestamptz;
 BEGIN
-  j := cogo.lock_running(p_job_id, p_lease_token);
   IF p_ok THEN
     UPDATE cogo.jobs SET status = 'succeeded', result = p_result, finished_at = now(), updated_at = now(),
       lease_token = NULL, lease_until = NULL, lease_owner = NULL
@@ -121,26 +123,75 @@ BEGIN
     RETURN jsonb_build_object('status', 'succeeded');
   END IF;
   all_errors := j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempts, 'error', p_error, 'at', now()));
-  IF j.attempts >= j.max_attempts OR j.cancel_requested THEN
-    UPDATE cogo.jobs SET status = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'dead' END,
-      error = p_error, errors = all_errors, finished_at = now(), updated_at = now(),
-      lease_token = NULL, lease_until = NULL, lease_owner = NULL
+  IF j.cancel_requested THEN
+    UPDATE cogo.jobs SET status = 'cancelled', error = p_error, errors = all_errors, finished_at = now(),
+      updated_at = now(), lease_token = NULL, lease_until = NULL, lease_owner = NULL
     WHERE id = j.id;
-    IF NOT j.cancel_requested THEN
-      INSERT INTO cogo.job_dead_letters (job_id, type, executor_id, payload, reason, error, errors, attempts)
-      VALUES (j.id, j.type, j.executor_id, j.payload, 'max_attempts_exceeded', p_error, all_errors, j.attempts);
-      RETURN jsonb_build_object('status', 'dead');
-    END IF;
     RETURN jsonb_build_object('status', 'cancelled');
+  END IF;
+  IF j.attempts >= j.max_attempts THEN
+    UPDATE cogo.jobs SET status = 'dead', error = p_error, errors = all_errors, finished_at = now(),
+      updated_at = now(), lease_token = NULL, lease_until = NULL, lease_owner = NULL
+    WHERE id = j.id;
+    INSERT INTO cogo.job_dead_letters (job_id, type, executor_id, payload, reason, error, errors, attempts)
+    VALUES (j.id, j.type, j.executor_id, j.payload, 'max_attempts_exceeded', p_error, all_errors, j.attempts);
+    RETURN jsonb_build_object('status', 'dead');
   END IF;
   delay_ms := random() * least(j.backoff_cap_ms::double precision,
                                j.backoff_base_ms * power(2::double precision, j.attempts - 1));
-  UPDATE cogo.jobs SET status = 'queued', error = p_error, errors = all_errors,
-    next_run_at = now() + make_interval(secs => delay_ms / 1000), updated_at = now(),
-    lease_token = NULL, lease_until = NULL, lease_owner = NULL
-  WHERE id = j.id
-  RETURNING next_run_at INTO j.next_run_at;
-  RETURN jsonb_build_object('status', 'queued', 'nextRunAt', j.next_run_at);
+  next_at := now() + make_interval(secs => delay_ms / 1000);
+  UPDATE cogo.jobs SET status = 'queued', error = p_error, errors = all_errors, next_run_at = next_at,
+    updated_at = now(), lease_token = NULL, lease_until = NULL, lease_owner = NULL
+  WHERE id = j.id;
+  RETURN jsonb_build_object('status', 'queued', 'nextRunAt', next_at);
+END
+$$;
+
+-- task.result for one job.
+CREATE FUNCTION cogo.complete(
+  p_job_id uuid, p_ok boolean, p_result jsonb DEFAULT NULL, p_error jsonb DEFAULT NULL,
+  p_lease_token uuid DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  l record;
+BEGIN
+  l := cogo.lock_running(p_job_id, p_lease_token);
+  IF l.problem IS NOT NULL THEN
+    PERFORM cogo.raise_problem(l.problem, l.status, l.detail);
+  END IF;
+  RETURN cogo.finish(l.job, p_ok, p_result, p_error);
+END
+$$;
+
+-- task.result's batch form: one outcome per item, in input order; a stale
+-- item fails alone. Rows are locked in id order so concurrent batches
+-- cannot deadlock.
+CREATE FUNCTION cogo.complete_many(p_results jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  item record;
+  l record;
+  outcome jsonb;
+  outcomes jsonb := '{}'::jsonb;
+BEGIN
+  FOR item IN
+    SELECT ord, (e->>'p_job_id')::uuid AS job_id, (e->>'p_ok')::boolean AS ok,
+           nullif(e->'p_result', 'null'::jsonb) AS result, nullif(e->'p_error', 'null'::jsonb) AS error,
+           (e->>'p_lease_token')::uuid AS token
+    FROM jsonb_array_elements(p_results) WITH ORDINALITY AS t(e, ord)
+    ORDER BY 2, 1
+  LOOP
+    l := cogo.lock_running(item.job_id, item.token);
+    IF l.problem IS NOT NULL THEN
+      outcome := jsonb_build_object('ok', false, 'error', jsonb_build_object('code', l.problem, 'message', l.detail));
+    ELSE
+      outcome := jsonb_build_object('ok', true) || cogo.finish(l.job, item.ok, item.result, item.error);
+    END IF;
+    outcomes := outcomes || jsonb_build_object(item.ord::text, jsonb_build_object('jobId', item.job_id) || outcome);
+  END LOOP;
+  RETURN (SELECT coalesce(jsonb_agg(outcomes->(n::text) ORDER BY n), '[]'::jsonb)
+          FROM generate_series(1, jsonb_array_length(p_results)) AS n);
 END
 $$;
 
@@ -151,13 +202,16 @@ CREATE FUNCTION cogo.progress(
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  j cogo.jobs;
+  l record;
 BEGIN
-  j := cogo.lock_running(p_job_id, p_lease_token);
+  l := cogo.lock_running(p_job_id, p_lease_token);
+  IF l.problem IS NOT NULL THEN
+    PERFORM cogo.raise_problem(l.problem, l.status, l.detail);
+  END IF;
   UPDATE cogo.jobs SET progress = coalesce(p_progress, progress), current_step = coalesce(p_step, current_step),
     updated_at = now()
-  WHERE id = j.id;
-  RETURN jsonb_build_object('ok', true, 'cancelRequested', j.cancel_requested);
+  WHERE id = p_job_id;
+  RETURN jsonb_build_object('ok', true, 'cancelRequested', (l.job).cancel_requested);
 END
 $$;
 
@@ -166,12 +220,15 @@ CREATE FUNCTION cogo.extend_lease(p_job_id uuid, p_lease_token uuid, p_lease_sec
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  j cogo.jobs;
+  l record;
   until timestamptz := now() + make_interval(secs => p_lease_seconds);
 BEGIN
-  j := cogo.lock_running(p_job_id, p_lease_token);
-  UPDATE cogo.jobs SET lease_until = until, updated_at = now() WHERE id = j.id;
-  RETURN jsonb_build_object('ok', true, 'leaseUntil', until, 'cancelRequested', j.cancel_requested);
+  l := cogo.lock_running(p_job_id, p_lease_token);
+  IF l.problem IS NOT NULL THEN
+    PERFORM cogo.raise_problem(l.problem, l.status, l.detail);
+  END IF;
+  UPDATE cogo.jobs SET lease_until = until, updated_at = now() WHERE id = p_job_id;
+  RETURN jsonb_build_object('ok', true, 'leaseUntil', until, 'cancelRequested', (l.job).cancel_requested);
 END
 $$;
 
@@ -250,6 +307,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA cogo TO service_rol
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA cogo TO service_role;
 GRANT EXECUTE ON FUNCTION cogo.enqueue(text, text, jsonb, text, integer, timestamptz, integer, text, integer, integer),
   cogo.claim(text, text, integer, text, integer), cogo.complete(uuid, boolean, jsonb, jsonb, uuid),
+  cogo.complete_many(jsonb), cogo.lock_running(uuid, uuid), cogo.raise_problem(text, integer, text),
+  cogo.finish(cogo.jobs, boolean, jsonb, jsonb),
   cogo.progress(uuid, uuid, jsonb, text), cogo.extend_lease(uuid, uuid, integer), cogo.cancel(uuid),
   cogo.reap(integer), cogo.upsert_heartbeat(text, text, text, text, text, integer, integer, jsonb),
   cogo.job_json(cogo.jobs)

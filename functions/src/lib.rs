@@ -4,13 +4,17 @@
 
 mod config;
 mod health;
+mod jobs;
 mod routes;
 mod transport;
 
+use cogo_shared::body::{too_large, Body};
 use cogo_shared::http::{ApiResponse, Method};
+use cogo_shared::postgrest::{Postgrest, UpstreamError};
 use cogo_shared::router::{find, RouteMatch};
 use cogo_shared::ApiError;
-use worker::{event, Context, Env, Headers, Request, Response};
+use transport::FetchTransport;
+use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
 
 /// What a handler gets: the request, its route parameters and the config.
 pub struct RequestContext {
@@ -24,6 +28,39 @@ impl RequestContext {
     pub fn now_ms(&self) -> i64 {
         js_sys::Date::now() as i64
     }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.request.headers().get(name).ok().flatten()
+    }
+
+    /// The body as one JSON object of at most `limit` bytes.
+    pub async fn body(&mut self, limit: usize) -> Result<Body, ApiError> {
+        // Refuse early when the declared length is already too much.
+        if self.header("content-length").and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > limit) {
+            return Err(too_large(limit));
+        }
+        let bytes = self
+            .request
+            .bytes()
+            .await
+            .map_err(|_| ApiError::bad_request("invalid_body", "could not read the request body"))?;
+        Body::parse(&bytes, limit)
+    }
+
+    pub fn transport(&self) -> FetchTransport {
+        FetchTransport { timeout: std::time::Duration::from_millis(self.config.postgrest_timeout_ms.into()) }
+    }
+
+    /// PostgREST as the platform (service role).
+    pub fn service_postgrest(&self) -> Postgrest {
+        Postgrest::new(&self.config.postgrest_url, &self.config.service_role_key)
+    }
+
+    /// Calls a `cogo` schema function as the platform.
+    pub async fn rpc(&self, function: &str, args: &serde_json::Value) -> Result<serde_json::Value, UpstreamError> {
+        let postgrest = self.service_postgrest();
+        postgrest.send(&self.transport(), postgrest.rpc("cogo", function, args)).await
+    }
 }
 
 #[event(fetch)]
@@ -34,6 +71,18 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         Err(e) => e.into_response(),
     };
     into_worker_response(response, is_head)
+}
+
+/// The cron trigger: the reaper, every minute (wrangler.toml `[triggers]`).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match config::load(&env) {
+        Ok(config) => match jobs::reap(&config).await {
+            Ok(outcome) => worker::console_log!("reaper: {outcome}"),
+            Err(e) => worker::console_error!("reaper failed: {e}"),
+        },
+        Err(e) => worker::console_error!("reaper not run: {e}"),
+    }
 }
 
 async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {

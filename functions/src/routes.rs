@@ -7,18 +7,44 @@ use cogo_shared::http::{ApiResponse, Method::*};
 use cogo_shared::router::Route;
 use cogo_shared::ApiError;
 
-use crate::{health, RequestContext};
+use crate::{health, jobs, RequestContext};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Health,
+    TaskAssign,
+    TaskClaim,
+    TaskResult,
+    TaskProgress,
+    TaskHeartbeat,
+    TaskCancel,
+    WorkerHeartbeat,
+    LeasesRelease,
 }
 
-pub const ROUTES: &[Route<Endpoint>] =
-    &[Route { methods: &[Get], paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health }];
+#[rustfmt::skip]
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route { methods: &[Get], paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health },
+    Route { methods: &[Post], paths: &["/api/collab/task.assign"], endpoint: Endpoint::TaskAssign },
+    Route { methods: &[Post], paths: &["/api/collab/task.claim"], endpoint: Endpoint::TaskClaim },
+    Route { methods: &[Post], paths: &["/api/collab/task.result"], endpoint: Endpoint::TaskResult },
+    Route { methods: &[Post], paths: &["/api/collab/task.progress"], endpoint: Endpoint::TaskProgress },
+    Route { methods: &[Post], paths: &["/api/collab/task.heartbeat"], endpoint: Endpoint::TaskHeartbeat },
+    Route { methods: &[Post], paths: &["/api/collab/task.cancel"], endpoint: Endpoint::TaskCancel },
+    Route { methods: &[Post], paths: &["/api/collab/workers/heartbeat"], endpoint: Endpoint::WorkerHeartbeat },
+    Route { methods: &[Get, Post], paths: &["/leases-release"], endpoint: Endpoint::LeasesRelease },
+];
 
 pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     match endpoint {
         Endpoint::Health => health::get(ctx).await,
+        Endpoint::TaskAssign => jobs::assign(ctx).await,
+        Endpoint::TaskClaim => jobs::claim(ctx).await,
+        Endpoint::TaskResult => jobs::result(ctx).await,
+        Endpoint::TaskProgress => jobs::progress(ctx).await,
+        Endpoint::TaskHeartbeat => jobs::heartbeat(ctx).await,
+        Endpoint::TaskCancel => jobs::cancel(ctx).await,
+        Endpoint::WorkerHeartbeat => jobs::worker_heartbeat(ctx).await,
+        Endpoint::LeasesRelease => jobs::leases_release(ctx).await,
     }
 }

@@ -8,6 +8,8 @@
 //! | `POSTGREST_URL` | var | — | a bare PostgREST base URL; overrides `SUPABASE_URL` |
 //! | `SUPABASE_SERVICE_ROLE_KEY` | secret | — (required) | key the platform acts with |
 //! | `POSTGREST_TIMEOUT_MS` | var | 10000 | give up on a PostgREST call after this long |
+//! | `MAX_BODY_BYTES` | var | 1048576 | larger request bodies answer 413 |
+//! | `REAPER_MAX_LOST_LEASES` | var | 3 | a job whose lease expires this often is dead-lettered |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -20,6 +22,8 @@ pub struct Config {
     pub postgrest_url: String,
     pub service_role_key: String,
     pub postgrest_timeout_ms: u32,
+    pub max_body_bytes: usize,
+    pub max_lost_leases: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,19 +71,22 @@ impl Config {
             err.missing.push("SUPABASE_SERVICE_ROLE_KEY");
             String::new()
         });
-        let postgrest_timeout_ms = match get("POSTGREST_TIMEOUT_MS") {
-            None => 10_000,
+        let mut number = |name: &'static str, default: u32, min: u32, max: u32| match get(name) {
+            None => default,
             Some(v) => match v.parse::<u32>() {
-                Ok(ms) if (100..=120_000).contains(&ms) => ms,
+                Ok(n) if (min..=max).contains(&n) => n,
                 _ => {
-                    err.invalid.push(("POSTGREST_TIMEOUT_MS", format!("must be 100..120000, got {v:?}")));
-                    0
+                    err.invalid.push((name, format!("must be {min}..{max}, got {v:?}")));
+                    default
                 }
             },
         };
+        let postgrest_timeout_ms = number("POSTGREST_TIMEOUT_MS", 10_000, 100, 120_000);
+        let max_body_bytes = number("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024) as usize;
+        let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
 
         if err.missing.is_empty() && err.invalid.is_empty() {
-            Ok(Config { postgrest_url, service_role_key, postgrest_timeout_ms })
+            Ok(Config { postgrest_url, service_role_key, postgrest_timeout_ms, max_body_bytes, max_lost_leases })
         } else {
             Err(err)
         }

@@ -32,6 +32,18 @@ pub struct Database {
     _cluster: PgCluster,
 }
 
+/// A superuser connection to the shared database, for checking rows.
+pub async fn sql() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&database().uri, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// A name no other test uses (executor ids, types, keys).
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", random_hex(6))
+}
+
 pub fn database() -> &'static Database {
     static DB: OnceLock<Database> = OnceLock::new();
     DB.get_or_init(|| {
@@ -330,7 +342,31 @@ impl Client<'_> {
         Reply { status, headers, text }
     }
 
+    /// Sends `body` as it is, labelled JSON.
+    pub async fn send_raw(&self, method: &str, path: &str, body: Vec<u8>) -> Reply {
+        let req = self
+            .http
+            .request(method.parse().expect("method"), self.stack.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        Reply { status, headers, text: resp.text().await.expect("body") }
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send("POST", path, Some(body), &[]).await
+    }
+
+    /// POSTs and insists on 200, returning the JSON body.
+    pub async fn post_ok(&self, path: &str, body: &Value) -> Value {
+        let reply = self.post(path, body).await;
+        assert_eq!(reply.status, 200, "POST {path} {body}: {}", reply.text);
+        reply.json()
     }
 }

@@ -1,0 +1,101 @@
+//! The queue's endpoints: parse (shared::jobs), one RPC, respond.
+
+use cogo_shared::config::Config;
+use cogo_shared::http::ApiResponse;
+use cogo_shared::jobs::{self, queue_error};
+use cogo_shared::postgrest::Postgrest;
+use cogo_shared::ApiError;
+use serde_json::{json, Value};
+
+use crate::transport::FetchTransport;
+use crate::RequestContext;
+
+/// `POST task.assign` -> `{jobId, queued}` (`queued: false` on a repeat).
+pub async fn assign(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body(ctx.config.max_body_bytes).await?;
+    let key = ctx.header("idempotency-key");
+    let args = jobs::assign_args(&body, key.as_deref(), None)?;
+    let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
+    Ok(ApiResponse::json(200, &outcome))
+}
+
+/// `POST task.claim` -> `{job}` / `{job: null}`, or `{jobs}` with `limit`.
+pub async fn claim(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body(ctx.config.max_body_bytes).await?;
+    let (args, batch) = jobs::claim_args(&body)?;
+    let claimed = match ctx.rpc("claim", &args).await.map_err(queue_error)? {
+        Value::Array(items) => items.into_iter().map(jobs::claimed_job).collect::<Vec<_>>(),
+        other => return Err(unexpected("claim", &other)),
+    };
+    let body = if batch { json!({ "jobs": claimed }) } else { json!({ "job": claimed.into_iter().next() }) };
+    Ok(ApiResponse::json(200, &body))
+}
+
+/// `POST task.result` -> `{ok: true, status}`, or per-item outcomes for
+/// the batch form `{results: [...]}`.
+pub async fn result(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body(ctx.config.max_body_bytes).await?;
+    if let Some(items) = jobs::result_batch(&body)? {
+        let outcomes = ctx.rpc("complete_many", &json!({ "p_results": items })).await.map_err(queue_error)?;
+        return Ok(ApiResponse::json(200, &json!({ "ok": true, "results": outcomes })));
+    }
+    let args = jobs::result_args(&body)?;
+    let outcome = ctx.rpc("complete", &args).await.map_err(queue_error)?;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "ok": true, "status": outcome["status"], "nextRunAt": outcome.get("nextRunAt") }),
+    ))
+}
+
+/// `POST task.progress` -> `{ok, cancelRequested}`.
+pub async fn progress(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body(ctx.config.max_body_bytes).await?;
+    let outcome = ctx.rpc("progress", &jobs::progress_args(&body)?).await.map_err(queue_error)?;
+    Ok(ApiResponse::json(200, &outcome))
+}
+
+/// `POST task.heartbeat` -> `{ok, leaseUntil, cancelRequested}`.
+pub async fn heartbeat(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body(ctx.config.max_body_bytes).await?;
+    let outcome = ctx.rpc("extend_lease", &jobs::heartbeat_args(&body)?).await.map_err(queue_error)?;
+    Ok(ApiResponse::json(200, &outcome))
+}
+
+/// `POST task.cancel` -> `{ok, status, cancelRequested}`.
+pub async fn cancel(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body(ctx.config.max_body_bytes).await?;
+    let outcome = ctx.rpc("cancel", &jobs::cancel_args(&body)?).await.map_err(queue_error)?;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "ok": true, "status": outcome["status"], "cancelRequested": outcome["cancelRequested"] }),
+    ))
+}
+
+/// `POST workers/heartbeat` -> `{ok, workerId, lastSeenAt}`.
+pub async fn worker_heartbeat(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body(ctx.config.max_body_bytes).await?;
+    let outcome = ctx.rpc("upsert_heartbeat", &jobs::worker_heartbeat_args(&body)?).await.map_err(queue_error)?;
+    Ok(ApiResponse::json(200, &outcome))
+}
+
+/// `GET leases-release`: reap now -> `{ok, released, deadLettered}`.
+pub async fn leases_release(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let outcome = reap(&ctx.config).await?;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "ok": true, "released": outcome["released"], "deadLettered": outcome["deadLettered"] }),
+    ))
+}
+
+/// Expired leases back to the queue, or to the dead letters past the bound.
+pub async fn reap(config: &Config) -> Result<Value, ApiError> {
+    let postgrest = Postgrest::new(&config.postgrest_url, &config.service_role_key);
+    let transport = FetchTransport { timeout: std::time::Duration::from_millis(config.postgrest_timeout_ms.into()) };
+    let request = postgrest.rpc("cogo", "reap", &json!({ "p_max_lost_leases": config.max_lost_leases }));
+    postgrest.send(&transport, request).await.map_err(queue_error)
+}
+
+fn unexpected(function: &str, value: &Value) -> ApiError {
+    worker::console_error!("{function} answered an unexpected shape: {value}");
+    ApiError::new(502, "upstream_error", format!("unexpected answer from {function}")).with_retryable(true)
+}
