@@ -11,8 +11,8 @@ use crate::transport::FetchTransport;
 use crate::RequestContext;
 
 /// `POST task.assign` -> `{jobId, queued}` (`queued: false` on a repeat).
-pub async fn assign(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body(ctx.config.max_body_bytes).await?;
+pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body()?;
     let key = ctx.header("idempotency-key");
     let args = jobs::assign_args(&body, key.as_deref(), None)?;
     let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
@@ -20,8 +20,8 @@ pub async fn assign(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 }
 
 /// `POST task.claim` -> `{job}` / `{job: null}`, or `{jobs}` with `limit`.
-pub async fn claim(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body(ctx.config.max_body_bytes).await?;
+pub async fn claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body()?;
     let (args, batch) = jobs::claim_args(&body)?;
     let claimed = match ctx.rpc("claim", &args).await.map_err(queue_error)? {
         Value::Array(items) => items.into_iter().map(jobs::claimed_job).collect::<Vec<_>>(),
@@ -33,8 +33,8 @@ pub async fn claim(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 /// `POST task.result` -> `{ok: true, status}`, or per-item outcomes for
 /// the batch form `{results: [...]}`.
-pub async fn result(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body(ctx.config.max_body_bytes).await?;
+pub async fn result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body()?;
     if let Some(items) = jobs::result_batch(&body)? {
         let outcomes = ctx.rpc("complete_many", &json!({ "p_results": items })).await.map_err(queue_error)?;
         return Ok(ApiResponse::json(200, &json!({ "ok": true, "results": outcomes })));
@@ -48,22 +48,22 @@ pub async fn result(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 }
 
 /// `POST task.progress` -> `{ok, cancelRequested}`.
-pub async fn progress(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body(ctx.config.max_body_bytes).await?;
+pub async fn progress(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body()?;
     let outcome = ctx.rpc("progress", &jobs::progress_args(&body)?).await.map_err(queue_error)?;
     Ok(ApiResponse::json(200, &outcome))
 }
 
 /// `POST task.heartbeat` -> `{ok, leaseUntil, cancelRequested}`.
-pub async fn heartbeat(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body(ctx.config.max_body_bytes).await?;
+pub async fn heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body()?;
     let outcome = ctx.rpc("extend_lease", &jobs::heartbeat_args(&body)?).await.map_err(queue_error)?;
     Ok(ApiResponse::json(200, &outcome))
 }
 
 /// `POST task.cancel` -> `{ok, status, cancelRequested}`.
-pub async fn cancel(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body(ctx.config.max_body_bytes).await?;
+pub async fn cancel(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body()?;
     let outcome = ctx.rpc("cancel", &jobs::cancel_args(&body)?).await.map_err(queue_error)?;
     Ok(ApiResponse::json(
         200,
@@ -72,8 +72,8 @@ pub async fn cancel(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 }
 
 /// `POST workers/heartbeat` -> `{ok, workerId, lastSeenAt}`.
-pub async fn worker_heartbeat(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body(ctx.config.max_body_bytes).await?;
+pub async fn worker_heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let body = ctx.body()?;
     let outcome = ctx.rpc("upsert_heartbeat", &jobs::worker_heartbeat_args(&body)?).await.map_err(queue_error)?;
     Ok(ApiResponse::json(200, &outcome))
 }
@@ -89,10 +89,18 @@ pub async fn leases_release(ctx: RequestContext) -> Result<ApiResponse, ApiError
 
 /// Expired leases back to the queue, or to the dead letters past the bound.
 pub async fn reap(config: &Config) -> Result<Value, ApiError> {
+    platform_rpc(config, "reap", &json!({ "p_max_lost_leases": config.max_lost_leases })).await
+}
+
+pub async fn sweep_idempotency_keys(config: &Config) -> Result<Value, ApiError> {
+    platform_rpc(config, "idempotency_sweep", &json!({})).await
+}
+
+/// A `cogo` function called as the platform, outside any request.
+async fn platform_rpc(config: &Config, function: &str, args: &Value) -> Result<Value, ApiError> {
     let postgrest = Postgrest::new(&config.postgrest_url, &config.service_role_key);
     let transport = FetchTransport { timeout: std::time::Duration::from_millis(config.postgrest_timeout_ms.into()) };
-    let request = postgrest.rpc("cogo", "reap", &json!({ "p_max_lost_leases": config.max_lost_leases }));
-    postgrest.send(&transport, request).await.map_err(queue_error)
+    postgrest.send(&transport, postgrest.rpc("cogo", function, args)).await.map_err(queue_error)
 }
 
 fn unexpected(function: &str, value: &Value) -> ApiError {

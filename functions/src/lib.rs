@@ -10,8 +10,9 @@ mod transport;
 
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::http::{ApiResponse, Method};
+use cogo_shared::idempotency;
 use cogo_shared::postgrest::{Postgrest, UpstreamError};
-use cogo_shared::router::{find, RouteMatch};
+use cogo_shared::router::{find, normalize, RouteMatch};
 use cogo_shared::ApiError;
 use transport::FetchTransport;
 use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
@@ -19,6 +20,8 @@ use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, S
 /// What a handler gets: the request, its route parameters and the config.
 pub struct RequestContext {
     pub request: Request,
+    /// The body of a POST, read once (size-checked) before dispatch.
+    pub body_bytes: Vec<u8>,
     pub params: Vec<(&'static str, String)>,
     pub config: std::rc::Rc<cogo_shared::config::Config>,
     pub env: Env,
@@ -33,18 +36,9 @@ impl RequestContext {
         self.request.headers().get(name).ok().flatten()
     }
 
-    /// The body as one JSON object of at most `limit` bytes.
-    pub async fn body(&mut self, limit: usize) -> Result<Body, ApiError> {
-        // Refuse early when the declared length is already too much.
-        if self.header("content-length").and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > limit) {
-            return Err(too_large(limit));
-        }
-        let bytes = self
-            .request
-            .bytes()
-            .await
-            .map_err(|_| ApiError::bad_request("invalid_body", "could not read the request body"))?;
-        Body::parse(&bytes, limit)
+    /// The body as one JSON object.
+    pub fn body(&self) -> Result<Body, ApiError> {
+        Body::parse(&self.body_bytes, self.config.max_body_bytes)
     }
 
     pub fn transport(&self) -> FetchTransport {
@@ -77,10 +71,15 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match config::load(&env) {
-        Ok(config) => match jobs::reap(&config).await {
-            Ok(outcome) => worker::console_log!("reaper: {outcome}"),
-            Err(e) => worker::console_error!("reaper failed: {e}"),
-        },
+        Ok(config) => {
+            match jobs::reap(&config).await {
+                Ok(outcome) => worker::console_log!("reaper: {outcome}"),
+                Err(e) => worker::console_error!("reaper failed: {e}"),
+            }
+            if let Err(e) = jobs::sweep_idempotency_keys(&config).await {
+                worker::console_error!("idempotency sweep failed: {e}");
+            }
+        }
         Err(e) => worker::console_error!("reaper not run: {e}"),
     }
 }
@@ -101,8 +100,67 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
         RouteMatch::NotFound => return Err(ApiError::not_found(format!("no route for {path}"))),
     };
     let config = config::load(&env)?;
-    let ctx = RequestContext { request, params, config, env };
-    routes::dispatch(endpoint, ctx).await
+    let mut request = request;
+    let body_bytes =
+        if method == Method::Post { read_body(&mut request, config.max_body_bytes).await? } else { Vec::new() };
+    let ctx = RequestContext { request, body_bytes, params, config, env };
+    match ctx.header(idempotency::HEADER) {
+        Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key, normalize(&path)).await,
+        _ => routes::dispatch(endpoint, ctx).await,
+    }
+}
+
+async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    // Refuse early when the declared length is already too much.
+    let declared = request.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > limit) {
+        return Err(too_large(limit));
+    }
+    let bytes =
+        request.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "could not read the request body"))?;
+    if bytes.len() > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// Runs a POST under its Idempotency-Key: replay a stored response, refuse
+/// a reused or in-flight key, or run it and store what it answered.
+async fn idempotent(
+    ctx: RequestContext,
+    endpoint: routes::Endpoint,
+    key: &str,
+    route: &str,
+) -> Result<ApiResponse, ApiError> {
+    idempotency::check_key(key)?;
+    let principal = principal_of(&ctx);
+    let begin = idempotency::begin_args(&principal, route, key, &ctx.body_bytes, ctx.config.idempotency_ttl_seconds);
+    let answer = ctx.rpc("idempotency_begin", &begin).await?;
+    if let idempotency::Begin::Replay(response) = idempotency::read_begin(&answer)? {
+        return Ok(response);
+    }
+    let config = ctx.config.clone();
+    let response = match routes::dispatch(endpoint, ctx).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let finish = idempotency::finish_args(&principal, route, key, &response);
+    let postgrest = Postgrest::new(&config.postgrest_url, &config.service_role_key);
+    let transport = FetchTransport { timeout: std::time::Duration::from_millis(config.postgrest_timeout_ms.into()) };
+    if let Err(e) = postgrest.send(&transport, postgrest.rpc("cogo", "idempotency_finish", &finish)).await {
+        // The request itself succeeded; a lost record only means a repeat runs again.
+        worker::console_error!("storing the idempotent response failed: {}", e.reason());
+    }
+    Ok(response)
+}
+
+/// Who the key belongs to: a digest of the caller's credential, so two
+/// callers never share a key space.
+fn principal_of(ctx: &RequestContext) -> String {
+    use sha2::{Digest, Sha256};
+    let credential = ctx.header("authorization").or_else(|| ctx.header("apikey")).unwrap_or_default();
+    let digest = Sha256::digest(credential.as_bytes());
+    format!("cred:{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 fn into_worker_response(response: ApiResponse, is_head: bool) -> worker::Result<Response> {

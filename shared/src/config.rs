@@ -10,6 +10,7 @@
 //! | `POSTGREST_TIMEOUT_MS` | var | 10000 | give up on a PostgREST call after this long |
 //! | `MAX_BODY_BYTES` | var | 1048576 | larger request bodies answer 413 |
 //! | `REAPER_MAX_LOST_LEASES` | var | 3 | a job whose lease expires this often is dead-lettered |
+//! | `IDEMPOTENCY_TTL_SECONDS` | var | 86400 | how long a stored Idempotency-Key response is replayed |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -24,6 +25,7 @@ pub struct Config {
     pub postgrest_timeout_ms: u32,
     pub max_body_bytes: usize,
     pub max_lost_leases: u32,
+    pub idempotency_ttl_seconds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,9 +86,17 @@ impl Config {
         let postgrest_timeout_ms = number("POSTGREST_TIMEOUT_MS", 10_000, 100, 120_000);
         let max_body_bytes = number("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024) as usize;
         let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
+        let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);
 
         if err.missing.is_empty() && err.invalid.is_empty() {
-            Ok(Config { postgrest_url, service_role_key, postgrest_timeout_ms, max_body_bytes, max_lost_leases })
+            Ok(Config {
+                postgrest_url,
+                service_role_key,
+                postgrest_timeout_ms,
+                max_body_bytes,
+                max_lost_leases,
+                idempotency_ttl_seconds,
+            })
         } else {
             Err(err)
         }

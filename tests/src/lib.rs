@@ -48,7 +48,9 @@ pub fn database() -> &'static Database {
     static DB: OnceLock<Database> = OnceLock::new();
     DB.get_or_init(|| {
         let dir = run_dir().join("pg");
-        let cluster = on_keeper_thread(move || PgCluster::start(PgOptions { dir, port: None, durable: false }))
+        // Benchmarks ask for a durable cluster; tests do not need fsync.
+        let durable = std::env::var("COGO_PG_DURABLE").is_ok_and(|v| v == "1");
+        let cluster = on_keeper_thread(move || PgCluster::start(PgOptions { dir, port: None, durable }))
             .expect("start PostgreSQL");
         let uri = cluster.uri("postgres");
         let applied = runtime()

@@ -523,3 +523,50 @@ async fn eight_concurrent_claimers_over_2000_jobs_lose_and_duplicate_nothing() {
     assert_eq!(row.get::<_, i32>(2), 1, "each claimed once");
     assert_eq!(row.get::<_, i64>(3), 2000, "terminal exactly once");
 }
+
+async fn assign_with_key(client: &Client<'_>, key: &str, body: &Value) -> cogo_tests::Reply {
+    client.send("POST", ASSIGN, Some(body), &[("Idempotency-Key", key)]).await
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_refuses_reuse_and_expires() {
+    let client = Stack::shared().client();
+    let executor = unique("idem-hdr");
+    let key = unique("hdr");
+    let body = json!({"type": "demo.echo", "executorId": executor});
+
+    let first = assign_with_key(&client, &key, &body).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let repeat = assign_with_key(&client, &key, &body).await;
+    assert_eq!(repeat.status, 200);
+    assert_eq!(repeat.header("idempotent-replayed"), Some("true"));
+    assert_eq!(repeat.json(), first.json(), "the stored response, byte for byte in meaning");
+
+    let before = table_counts().await;
+    let other = assign_with_key(&client, &key, &json!({"type": "demo.other", "executorId": executor})).await;
+    assert_eq!((other.status, other.json()["error"]["code"].as_str()), (422, Some("idempotency_key_reused")));
+    assert_eq!(table_counts().await, before);
+
+    // A first request still running: the repeat must not run it twice.
+    let db = sql().await;
+    db.execute("UPDATE cogo.idempotency_keys SET state = 'in_flight' WHERE key = $1", &[&key]).await.unwrap();
+    let busy = assign_with_key(&client, &key, &body).await;
+    assert_eq!((busy.status, busy.json()["error"]["code"].as_str()), (409, Some("idempotency_key_in_flight")));
+    assert_eq!(table_counts().await, before);
+
+    // Past its TTL the key is free again and the request runs anew; for
+    // task.assign the key is also the job's, so it still finds the same job.
+    db.execute("UPDATE cogo.idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = $1", &[&key])
+        .await
+        .unwrap();
+    let fresh =
+        assign_with_key(&client, &key, &json!({"type": "demo.echo", "executorId": executor, "payload": {"v": 2}}))
+            .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    assert_eq!(fresh.header("idempotent-replayed"), None);
+    assert_eq!((&fresh.json()["jobId"], &fresh.json()["queued"]), (&first.json()["jobId"], &json!(false)));
+
+    let bad = assign_with_key(&client, "has space", &body).await;
+    assert_eq!((bad.status, bad.json()["error"]["code"].as_str()), (400, Some("invalid_idempotency_key")));
+}

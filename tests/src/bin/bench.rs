@@ -1,0 +1,245 @@
+//! Queue throughput and claim latency through the full local stack (the
+//! release wasm in workerd, the gateway, PostgreSQL), and the same loop
+//! against the gateway's RPC directly; figures and ratios from one run.
+//!
+//! `scripts/bench [--quick]`
+
+use std::time::{Duration, Instant};
+
+use cogo_tests::{sql, unique, Stack};
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    /// workerd -> gateway -> PostgreSQL
+    Edge,
+    /// gateway -> PostgreSQL
+    Direct,
+}
+
+struct Run {
+    jobs: usize,
+    elapsed: Duration,
+    claim_ms: Vec<f64>,
+}
+
+impl Run {
+    fn jobs_per_sec(&self) -> f64 {
+        self.jobs as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> f64 {
+        percentile(&self.claim_ms, p)
+    }
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Inserts `n` queued jobs for `executor` in one statement (no triggers:
+/// seeding is not what is measured).
+async fn seed(executor: &str, n: i64) {
+    let client = sql().await;
+    client.batch_execute("SET session_replication_role = replica").await.unwrap();
+    client
+        .execute(
+            "INSERT INTO cogo.jobs (type, executor_id, payload)
+             SELECT 'bench.job', $1, jsonb_build_object('i', i) FROM generate_series(1, $2) i",
+            &[&executor, &n],
+        )
+        .await
+        .unwrap();
+    client.batch_execute("ANALYZE cogo.jobs").await.unwrap();
+}
+
+struct Caller {
+    http: reqwest::Client,
+    path: Path,
+    edge: String,
+    postgrest: String,
+    key: String,
+}
+
+impl Caller {
+    async fn post(&self, edge_path: &str, rpc: &str, body: Value) -> Value {
+        let req = match self.path {
+            Path::Edge => self.http.post(format!("{}{edge_path}", self.edge)),
+            Path::Direct => self
+                .http
+                .post(format!("{}/rpc/{rpc}", self.postgrest))
+                .header("apikey", &self.key)
+                .header("authorization", format!("Bearer {}", self.key))
+                .header("content-profile", "cogo"),
+        };
+        let resp = req.json(&body).send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{edge_path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Claims up to `limit`; returns (job id, lease token) pairs.
+    async fn claim(&self, executor: &str, worker: &str, limit: i64) -> Vec<(Value, Value)> {
+        let body = match self.path {
+            Path::Edge => json!({"executorId": executor, "workerId": worker, "limit": limit}),
+            Path::Direct => {
+                json!({"p_executor_id": executor, "p_worker_id": worker, "p_lease_seconds": 60, "p_limit": limit})
+            }
+        };
+        let reply = self.post("/api/collab/task.claim", "claim", body).await;
+        let jobs = match self.path {
+            Path::Edge => reply["jobs"].clone(),
+            Path::Direct => reply,
+        };
+        let token = if self.path == Path::Edge { "leaseToken" } else { "lease_token" };
+        jobs.as_array().unwrap().iter().map(|j| (j["id"].clone(), j[token].clone())).collect()
+    }
+
+    async fn complete(&self, jobs: &[(Value, Value)]) {
+        match (self.path, jobs) {
+            (Path::Edge, [(id, token)]) => {
+                let body = json!({"jobId": id, "type": "bench.job", "ok": true, "leaseToken": token});
+                self.post("/api/collab/task.result", "", body).await;
+            }
+            (Path::Edge, _) => {
+                let results: Vec<Value> = jobs
+                    .iter()
+                    .map(|(id, token)| json!({"jobId": id, "type": "bench.job", "ok": true, "leaseToken": token}))
+                    .collect();
+                self.post("/api/collab/task.result", "", json!({"results": results})).await;
+            }
+            (Path::Direct, [(id, token)]) => {
+                let body = json!({"p_job_id": id, "p_ok": true, "p_lease_token": token});
+                self.post("", "complete", body).await;
+            }
+            (Path::Direct, _) => {
+                let results: Vec<Value> = jobs
+                    .iter()
+                    .map(|(id, token)| json!({"p_job_id": id, "p_ok": true, "p_lease_token": token}))
+                    .collect();
+                self.post("", "complete_many", json!({"p_results": results})).await;
+            }
+        }
+    }
+}
+
+/// `loops` workers doing claim -> result until `executor`'s queue is empty.
+async fn drain(stack: &Stack, path: Path, executor: &str, loops: usize, limit: i64) -> Run {
+    let start = Instant::now();
+    let tasks = (0..loops).map(|w| {
+        let caller = Caller {
+            http: reqwest::Client::new(),
+            path,
+            edge: stack.base_url.clone(),
+            postgrest: stack.postgrest_url(),
+            key: stack.service_key.clone(),
+        };
+        let executor = executor.to_string();
+        tokio::spawn(async move {
+            let (mut done, mut claim_ms) = (0usize, Vec::new());
+            loop {
+                let t = Instant::now();
+                let jobs = caller.claim(&executor, &format!("w{w}"), limit).await;
+                claim_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                if jobs.is_empty() {
+                    return (done, claim_ms);
+                }
+                caller.complete(&jobs).await;
+                done += jobs.len();
+            }
+        })
+    });
+    let mut run = Run { jobs: 0, elapsed: Duration::ZERO, claim_ms: Vec::new() };
+    for task in tasks.collect::<Vec<_>>() {
+        let (done, ms) = task.await.unwrap();
+        run.jobs += done;
+        run.claim_ms.extend(ms);
+    }
+    run.elapsed = start.elapsed();
+    run
+}
+
+async fn throughput(stack: &Stack, path: Path, jobs: i64, loops: usize, limit: i64) -> Run {
+    let executor = unique("bench");
+    seed(&executor, jobs).await;
+    let run = drain(stack, path, &executor, loops, limit).await;
+    assert_eq!(run.jobs as i64, jobs, "every seeded job was processed");
+    run
+}
+
+/// p50/p99 of single claims (each followed by its result) with `depth`
+/// other jobs queued for the same executor.
+async fn claim_latency(stack: &Stack, depth: i64, samples: usize) -> (f64, f64) {
+    let executor = unique("depth");
+    seed(&executor, depth).await;
+    let caller = Caller {
+        http: reqwest::Client::new(),
+        path: Path::Edge,
+        edge: stack.base_url.clone(),
+        postgrest: stack.postgrest_url(),
+        key: stack.service_key.clone(),
+    };
+    // Warm the connection and the plan cache.
+    for _ in 0..20 {
+        let jobs = caller.claim(&executor, "w", 1).await;
+        caller.complete(&jobs).await;
+    }
+    let mut ms = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        let jobs = caller.claim(&executor, "w", 1).await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        caller.complete(&jobs).await;
+    }
+    // Leave nothing behind for the next depth.
+    sql().await.execute("DELETE FROM cogo.jobs WHERE executor_id = $1", &[&executor]).await.unwrap();
+    (percentile(&ms, 0.5), percentile(&ms, 0.99))
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let stack = Stack::shared();
+    let loops = 10;
+    let (single_jobs, batch_jobs) = if quick { (2_000, 20_000) } else { (10_000, 100_000) };
+    println!(
+        "cogo-edge queue benchmark ({} mode), {loops} worker loops, 2 cores shared by everything\n",
+        if quick { "quick" } else { "full" }
+    );
+
+    // Warm-up: first requests pay for isolate start and pool connections.
+    throughput(stack, Path::Edge, 500, loops, 1).await;
+
+    println!("{:<34} {:>10} {:>12} {:>12}", "claim -> result loop", "jobs/s", "claim p50", "claim p99");
+    let mut rates = Vec::new();
+    for (label, path, jobs, limit) in [
+        ("edge (workerd), limit=1", Path::Edge, single_jobs, 1),
+        ("direct RPC (gateway), limit=1", Path::Direct, single_jobs, 1),
+        ("edge (workerd), batch of 50", Path::Edge, batch_jobs, 50),
+        ("direct RPC (gateway), batch of 50", Path::Direct, batch_jobs, 50),
+    ] {
+        let run = throughput(stack, path, jobs, loops, limit).await;
+        println!("{label:<34} {:>10.0} {:>10.2}ms {:>10.2}ms", run.jobs_per_sec(), run.pct(0.5), run.pct(0.99));
+        rates.push(run.jobs_per_sec());
+    }
+    println!(
+        "\nedge cost (direct / edge jobs/s): limit=1 {:.2}x, batch of 50 {:.2}x",
+        rates[1] / rates[0],
+        rates[3] / rates[2]
+    );
+
+    println!("\n{:<34} {:>12} {:>12}", "claim latency vs queue depth", "p50", "p99");
+    let depths: &[i64] = if quick { &[1_000, 100_000] } else { &[1_000, 100_000, 1_000_000] };
+    let mut p50s = Vec::new();
+    for depth in depths {
+        let (p50, p99) = claim_latency(stack, *depth, 500).await;
+        println!("{:<34} {:>10.2}ms {:>10.2}ms", format!("{depth} queued"), p50, p99);
+        p50s.push(p50);
+    }
+    println!("\nclaim p50 ratio {}/1k: {:.2}x", depths.last().unwrap(), p50s.last().unwrap() / p50s[0]);
+}
