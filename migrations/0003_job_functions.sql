@@ -79,7 +79,8 @@ $$;
 
 -- Locks a job for a lease-checked change. `problem` is NULL when the job
 -- is running under p_lease_token; otherwise it names what is wrong
--- (job_not_found 404, lease_lost 409, not_running 409). A NULL token
+-- (job_not_found 404; not_running 409 once finished; lease_lost 409 for a
+-- token that is not the current lease's). A NULL token
 -- (clients that predate lease tokens) is accepted while the job is running.
 CREATE FUNCTION cogo.lock_running(p_job_id uuid, p_lease_token uuid,
   OUT job cogo.jobs, OUT problem text, OUT status integer, OUT detail text)
@@ -88,6 +89,8 @@ BEGIN
   SELECT * INTO job FROM cogo.jobs WHERE id = p_job_id FOR UPDATE;
   IF NOT FOUND THEN
     problem := 'job_not_found'; status := 404; detail := format('no job %s', p_job_id);
+  ELSIF job.status IN ('succeeded', 'failed', 'dead', 'cancelled') THEN
+    problem := 'not_running'; status := 409; detail := format('job is %s', job.status);
   ELSIF p_lease_token IS NOT NULL AND job.lease_token IS DISTINCT FROM p_lease_token THEN
     problem := 'lease_lost'; status := 409;
     detail := 'the lease token is not the job''s current one: the lease expired or another worker holds the job';

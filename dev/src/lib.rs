@@ -1,7 +1,9 @@
 //! Local stand-ins for the hosted services cogo-edge runs against. Nothing
 //! here ships to the edge.
 
-pub mod gateway;
+pub mod pgrst;
+/// The PostgREST-compatible gateway.
+pub use pgrst as gateway;
 pub mod migrate;
 pub mod pg_cluster;
 pub mod process;

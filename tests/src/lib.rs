@@ -53,9 +53,12 @@ pub fn database() -> &'static Database {
         let cluster = on_keeper_thread(move || PgCluster::start(PgOptions { dir, port: None, durable }))
             .expect("start PostgreSQL");
         let uri = cluster.uri("postgres");
-        let applied = runtime()
-            .block_on(migrate::run(&uri, &workspace_root().join("migrations")))
-            .unwrap_or_else(|e| panic!("migrations: {e}"));
+        // Tests call this from inside their own runtime, which cannot block.
+        let applied = std::thread::scope(|s| {
+            s.spawn(|| runtime().block_on(migrate::run(&uri, &workspace_root().join("migrations")))).join()
+        })
+        .expect("migration thread")
+        .unwrap_or_else(|e| panic!("migrations: {e}"));
         assert!(!applied.is_empty(), "a new cluster applies every migration");
         Database { uri, jwt_secret: random_hex(32), _cluster: cluster }
     })
@@ -227,7 +230,11 @@ impl Stack {
             })
             .await
         });
-        wait_until("gateway", Duration::from_secs(20), || port_open(port).then_some(())).expect("gateway starts");
+        // Like PostgREST, it answers 503 until its schema cache is loaded.
+        wait_until("gateway", Duration::from_secs(20), || {
+            (http_status(port, "/").is_some_and(|s| s != 503)).then_some(())
+        })
+        .expect("gateway starts");
         *running = Some(RunningGateway { stop, done });
     }
 
@@ -245,6 +252,17 @@ impl Stack {
     pub fn client(&self) -> Client {
         Client { stack: self, http: reqwest::Client::new() }
     }
+}
+
+/// The status of a bare `GET path` on 127.0.0.1:`port`, if anything answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 /// The release wasm, served by workerd with `vars` as text bindings.

@@ -40,15 +40,20 @@ async fn job_row(job_id: &str) -> (String, i32, Option<Value>) {
     (row.get(0), row.get(1), row.get(2))
 }
 
-/// Rows of all queue tables, to prove a rejected request changed nothing.
-async fn table_counts() -> Vec<i64> {
+/// Rows of the queue tables that belong to `executors`, to prove a
+/// rejected request changed nothing (other tests run alongside).
+async fn table_counts(executors: &[&str]) -> Vec<i64> {
+    let executors: Vec<String> = executors.iter().map(|e| e.to_string()).collect();
     let row = sql()
         .await
         .query_one(
-            "SELECT (SELECT count(*) FROM cogo.jobs), (SELECT count(*) FROM cogo.job_events),
-                    (SELECT count(*) FROM cogo.job_dead_letters), (SELECT count(*) FROM cogo.worker_heartbeats_v2),
-                    (SELECT coalesce(sum(attempts), 0)::bigint FROM cogo.jobs)",
-            &[],
+            "SELECT (SELECT count(*) FROM cogo.jobs WHERE executor_id = ANY ($1)),
+                    (SELECT count(*) FROM cogo.job_events e JOIN cogo.jobs j ON j.id = e.job_id
+                       WHERE j.executor_id = ANY ($1)),
+                    (SELECT count(*) FROM cogo.job_dead_letters WHERE executor_id = ANY ($1)),
+                    (SELECT count(*) FROM cogo.worker_heartbeats_v2 WHERE executor_id = ANY ($1)),
+                    (SELECT coalesce(sum(attempts), 0)::bigint FROM cogo.jobs WHERE executor_id = ANY ($1))",
+            &[&executors],
         )
         .await
         .unwrap();
@@ -428,7 +433,7 @@ async fn every_validation_error_names_the_field_and_changes_nothing() {
         ("/api/collab/task.progress", json!({"jobId": job_id, "progress": 101}), 400, "invalid_field", "progress"),
         ("/api/collab/workers/heartbeat", json!({"agentId": "a", "executorId": "e"}), 400, "missing_field", "status"),
     ];
-    let before = table_counts().await;
+    let before = table_counts(&[&executor, "e"]).await;
     for (path, body, status, code, field) in &cases {
         let reply = client.post(path, body).await;
         assert_eq!(reply.status, *status, "{path} {body}: {}", reply.text);
@@ -451,7 +456,7 @@ async fn every_validation_error_names_the_field_and_changes_nothing() {
     let huge = format!(r#"{{"type":"t","executorId":"{executor}","payload":"{}"}}"#, "x".repeat(1024 * 1024 + 1));
     let reply = client.send_raw("POST", ASSIGN, huge.into_bytes()).await;
     assert_eq!((reply.status, reply.json()["error"]["code"].as_str()), (413, Some("payload_too_large")));
-    assert_eq!(table_counts().await, before, "no rejected request changed a row");
+    assert_eq!(table_counts(&[&executor, "e"]).await, before, "no rejected request changed a row");
 }
 
 #[tokio::test]
@@ -543,17 +548,17 @@ async fn idempotency_key_replays_refuses_reuse_and_expires() {
     assert_eq!(repeat.header("idempotent-replayed"), Some("true"));
     assert_eq!(repeat.json(), first.json(), "the stored response, byte for byte in meaning");
 
-    let before = table_counts().await;
+    let before = table_counts(&[&executor]).await;
     let other = assign_with_key(&client, &key, &json!({"type": "demo.other", "executorId": executor})).await;
     assert_eq!((other.status, other.json()["error"]["code"].as_str()), (422, Some("idempotency_key_reused")));
-    assert_eq!(table_counts().await, before);
+    assert_eq!(table_counts(&[&executor]).await, before);
 
     // A first request still running: the repeat must not run it twice.
     let db = sql().await;
     db.execute("UPDATE cogo.idempotency_keys SET state = 'in_flight' WHERE key = $1", &[&key]).await.unwrap();
     let busy = assign_with_key(&client, &key, &body).await;
     assert_eq!((busy.status, busy.json()["error"]["code"].as_str()), (409, Some("idempotency_key_in_flight")));
-    assert_eq!(table_counts().await, before);
+    assert_eq!(table_counts(&[&executor]).await, before);
 
     // Past its TTL the key is free again and the request runs anew; for
     // task.assign the key is also the job's, so it still finds the same job.
