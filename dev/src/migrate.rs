@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, NoTls};
 
 /// Serialises concurrent runners on one database.
-const LOCK_KEY: i64 = 0x636f_676f_6d69_67; // "cogomig"
+const LOCK_KEY: i64 = 0x0063_6f67_6f6d_6967; // "cogomig"
 
 #[derive(Debug)]
 pub enum MigrateError {

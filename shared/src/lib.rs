@@ -2,6 +2,9 @@
 //! wasm32 and natively and is unit-tested natively; the clock and the HTTP
 //! transport are always passed in.
 
+// Errors are the cold path; boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod body;
 pub mod config;
 pub mod error;

@@ -249,7 +249,7 @@ impl Stack {
             .expect("port closes");
     }
 
-    pub fn client(&self) -> Client {
+    pub fn client(&self) -> Client<'_> {
         Client { stack: self, http: reqwest::Client::new() }
     }
 }

@@ -55,7 +55,7 @@ pub fn authenticate(
     }
 }
 
-fn opaque_role<'a>(config: &'a Config, key: &str) -> Option<&'static str> {
+fn opaque_role(config: &Config, key: &str) -> Option<&'static str> {
     if config.secret_keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) {
         Some("service_role")
     } else if config.publishable_keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) {

@@ -5,6 +5,9 @@
 //! set_config(...); [pre-request;] <statement>; COMMIT`, with the response
 //! body built by PostgreSQL as PostgREST builds it.
 
+// Errors are the cold path; boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 mod auth;
 mod error;
 mod query;
@@ -240,7 +243,7 @@ async fn run(
         Some(rest) => (if rest.is_empty() { "/" } else { rest }, true),
         None => (raw_path, false),
     };
-    let mut pairs: Vec<(String, String)> = uri.query().map(|q| url_decode_pairs(q)).unwrap_or_default();
+    let mut pairs: Vec<(String, String)> = uri.query().map(url_decode_pairs).unwrap_or_default();
     let query_apikey = take_param(&mut pairs, "apikey");
     let (role, claims) = auth::authenticate(&state.config, headers, supabase, query_apikey.as_deref())?;
 
@@ -268,7 +271,7 @@ async fn run(
     } else {
         let table = path.trim_start_matches('/');
         if table.is_empty() || table.contains('/') {
-            return Err(PgrstError::new(404, "PGRST125", format!("Invalid path specified in request URL")));
+            return Err(PgrstError::new(404, "PGRST125", "Invalid path specified in request URL".to_string()));
         }
         table_request(state, &cache, &ctx, table, &pairs, body, &prefer).await?
     };
@@ -328,9 +331,10 @@ fn paging(state: &AppState, q: &Query, headers: &HeaderMap, method: &Method) -> 
                 Some(b.trim().parse().map_err(|_| range_error(format!("invalid range {range}")))?)
             };
             if end.is_some_and(|e| e < start) {
-                return Err(range_error(format!(
+                return Err(range_error(
                     "The lower boundary must be lower than or equal to the upper boundary in the Range header."
-                )));
+                        .to_string(),
+                ));
             }
             offset += start;
             if let Some(e) = end {
@@ -437,7 +441,9 @@ async fn table_request(
             } else {
                 format!("INSERT INTO {target} ({col_list}) SELECT {col_list} FROM json_populate_recordset(NULL::{target}, {json}::json){on_conflict}")
             };
-            let source = format!("{insert} RETURNING {target}.*, (xmax = 0) AS pgrst_inserted");
+            // xmax = 0 tells an inserted row from an updated one (upserts only: views have no xmax).
+            let inserted = if on_conflict.is_empty() { "true" } else { "(xmax = 0)" };
+            let source = format!("{insert} RETURNING {target}.*, {inserted} AS pgrst_inserted");
             let inner = format!("SELECT {select} FROM pgrst_source");
             let ret = prefer.ret.as_deref().unwrap_or("minimal");
             let body = match ret {

@@ -1,0 +1,834 @@
+//! The gateway against PostgREST's documented wire behaviour: one request
+//! and its expected response per test, over HTTP, on a private PostgreSQL
+//! with the fixture in conformance_fixture.sql.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cogo_dev::gateway::{serve, Config};
+use cogo_dev::pg_cluster::{PgCluster, PgOptions};
+use cogo_dev::process::{on_keeper_thread, port_open, wait_until};
+use cogo_dev::token;
+use serde_json::{json, Value};
+
+const SECRET: &str = "conformance-secret-of-at-least-32-characters";
+
+struct Gateway {
+    base: String,
+    _pg: PgCluster,
+}
+
+fn gateway() -> &'static Gateway {
+    static GW: OnceLock<Gateway> = OnceLock::new();
+    GW.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("cogo-conformance-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        on_keeper_thread(move || {
+            let pg = PgCluster::start(PgOptions { dir, port: None, durable: false }).expect("start PostgreSQL");
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let admin = pg.uri("postgres");
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(conn);
+                client.batch_execute(include_str!("conformance_fixture.sql")).await.expect("fixture");
+            });
+            let env = [
+                ("PGRST_DB_URI", pg.uri("authenticator")),
+                ("PGRST_DB_SCHEMAS", "test,other".to_string()),
+                ("PGRST_DB_ANON_ROLE", "anon".to_string()),
+                ("PGRST_JWT_SECRET", SECRET.to_string()),
+                ("PGRST_DB_PRE_REQUEST", "test.pre".to_string()),
+                ("PGRST_DB_TX_END", "commit-allow-override".to_string()),
+                ("GATEWAY_SECRET_KEYS", "sb_secret_conformance".to_string()),
+                ("GATEWAY_PUBLISHABLE_KEYS", "sb_publishable_conformance".to_string()),
+            ];
+            let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+            let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            rt.spawn(serve(config, listener, std::future::pending()));
+            wait_until("gateway", Duration::from_secs(20), || port_open(port).then_some(())).unwrap();
+            // The runtime must outlive every test: it lives on this thread.
+            std::mem::forget(rt);
+            let gw = Gateway { base: format!("http://127.0.0.1:{port}"), _pg: pg };
+            wait_until("schema cache", Duration::from_secs(20), || {
+                (status_of(&gw.base, "/items") == 200).then_some(())
+            })
+            .unwrap();
+            gw
+        })
+    })
+}
+
+/// The status of a bare GET, read off the status line.
+fn status_of(base: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else { return 0 };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    if stream.read_exact(&mut head).is_err() {
+        return 0;
+    }
+    std::str::from_utf8(&head[9..12]).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn call(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let url = format!("{}{path}", gateway().base);
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b.to_string());
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    Reply { status, headers, text: resp.text().await.unwrap() }
+}
+
+async fn get(path: &str) -> Reply {
+    call("GET", path, &[], None).await
+}
+
+fn jwt(role: &str, sub: &str) -> String {
+    format!("Bearer {}", token::sign(SECRET, token::role_claims(role, sub), 3600))
+}
+
+fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["code"], code, "{body}");
+    for key in ["message", "details", "hint"] {
+        assert!(body.get(key).is_some(), "error body has {key}: {body}");
+    }
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v.as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect()
+}
+
+// ---- reads: select, filters, order, paging --------------------------------
+
+#[tokio::test]
+async fn read_all_rows_as_json_array() {
+    let r = get("/items?select=id&order=id").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(r.json(), json!([{"id": 1}, {"id": 2}, {"id": 3}, {"id": 4}, {"id": 5}]));
+    assert_eq!(r.header("content-range"), Some("0-4/*"));
+}
+
+#[tokio::test]
+async fn select_aliases_and_casts() {
+    let r = get("/items?select=ident:id,qty::text,name&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"ident": 1, "qty": "5", "name": "apple"}]));
+}
+
+#[tokio::test]
+async fn select_json_path() {
+    let r = get("/items?select=id,data->a->>b&id=eq.2").await;
+    assert_eq!(r.json(), json!([{"id": 2, "b": "2"}]));
+}
+
+#[tokio::test]
+async fn filter_eq_and_neq() {
+    assert_eq!(ids(&get("/items?select=id&name=eq.cherry").await.json()), vec![3]);
+    assert_eq!(ids(&get("/items?select=id&id=neq.1&order=id").await.json()), vec![2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn filter_comparisons() {
+    assert_eq!(ids(&get("/items?select=id&qty=gt.5&order=id").await.json()), vec![3, 5]);
+    assert_eq!(ids(&get("/items?select=id&qty=gte.5&order=id").await.json()), vec![1, 3, 5]);
+    assert_eq!(ids(&get("/items?select=id&qty=lt.5&order=id").await.json()), vec![4]);
+    assert_eq!(ids(&get("/items?select=id&qty=lte.5&order=id").await.json()), vec![1, 4]);
+}
+
+#[tokio::test]
+async fn filter_like_with_star() {
+    assert_eq!(ids(&get("/items?select=id&name=like.*an*&order=id").await.json()), vec![2, 5]);
+}
+
+#[tokio::test]
+async fn filter_ilike_is_case_insensitive() {
+    assert_eq!(ids(&get("/items?select=id&name=ilike.egg*").await.json()), vec![5]);
+    assert!(get("/items?select=id&name=like.egg*").await.json().as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn filter_is_null_true_false() {
+    assert_eq!(ids(&get("/items?select=id&qty=is.null").await.json()), vec![2]);
+    assert_eq!(ids(&get("/items?select=id&active=is.false").await.json()), vec![2]);
+    assert_eq!(ids(&get("/items?select=id&active=is.true&order=id").await.json()), vec![1, 3, 5]);
+    assert_eq!(ids(&get("/items?select=id&active=is.unknown").await.json()), vec![4]);
+}
+
+#[tokio::test]
+async fn filter_in_with_quoted_comma() {
+    let r = get("/items?select=id&name=in.(apple,%22date,%20dried%22)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 4]);
+}
+
+#[tokio::test]
+async fn filter_in_empty_list_matches_nothing() {
+    assert_eq!(get("/items?select=id&id=in.()").await.json(), json!([]));
+}
+
+#[tokio::test]
+async fn filter_array_contains_and_contained() {
+    assert_eq!(ids(&get("/items?select=id&tags=cs.{red}&order=id").await.json()), vec![1, 3]);
+    assert_eq!(ids(&get("/items?select=id&tags=cd.{red,fruit}&order=id").await.json()), vec![1, 3, 4]);
+}
+
+#[tokio::test]
+async fn filter_jsonb_contains() {
+    let r = get("/items?select=id&data=cs.%7B%22a%22%3A%7B%22b%22%3A5%7D%7D").await;
+    assert_eq!(ids(&r.json()), vec![5]);
+}
+
+#[tokio::test]
+async fn filter_not_negates() {
+    assert_eq!(ids(&get("/items?select=id&qty=not.is.null&qty=not.gt.5&order=id").await.json()), vec![1, 4]);
+}
+
+#[tokio::test]
+async fn filter_or_tree() {
+    let r = get("/items?select=id&or=(qty.gt.10,name.eq.apple)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 3]);
+}
+
+#[tokio::test]
+async fn filter_nested_and_inside_or() {
+    let r = get("/items?select=id&or=(id.eq.2,and(qty.gte.5,qty.lte.7))&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 5]);
+}
+
+#[tokio::test]
+async fn filter_not_or() {
+    let r = get("/items?select=id&not.or=(id.eq.1,id.eq.2)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![3, 4, 5]);
+}
+
+#[tokio::test]
+async fn filter_or_with_quoted_value() {
+    let r = get("/items?select=id&or=(name.eq.%22date,%20dried%22,id.eq.3)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![3, 4]);
+}
+
+#[tokio::test]
+async fn filter_without_operator_is_pgrst100() {
+    assert_error(&get("/items?id=1").await, 400, "PGRST100");
+}
+
+#[tokio::test]
+async fn unknown_column_is_42703() {
+    assert_error(&get("/items?nope=eq.1").await, 400, "42703");
+}
+
+#[tokio::test]
+async fn bad_value_for_type_is_22p02() {
+    assert_error(&get("/items?id=eq.abc").await, 400, "22P02");
+}
+
+#[tokio::test]
+async fn injection_in_filter_value_is_just_a_value() {
+    let r = get("/items?select=id&name=eq.x%27%3B%20DROP%20TABLE%20test.items%3B%20--").await;
+    assert_eq!(r.json(), json!([]));
+    assert_eq!(get("/items?select=id&id=eq.1").await.json(), json!([{"id": 1}]), "table still there");
+}
+
+#[tokio::test]
+async fn injection_in_column_name_is_an_unknown_column() {
+    let r = get("/items?select=id&name%22%3B%20DROP%20TABLE%20test.items%3B%20--=eq.1").await;
+    assert_error(&r, 400, "42703");
+}
+
+#[tokio::test]
+async fn order_desc_nullslast() {
+    let r = get("/items?select=id&order=qty.desc.nullslast").await;
+    assert_eq!(ids(&r.json()), vec![3, 5, 1, 4, 2]);
+}
+
+#[tokio::test]
+async fn order_asc_nullsfirst_then_second_key() {
+    let r = get("/items?select=id&order=active.asc.nullsfirst,id.desc").await;
+    assert_eq!(ids(&r.json()), vec![4, 2, 5, 3, 1]);
+}
+
+#[tokio::test]
+async fn order_with_bad_modifier_is_400() {
+    assert_error(&get("/items?order=id.sideways").await, 400, "PGRST100");
+}
+
+#[tokio::test]
+async fn limit_and_offset() {
+    let r = get("/items?select=id&order=id&limit=2&offset=1").await;
+    assert_eq!(ids(&r.json()), vec![2, 3]);
+    assert_eq!(r.header("content-range"), Some("1-2/*"));
+}
+
+#[tokio::test]
+async fn count_exact_with_partial_range_is_206() {
+    let r = call("GET", "/items?select=id&order=id&limit=2", &[("Prefer", "count=exact")], None).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("0-1/5"));
+    assert_eq!(r.header("preference-applied"), Some("count=exact"));
+}
+
+#[tokio::test]
+async fn count_exact_with_everything_is_200() {
+    let r = call("GET", "/items?select=id", &[("Prefer", "count=exact")], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-range"), Some("0-4/5"));
+}
+
+#[tokio::test]
+async fn count_exact_on_no_rows() {
+    let r = call("GET", "/items?id=eq.999", &[("Prefer", "count=exact")], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-range"), Some("*/0"));
+    assert_eq!(r.json(), json!([]));
+}
+
+#[tokio::test]
+async fn range_header_pages() {
+    let r = call("GET", "/items?select=id&order=id", &[("Range-Unit", "items"), ("Range", "2-3")], None).await;
+    assert_eq!(ids(&r.json()), vec![3, 4]);
+    assert_eq!(r.header("content-range"), Some("2-3/*"));
+}
+
+#[tokio::test]
+async fn offset_past_the_end_with_count_is_416() {
+    let r = call("GET", "/items?offset=10", &[("Prefer", "count=exact")], None).await;
+    assert_error(&r, 416, "PGRST103");
+}
+
+#[tokio::test]
+async fn negative_limit_is_416() {
+    assert_error(&get("/items?limit=-1").await, 416, "PGRST103");
+}
+
+#[tokio::test]
+async fn head_has_headers_and_no_body() {
+    let r = call("HEAD", "/items?order=id", &[("Prefer", "count=exact")], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-range"), Some("0-4/5"));
+    assert_eq!(r.text, "");
+}
+
+#[tokio::test]
+async fn views_are_readable() {
+    assert_eq!(ids(&get("/active_items?order=id").await.json()), vec![1, 3, 5]);
+}
+
+#[tokio::test]
+async fn unknown_table_is_pgrst205() {
+    assert_error(&get("/nope").await, 404, "PGRST205");
+}
+
+// ---- singular responses -----------------------------------------------------
+
+const OBJECT: (&str, &str) = ("Accept", "application/vnd.pgrst.object+json");
+
+#[tokio::test]
+async fn singular_object() {
+    let r = call("GET", "/items?select=id,name&id=eq.1", &[OBJECT], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/vnd.pgrst.object+json; charset=utf-8"));
+    assert_eq!(r.json(), json!({"id": 1, "name": "apple"}));
+}
+
+#[tokio::test]
+async fn singular_with_many_rows_is_406() {
+    let r = call("GET", "/items", &[OBJECT], None).await;
+    assert_error(&r, 406, "PGRST116");
+    assert_eq!(r.json()["details"], "The result contains 5 rows");
+    assert_eq!(r.json()["message"], "Cannot coerce the result to a single JSON object");
+}
+
+#[tokio::test]
+async fn singular_with_no_rows_is_406() {
+    let r = call("GET", "/items?id=eq.999", &[OBJECT], None).await;
+    assert_error(&r, 406, "PGRST116");
+    assert_eq!(r.json()["details"], "The result contains 0 rows");
+}
+
+#[tokio::test]
+async fn singular_write_of_many_rows_is_rolled_back() {
+    let svc = jwt("service_role", "svc");
+    let body = r#"[{"id": 801, "body": "a"}, {"id": 802, "body": "b"}]"#;
+    let r = call("POST", "/notes", &[("Authorization", &svc), OBJECT, ("Prefer", "return=representation")], Some(body))
+        .await;
+    assert_error(&r, 406, "PGRST116");
+    assert_eq!(get("/notes?id=in.(801,802)").await.json(), json!([]), "nothing was inserted");
+}
+
+// ---- inserts, upserts, updates, deletes --------------------------------------
+
+fn svc() -> String {
+    jwt("service_role", "svc")
+}
+
+#[tokio::test]
+async fn insert_minimal_is_201_without_body() {
+    let r = call("POST", "/notes", &[("Authorization", &svc())], Some(r#"{"id": 101, "body": "hello"}"#)).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.text, "");
+    assert_eq!(get("/notes?id=eq.101&select=body").await.json(), json!([{"body": "hello"}]));
+}
+
+#[tokio::test]
+async fn insert_representation_returns_rows() {
+    let r = call(
+        "POST",
+        "/notes?select=id,body",
+        &[("Authorization", &svc()), ("Prefer", "return=representation")],
+        Some(r#"[{"id": 111, "body": "a"}, {"id": 112, "body": "b"}]"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json(), json!([{"id": 111, "body": "a"}, {"id": 112, "body": "b"}]));
+    assert_eq!(r.header("preference-applied"), Some("return=representation"));
+}
+
+#[tokio::test]
+async fn insert_uses_column_defaults() {
+    let r = call(
+        "POST",
+        "/notes?select=n",
+        &[("Authorization", &svc()), ("Prefer", "return=representation")],
+        Some(r#"{"id": 121}"#),
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"n": 0}]));
+}
+
+#[tokio::test]
+async fn insert_headers_only_gives_location() {
+    let r =
+        call("POST", "/notes", &[("Authorization", &svc()), ("Prefer", "return=headers-only")], Some(r#"{"id": 131}"#))
+            .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("location"), Some("/notes?id=eq.131"));
+}
+
+#[tokio::test]
+async fn insert_with_mismatched_keys_is_pgrst102() {
+    let r =
+        call("POST", "/notes", &[("Authorization", &svc())], Some(r#"[{"id": 141}, {"id": 142, "body": "x"}]"#)).await;
+    assert_error(&r, 400, "PGRST102");
+    assert_eq!(r.json()["message"], "All object keys must match");
+}
+
+#[tokio::test]
+async fn invalid_json_body_is_pgrst102() {
+    let r = call("POST", "/notes", &[("Authorization", &svc())], Some("{nope")).await;
+    assert_error(&r, 400, "PGRST102");
+}
+
+#[tokio::test]
+async fn insert_unknown_column_is_pgrst204() {
+    let r = call("POST", "/notes", &[("Authorization", &svc())], Some(r#"{"id": 151, "nope": 1}"#)).await;
+    assert_error(&r, 400, "PGRST204");
+}
+
+#[tokio::test]
+async fn duplicate_key_is_409() {
+    let body = r#"{"id": 161}"#;
+    assert_eq!(call("POST", "/notes", &[("Authorization", &svc())], Some(body)).await.status, 201);
+    assert_error(&call("POST", "/notes", &[("Authorization", &svc())], Some(body)).await, 409, "23505");
+}
+
+#[tokio::test]
+async fn foreign_key_violation_is_409() {
+    let r = call("POST", "/children", &[("Authorization", &svc())], Some(r#"{"id": 1, "note_id": 99999}"#)).await;
+    assert_error(&r, 409, "23503");
+}
+
+#[tokio::test]
+async fn not_null_violation_is_400() {
+    let r = call("POST", "/items", &[("Authorization", &svc())], Some(r#"{"id": 900}"#)).await;
+    // service_role has no INSERT on items: privilege is checked before the constraint.
+    assert_error(&r, 403, "42501");
+    let r = call("POST", "/notes", &[("Authorization", &svc())], Some(r#"{"body": "no id"}"#)).await;
+    assert_error(&r, 400, "23502");
+}
+
+#[tokio::test]
+async fn upsert_merge_duplicates_updates_and_is_200_when_nothing_new() {
+    let auth = svc();
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"{"id": 171, "body": "old"}"#)).await;
+    let r = call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth), ("Prefer", "resolution=merge-duplicates,return=representation")],
+        Some(r#"{"id": 171, "body": "new"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()[0]["body"], "new");
+    assert_eq!(r.header("preference-applied"), Some("resolution=merge-duplicates, return=representation"));
+}
+
+#[tokio::test]
+async fn upsert_merge_with_a_new_row_is_201() {
+    let r = call(
+        "POST",
+        "/notes",
+        &[("Authorization", &svc()), ("Prefer", "resolution=merge-duplicates")],
+        Some(r#"[{"id": 181, "body": "x"}]"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn upsert_ignore_duplicates_keeps_the_old_row() {
+    let auth = svc();
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"{"id": 191, "body": "keep"}"#)).await;
+    let r = call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth), ("Prefer", "resolution=ignore-duplicates,return=representation")],
+        Some(r#"{"id": 191, "body": "drop"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json(), json!([]));
+    assert_eq!(get("/notes?id=eq.191&select=body").await.json(), json!([{"body": "keep"}]));
+}
+
+#[tokio::test]
+async fn upsert_on_conflict_column() {
+    let auth = svc();
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"{"id": 201, "tag": "t201", "body": "a"}"#)).await;
+    let r = call(
+        "POST",
+        "/notes?on_conflict=tag",
+        &[("Authorization", &auth), ("Prefer", "resolution=merge-duplicates,return=representation")],
+        Some(r#"{"id": 201, "tag": "t201", "body": "b"}"#),
+    )
+    .await;
+    assert_eq!((r.status, r.json()[0]["body"].clone()), (200, json!("b")));
+}
+
+#[tokio::test]
+async fn patch_with_filter_is_204_with_range() {
+    let auth = svc();
+    call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth)],
+        Some(r#"[{"id": 211, "body": "a"}, {"id": 212, "body": "a"}]"#),
+    )
+    .await;
+    let r = call("PATCH", "/notes?id=in.(211,212)", &[("Authorization", &auth)], Some(r#"{"body": "b"}"#)).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("content-range"), Some("0-1/*"));
+    assert_eq!(get("/notes?id=in.(211,212)&select=body").await.json(), json!([{"body": "b"}, {"body": "b"}]));
+}
+
+#[tokio::test]
+async fn patch_representation_is_200() {
+    let auth = svc();
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"{"id": 221, "body": "a"}"#)).await;
+    let r = call(
+        "PATCH",
+        "/notes?id=eq.221&select=id,body",
+        &[("Authorization", &auth), ("Prefer", "return=representation")],
+        Some(r#"{"body": "z"}"#),
+    )
+    .await;
+    assert_eq!((r.status, r.json()), (200, json!([{"id": 221, "body": "z"}])));
+}
+
+#[tokio::test]
+async fn delete_with_filter() {
+    let auth = svc();
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"{"id": 231}"#)).await;
+    let r = call("DELETE", "/notes?id=eq.231", &[("Authorization", &auth), ("Prefer", "return=representation")], None)
+        .await;
+    assert_eq!((r.status, ids(&r.json())), (200, vec![231]));
+    let r = call("DELETE", "/notes?id=eq.231", &[("Authorization", &auth)], None).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("content-range"), Some("*/*"));
+}
+
+#[tokio::test]
+async fn tx_rollback_preference_is_honoured_when_allowed() {
+    let r = call(
+        "POST",
+        "/notes",
+        &[("Authorization", &svc()), ("Prefer", "tx=rollback,return=representation")],
+        Some(r#"{"id": 241}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()[0]["id"], 241);
+    assert_eq!(get("/notes?id=eq.241").await.json(), json!([]), "rolled back");
+}
+
+// ---- RPC ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rpc_scalar_post() {
+    let r = call("POST", "/rpc/add", &[], Some(r#"{"a": 2, "b": 3}"#)).await;
+    assert_eq!((r.status, r.json()), (200, json!(5)));
+}
+
+#[tokio::test]
+async fn rpc_scalar_get_on_stable_function() {
+    assert_eq!(get("/rpc/add?a=1&b=41").await.json(), json!(42));
+    assert_eq!(get("/rpc/hello").await.json(), json!("hi"));
+}
+
+#[tokio::test]
+async fn rpc_setof_rows_with_filters_and_select() {
+    let r = get("/rpc/items_over?min=4&select=id,qty&order=qty.desc&qty=lt.20").await;
+    assert_eq!(r.json(), json!([{"id": 5, "qty": 7}, {"id": 1, "qty": 5}]));
+}
+
+#[tokio::test]
+async fn rpc_default_argument_may_be_omitted() {
+    assert_eq!(ids(&get("/rpc/items_over?select=id").await.json()), vec![1, 3, 5]);
+}
+
+#[tokio::test]
+async fn rpc_setof_scalar_is_array() {
+    assert_eq!(call("POST", "/rpc/numbers", &[], Some(r#"{"n": 3}"#)).await.json(), json!([1, 2, 3]));
+}
+
+#[tokio::test]
+async fn rpc_out_parameters_give_an_object() {
+    assert_eq!(get("/rpc/pair?x=4").await.json(), json!({"doubled": 8, "label": "n4"}));
+}
+
+#[tokio::test]
+async fn rpc_void_is_204() {
+    let r = call("POST", "/rpc/noop", &[], Some("{}")).await;
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+}
+
+#[tokio::test]
+async fn rpc_unknown_function_is_pgrst202() {
+    assert_error(&call("POST", "/rpc/nope", &[], Some("{}")).await, 404, "PGRST202");
+}
+
+#[tokio::test]
+async fn rpc_wrong_argument_names_is_pgrst202() {
+    let r = call("POST", "/rpc/add", &[], Some(r#"{"a": 1, "c": 2}"#)).await;
+    assert_error(&r, 404, "PGRST202");
+    assert_eq!(r.json()["message"], "Could not find the function test.add(a, c) in the schema cache");
+}
+
+#[tokio::test]
+async fn rpc_get_on_volatile_function_is_405() {
+    let auth = svc();
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"{"id": 251}"#)).await;
+    let r = call("GET", "/rpc/bump?note=251", &[("Authorization", &auth)], None).await;
+    assert_error(&r, 405, "25006");
+    assert_eq!(call("POST", "/rpc/bump", &[("Authorization", &auth)], Some(r#"{"note": 251}"#)).await.json(), json!(1));
+}
+
+#[tokio::test]
+async fn rpc_single_unnamed_json_parameter_gets_the_body() {
+    let r = call("POST", "/rpc/echo", &[], Some(r#"{"any": ["thing", 1]}"#)).await;
+    assert_eq!(r.json(), json!({"any": ["thing", 1]}));
+}
+
+#[tokio::test]
+async fn rpc_json_argument_keeps_json_strings() {
+    let r = call("POST", "/rpc/tag_json", &[], Some(r#"{"doc": "just a string"}"#)).await;
+    assert_eq!(r.json(), json!({"got": "just a string"}));
+}
+
+#[tokio::test]
+async fn rpc_raise_p0001_is_400_with_detail_and_hint() {
+    let r = call("POST", "/rpc/fail", &[], Some("{}")).await;
+    assert_error(&r, 400, "P0001");
+    assert_eq!(r.json(), json!({"code": "P0001", "message": "nope", "details": "some detail", "hint": "some hint"}));
+}
+
+#[tokio::test]
+async fn rpc_custom_pt_status() {
+    let r = call("POST", "/rpc/pay", &[], Some("{}")).await;
+    assert_error(&r, 402, "PT402");
+    assert_eq!(r.json()["message"], "payment required");
+}
+
+#[tokio::test]
+async fn response_status_and_headers_gucs() {
+    let r = call("POST", "/rpc/teapot", &[], Some("{}")).await;
+    assert_eq!(r.status, 418);
+    assert_eq!(r.header("x-custom"), Some("yes"));
+    assert_eq!(r.json(), json!("short and stout"));
+}
+
+// ---- request settings, roles and JWT -------------------------------------------
+
+#[tokio::test]
+async fn request_settings_reach_sql() {
+    let auth = jwt("authenticated", "user-1");
+    let r = call("GET", "/rpc/whoami", &[("Authorization", &auth), ("X-Test", "hello")], None).await;
+    let body = r.json();
+    assert_eq!(body["role"], "authenticated");
+    assert_eq!(body["method"], "GET");
+    assert_eq!(body["path"], "/rpc/whoami");
+    assert_eq!(body["sub"], "user-1");
+    assert_eq!(body["header"], "hello");
+    assert_eq!(body["search_path"], "\"test\", public");
+}
+
+#[tokio::test]
+async fn no_token_runs_as_anon_with_role_claim() {
+    let body = get("/rpc/whoami").await.json();
+    assert_eq!((body["role"].as_str(), body["claim_role"].as_str()), (Some("anon"), Some("anon")));
+}
+
+#[tokio::test]
+async fn bad_signature_is_401_pgrst301() {
+    let forged = format!(
+        "Bearer {}",
+        token::sign("another-secret-of-at-least-32-chars!!", token::role_claims("service_role", "x"), 60)
+    );
+    let r = call("GET", "/items", &[("Authorization", &forged)], None).await;
+    assert_error(&r, 401, "PGRST301");
+    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer error=\"invalid_token\""));
+}
+
+#[tokio::test]
+async fn malformed_token_is_401() {
+    let r = call("GET", "/items", &[("Authorization", "Bearer not.a.jwt.at.all")], None).await;
+    assert_error(&r, 401, "PGRST301");
+}
+
+#[tokio::test]
+async fn expired_token_is_401_pgrst303() {
+    let expired = token::sign(SECRET, json!({"role": "authenticated", "exp": 1_000_000}), 60);
+    let r = call("GET", "/items", &[("Authorization", &format!("Bearer {expired}"))], None).await;
+    assert_error(&r, 401, "PGRST303");
+    assert_eq!(r.json()["message"], "JWT expired");
+    assert!(r.header("www-authenticate").is_some());
+}
+
+#[tokio::test]
+async fn anon_without_privilege_is_401() {
+    let r = get("/private").await;
+    assert_error(&r, 401, "42501");
+}
+
+#[tokio::test]
+async fn authenticated_without_privilege_is_403() {
+    let r = call("POST", "/active_items", &[("Authorization", &jwt("authenticated", "u"))], Some(r#"{"id": 1}"#)).await;
+    assert_error(&r, 403, "42501");
+}
+
+#[tokio::test]
+async fn row_level_security_uses_the_jwt_sub() {
+    let alice =
+        call("GET", "/private?select=id&order=id", &[("Authorization", &jwt("authenticated", "alice"))], None).await;
+    assert_eq!(ids(&alice.json()), vec![1, 3]);
+    let bob = call("GET", "/private?select=id", &[("Authorization", &jwt("authenticated", "bob"))], None).await;
+    assert_eq!(ids(&bob.json()), vec![2]);
+}
+
+#[tokio::test]
+async fn pre_request_function_can_refuse() {
+    let r = call("GET", "/items", &[("X-Block", "yes")], None).await;
+    assert_error(&r, 403, "PT403");
+    assert_eq!(r.json()["message"], "blocked by pre-request");
+}
+
+// ---- schemas --------------------------------------------------------------------
+
+#[tokio::test]
+async fn accept_profile_switches_schema() {
+    let r = call("GET", "/rpc/ping", &[("Accept-Profile", "other")], None).await;
+    assert_eq!(r.json(), json!("other"));
+    assert_eq!(r.header("content-profile"), Some("other"));
+}
+
+#[tokio::test]
+async fn content_profile_for_writes() {
+    let r = call("POST", "/rpc/ping", &[("Content-Profile", "other")], Some("{}")).await;
+    assert_eq!(r.json(), json!("other"));
+}
+
+#[tokio::test]
+async fn unknown_profile_is_pgrst106() {
+    let r = call("GET", "/items", &[("Accept-Profile", "secret")], None).await;
+    assert_error(&r, 406, "PGRST106");
+    assert_eq!(r.json()["message"], "The schema must be one of the following: test, other");
+}
+
+#[tokio::test]
+async fn default_schema_is_the_first() {
+    assert_eq!(get("/items?id=eq.1&select=id").await.header("content-profile"), Some("test"));
+}
+
+// ---- Supabase's /rest/v1 and apikey -----------------------------------------------
+
+#[tokio::test]
+async fn rest_v1_without_apikey_is_401() {
+    let r = get("/rest/v1/items").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["message"], "No API key found in request");
+}
+
+#[tokio::test]
+async fn rest_v1_with_wrong_apikey_is_401() {
+    let r = call("GET", "/rest/v1/items", &[("apikey", "sb_publishable_wrong")], None).await;
+    assert_eq!((r.status, r.json()["message"].as_str()), (401, Some("Invalid API key")));
+}
+
+#[tokio::test]
+async fn rest_v1_publishable_key_runs_as_anon() {
+    let r = call("GET", "/rest/v1/rpc/whoami", &[("apikey", "sb_publishable_conformance")], None).await;
+    assert_eq!(r.json()["role"], "anon");
+}
+
+#[tokio::test]
+async fn rest_v1_secret_key_runs_as_service_role() {
+    let r = call("GET", "/rest/v1/rpc/whoami", &[("apikey", "sb_secret_conformance")], None).await;
+    assert_eq!(r.json()["role"], "service_role");
+}
+
+#[tokio::test]
+async fn rest_v1_jwt_apikey_and_bearer() {
+    let user = jwt("authenticated", "alice");
+    let anon_key = token::sign(SECRET, json!({"role": "anon"}), 3600);
+    let r = call("GET", "/rest/v1/rpc/whoami", &[("apikey", &anon_key), ("Authorization", &user)], None).await;
+    assert_eq!((r.json()["role"].as_str(), r.json()["sub"].as_str()), (Some("authenticated"), Some("alice")));
+    let r = call("GET", "/rest/v1/items?select=id&id=eq.1&apikey=sb_publishable_conformance", &[], None).await;
+    assert_eq!(r.json(), json!([{"id": 1}]), "apikey as a URL parameter, not taken for a filter");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let big = format!(r#"{{"id": 1, "body": "{}"}}"#, "x".repeat(11 * 1024 * 1024));
+    let r = call("POST", "/notes", &[("Authorization", &svc())], Some(&big)).await;
+    assert_eq!(r.status, 413);
+}
+
+#[tokio::test]
+async fn unsupported_method_is_405() {
+    let r = call("PUT", "/rpc/add", &[], Some("{}")).await;
+    assert_error(&r, 405, "PGRST101");
+}
