@@ -97,46 +97,69 @@ CREATE TABLE cogo.idempotency_keys (
 );
 CREATE INDEX idempotency_keys_expiry_idx ON cogo.idempotency_keys (expires_at);
 
--- The event log is written here and only here, in the transaction that
--- changed the job, so its order (seq) is the commit order of changes.
-CREATE FUNCTION cogo.jobs_log_event() RETURNS trigger
+-- The event log is written here and only here, in the statement that
+-- changed the jobs, so its order (seq) is the commit order of changes.
+-- Statement-level triggers over transition tables: one INSERT per
+-- statement, however many jobs a batch claims or completes.
+CREATE FUNCTION cogo.jobs_log_created() RETURNS trigger
   LANGUAGE plpgsql AS $$
-DECLARE
-  kind text;
-  data jsonb := '{}'::jsonb;
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    kind := 'created';
-    data := jsonb_build_object('type', NEW.type, 'executor_id', NEW.executor_id, 'priority', NEW.priority);
-  ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
-    kind := CASE
-      WHEN NEW.status = 'running' THEN 'claimed'
-      WHEN NEW.status = 'succeeded' THEN 'succeeded'
-      WHEN NEW.status = 'failed' THEN 'failed'
-      WHEN NEW.status = 'dead' THEN 'dead_lettered'
-      WHEN NEW.status = 'cancelled' THEN 'cancelled'
-      WHEN NEW.status = 'queued' AND OLD.status = 'running' AND NEW.lost_leases > OLD.lost_leases THEN 'lease_expired'
-      WHEN NEW.status = 'queued' AND OLD.status = 'running' THEN 'retry_scheduled'
-      ELSE 'requeued'
-    END;
-    data := jsonb_build_object('status', NEW.status, 'attempt', NEW.attempts);
-    IF kind = 'claimed' THEN
-      data := data || jsonb_build_object('worker_id', NEW.worker_id, 'lease_until', NEW.lease_until);
-    ELSIF kind IN ('retry_scheduled', 'lease_expired') THEN
-      data := data || jsonb_build_object('next_run_at', NEW.next_run_at, 'error', NEW.error);
-    ELSIF kind IN ('failed', 'dead_lettered') THEN
-      data := data || jsonb_build_object('error', NEW.error);
-    END IF;
-  ELSIF NEW.progress IS DISTINCT FROM OLD.progress OR NEW.current_step IS DISTINCT FROM OLD.current_step THEN
-    kind := 'progress';
-    data := jsonb_build_object('progress', NEW.progress, 'step', NEW.current_step);
-  ELSE
-    RETURN NEW;
-  END IF;
-  INSERT INTO cogo.job_events (job_id, event_type, payload) VALUES (NEW.id, kind, data);
-  RETURN NEW;
+  INSERT INTO cogo.job_events (job_id, event_type, payload)
+  SELECT n.id, 'created', jsonb_build_object('type', n.type, 'executor_id', n.executor_id, 'priority', n.priority)
+  FROM new_jobs n;
+  RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER jobs_log_event AFTER INSERT OR UPDATE ON cogo.jobs
-  FOR EACH ROW EXECUTE FUNCTION cogo.jobs_log_event();
+CREATE FUNCTION cogo.jobs_log_changed() RETURNS trigger
+  LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO cogo.job_events (job_id, event_type, payload)
+  SELECT e.id, e.kind,
+    CASE
+      WHEN e.kind = 'claimed' THEN jsonb_build_object('status', e.status, 'attempt', e.attempts,
+                                                      'worker_id', e.worker_id, 'lease_until', e.lease_until)
+      WHEN e.kind IN ('retry_scheduled', 'lease_expired') THEN jsonb_build_object('status', e.status,
+                                      'attempt', e.attempts, 'next_run_at', e.next_run_at, 'error', e.error)
+      WHEN e.kind IN ('failed', 'dead_lettered') THEN jsonb_build_object('status', e.status, 'attempt', e.attempts,
+                                                                         'error', e.error)
+      WHEN e.kind = 'progress' THEN jsonb_build_object('progress', e.progress, 'step', e.current_step)
+      ELSE jsonb_build_object('status', e.status, 'attempt', e.attempts)
+    END
+  FROM (
+    SELECT n.*,
+      CASE
+        WHEN n.status IS NOT DISTINCT FROM o.status THEN
+          CASE WHEN n.progress IS DISTINCT FROM o.progress OR n.current_step IS DISTINCT FROM o.current_step
+               THEN 'progress' END
+        WHEN n.status = 'running' THEN 'claimed'
+        WHEN n.status = 'succeeded' THEN 'succeeded'
+        WHEN n.status = 'failed' THEN 'failed'
+        WHEN n.status = 'dead' THEN 'dead_lettered'
+        WHEN n.status = 'cancelled' THEN 'cancelled'
+        WHEN n.status = 'queued' AND o.status = 'running' AND n.lost_leases > o.lost_leases THEN 'lease_expired'
+        WHEN n.status = 'queued' AND o.status = 'running' THEN 'retry_scheduled'
+        ELSE 'requeued'
+      END AS kind
+    FROM new_jobs n JOIN old_jobs o ON o.id = n.id
+  ) e
+  WHERE e.kind IS NOT NULL
+  ORDER BY e.id;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_log_created AFTER INSERT ON cogo.jobs
+  REFERENCING NEW TABLE AS new_jobs
+  FOR EACH STATEMENT EXECUTE FUNCTION cogo.jobs_log_created();
+CREATE TRIGGER jobs_log_changed AFTER UPDATE ON cogo.jobs
+  REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+  FOR EACH STATEMENT EXECUTE FUNCTION cogo.jobs_log_changed();
+
+-- A queue table churns: claimed and finished rows leave dead entries at the
+-- head of the claim index. Vacuum it after a few thousand changes instead
+-- of a fraction of its size.
+ALTER TABLE cogo.jobs SET (
+  autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+  autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 20000,
+  autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);

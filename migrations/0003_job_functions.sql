@@ -2,19 +2,11 @@
 -- Errors the caller must see are raised with SQLSTATE 'PTxyz' (PostgREST
 -- answers status xyz) and a snake_case code as the message.
 
--- A job as the clients read it (collab.yaml Job) plus our additions.
+-- A job as the clients read it (collab.yaml Job) plus our additions; the
+-- internal bookkeeping columns stay out.
 CREATE FUNCTION cogo.job_json(j cogo.jobs) RETURNS jsonb
   LANGUAGE sql IMMUTABLE AS $$
-  SELECT jsonb_build_object(
-    'id', j.id, 'type', j.type, 'status', j.status, 'executor_id', j.executor_id,
-    'worker_id', j.worker_id, 'payload', j.payload, 'result', j.result, 'error', j.error,
-    'attempts', j.attempts, 'max_attempts', j.max_attempts, 'priority', j.priority,
-    'lost_leases', j.lost_leases, 'next_run_at', j.next_run_at,
-    'lease_until', j.lease_until, 'progress', j.progress, 'current_step', j.current_step,
-    'cancel_requested', j.cancel_requested, 'owner_id', j.owner_id,
-    'idempotency_key', j.idempotency_key,
-    'created_at', j.created_at, 'updated_at', j.updated_at,
-    'started_at', j.started_at, 'finished_at', j.finished_at)
+  SELECT to_jsonb(j) - 'errors' - 'lease_token' - 'lease_owner' - 'backoff_base_ms' - 'backoff_cap_ms'
 $$;
 
 -- Enqueue, idempotent on p_idempotency_key: a repeat returns the same job
@@ -49,17 +41,19 @@ $$;
 
 -- Claims up to p_limit ready jobs of one executor. SKIP LOCKED lets
 -- concurrent claimers take disjoint jobs; the attempt is counted here, so a
--- job that kills its worker still runs out of attempts.
+-- job that kills its worker still runs out of attempts. PL/pgSQL, not SQL:
+-- its plan is cached per session instead of made on every call.
 CREATE FUNCTION cogo.claim(
   p_executor_id text, p_worker_id text, p_lease_seconds integer DEFAULT 60,
   p_type_prefix text DEFAULT NULL, p_limit integer DEFAULT 1)
 RETURNS SETOF jsonb
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY
   WITH picked AS (
     SELECT id FROM cogo.jobs
     WHERE status = 'queued' AND executor_id = p_executor_id AND next_run_at <= now()
-      AND (p_type_prefix IS NULL
-           OR starts_with(type, p_type_prefix))
+      AND (p_type_prefix IS NULL OR starts_with(type, p_type_prefix))
     ORDER BY priority DESC, next_run_at, created_at
     LIMIT least(greatest(p_limit, 1), 100)
     FOR UPDATE SKIP LOCKED
@@ -74,7 +68,8 @@ LANGUAGE sql AS $$
   )
   SELECT cogo.job_json(c) || jsonb_build_object('lease_token', c.lease_token)
   FROM claimed c
-  ORDER BY c.priority DESC, c.next_run_at, c.created_at
+  ORDER BY c.priority DESC, c.next_run_at, c.created_at;
+END
 $$;
 
 -- Locks a job for a lease-checked change. `problem` is NULL when the job
@@ -168,21 +163,39 @@ END
 $$;
 
 -- task.result's batch form: one outcome per item, in input order; a stale
--- item fails alone. Rows are locked in id order so concurrent batches
--- cannot deadlock.
+-- item fails alone. Successes under a current lease are one UPDATE; the
+-- rest (failures, stale or unknown jobs) go one by one, locked in id order
+-- so concurrent batches cannot deadlock.
 CREATE FUNCTION cogo.complete_many(p_results jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   item record;
   l record;
   outcome jsonb;
-  outcomes jsonb := '{}'::jsonb;
+  outcomes jsonb;
 BEGIN
+  WITH input AS (
+    SELECT ord, (e->>'p_job_id')::uuid AS job_id, nullif(e->'p_result', 'null'::jsonb) AS result,
+           (e->>'p_lease_token')::uuid AS token
+    FROM jsonb_array_elements(p_results) WITH ORDINALITY AS t(e, ord)
+    WHERE (e->>'p_ok')::boolean
+  ), done AS (
+    UPDATE cogo.jobs j SET status = 'succeeded', result = i.result, finished_at = now(), updated_at = now(),
+      lease_token = NULL, lease_until = NULL, lease_owner = NULL
+    FROM input i
+    WHERE j.id = i.job_id AND j.status = 'running' AND (i.token IS NULL OR j.lease_token = i.token)
+    RETURNING i.ord, j.id
+  )
+  SELECT coalesce(jsonb_object_agg(ord::text, jsonb_build_object('jobId', id, 'ok', true, 'status', 'succeeded')),
+                  '{}'::jsonb)
+  INTO outcomes FROM done;
+
   FOR item IN
     SELECT ord, (e->>'p_job_id')::uuid AS job_id, (e->>'p_ok')::boolean AS ok,
            nullif(e->'p_result', 'null'::jsonb) AS result, nullif(e->'p_error', 'null'::jsonb) AS error,
            (e->>'p_lease_token')::uuid AS token
     FROM jsonb_array_elements(p_results) WITH ORDINALITY AS t(e, ord)
+    WHERE NOT outcomes ? ord::text
     ORDER BY 2, 1
   LOOP
     l := cogo.lock_running(item.job_id, item.token);

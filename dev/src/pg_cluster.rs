@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::process::{free_port, port_open, wait_until, Guarded};
+use crate::process::{free_port, wait_until, Guarded};
 
 pub struct PgOptions {
     /// Folder holding the cluster (created on first use, reused after).
@@ -82,7 +82,7 @@ impl PgCluster {
             if !server.is_running() {
                 return Some(false);
             }
-            port_open(port).then_some(true)
+            accepts_sessions(port).then_some(true)
         })?
         .then_some(())
         .ok_or_else(|| {
@@ -99,6 +99,22 @@ impl PgCluster {
     pub fn stop(mut self) {
         self.server.stop(Duration::from_secs(30));
     }
+}
+
+/// True once the server answers a startup packet with authentication
+/// rather than "the database system is starting up" (an open port is not
+/// enough).
+fn accepts_sessions(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let params = b"user\0postgres\0database\0postgres\0\0";
+    let mut packet = Vec::with_capacity(8 + params.len());
+    packet.extend_from_slice(&((8 + params.len()) as u32).to_be_bytes());
+    packet.extend_from_slice(&196_608u32.to_be_bytes()); // protocol 3.0
+    packet.extend_from_slice(params);
+    let mut kind = [0u8; 1];
+    stream.write_all(&packet).is_ok() && stream.read_exact(&mut kind).is_ok() && kind[0] == b'R'
 }
 
 fn pid_alive(pid_file: &Path) -> bool {

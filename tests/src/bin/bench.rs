@@ -49,7 +49,7 @@ async fn seed(executor: &str, n: i64) {
     client
         .execute(
             "INSERT INTO cogo.jobs (type, executor_id, payload)
-             SELECT 'bench.job', $1, jsonb_build_object('i', i) FROM generate_series(1, $2) i",
+             SELECT 'bench.job', $1, jsonb_build_object('i', i) FROM generate_series(1, $2::bigint) i",
             &[&executor, &n],
         )
         .await
