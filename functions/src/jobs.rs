@@ -3,12 +3,10 @@
 use cogo_shared::config::Config;
 use cogo_shared::http::ApiResponse;
 use cogo_shared::jobs::{self, queue_error};
-use cogo_shared::postgrest::Postgrest;
 use cogo_shared::ApiError;
 use serde_json::{json, Value};
 
-use crate::transport::FetchTransport;
-use crate::RequestContext;
+use crate::{platform, RequestContext};
 
 /// `POST task.assign` -> `{jobId, queued}` (`queued: false` on a repeat).
 pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
@@ -96,11 +94,8 @@ pub async fn sweep_idempotency_keys(config: &Config) -> Result<Value, ApiError> 
     platform_rpc(config, "idempotency_sweep", &json!({})).await
 }
 
-/// A `cogo` function called as the platform, outside any request.
 async fn platform_rpc(config: &Config, function: &str, args: &Value) -> Result<Value, ApiError> {
-    let postgrest = Postgrest::new(&config.postgrest_url, &config.service_role_key);
-    let transport = FetchTransport { timeout: std::time::Duration::from_millis(config.postgrest_timeout_ms.into()) };
-    postgrest.send(&transport, postgrest.rpc("cogo", function, args)).await.map_err(queue_error)
+    platform::rpc(config, function, args).await.map_err(queue_error)
 }
 
 fn unexpected(function: &str, value: &Value) -> ApiError {

@@ -7,16 +7,16 @@
 mod config;
 mod health;
 mod jobs;
+mod platform;
 mod routes;
 mod transport;
 
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::http::{ApiResponse, Method};
 use cogo_shared::idempotency;
-use cogo_shared::postgrest::{Postgrest, UpstreamError};
+use cogo_shared::postgrest::UpstreamError;
 use cogo_shared::router::{find, normalize, RouteMatch};
 use cogo_shared::ApiError;
-use transport::FetchTransport;
 use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
 
 /// What a handler gets: the request, its route parameters and the config.
@@ -26,7 +26,6 @@ pub struct RequestContext {
     pub body_bytes: Vec<u8>,
     pub params: Vec<(&'static str, String)>,
     pub config: std::rc::Rc<cogo_shared::config::Config>,
-    pub env: Env,
 }
 
 impl RequestContext {
@@ -43,19 +42,9 @@ impl RequestContext {
         Body::parse(&self.body_bytes, self.config.max_body_bytes)
     }
 
-    pub fn transport(&self) -> FetchTransport {
-        FetchTransport { timeout: std::time::Duration::from_millis(self.config.postgrest_timeout_ms.into()) }
-    }
-
-    /// PostgREST as the platform (service role).
-    pub fn service_postgrest(&self) -> Postgrest {
-        Postgrest::new(&self.config.postgrest_url, &self.config.service_role_key)
-    }
-
     /// Calls a `cogo` schema function as the platform.
     pub async fn rpc(&self, function: &str, args: &serde_json::Value) -> Result<serde_json::Value, UpstreamError> {
-        let postgrest = self.service_postgrest();
-        postgrest.send(&self.transport(), postgrest.rpc("cogo", function, args)).await
+        platform::rpc(&self.config, function, args).await
     }
 }
 
@@ -105,7 +94,7 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     let mut request = request;
     let body_bytes =
         if method == Method::Post { read_body(&mut request, config.max_body_bytes).await? } else { Vec::new() };
-    let ctx = RequestContext { request, body_bytes, params, config, env };
+    let ctx = RequestContext { request, body_bytes, params, config };
     match ctx.header(idempotency::HEADER) {
         Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key, normalize(&path)).await,
         _ => routes::dispatch(endpoint, ctx).await,
@@ -147,9 +136,7 @@ async fn idempotent(
         Err(e) => e.into_response(),
     };
     let finish = idempotency::finish_args(&principal, route, key, &response);
-    let postgrest = Postgrest::new(&config.postgrest_url, &config.service_role_key);
-    let transport = FetchTransport { timeout: std::time::Duration::from_millis(config.postgrest_timeout_ms.into()) };
-    if let Err(e) = postgrest.send(&transport, postgrest.rpc("cogo", "idempotency_finish", &finish)).await {
+    if let Err(e) = platform::rpc(&config, "idempotency_finish", &finish).await {
         // The request itself succeeded; a lost record only means a repeat runs again.
         worker::console_error!("storing the idempotent response failed: {}", e.reason());
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use cogo_dev::pg_cluster::{PgCluster, PgOptions};
 use cogo_dev::process::{free_port, on_keeper_thread, port_open, wait_until, Guarded};
+use cogo_dev::token::random_hex;
 use cogo_dev::{gateway, migrate, token};
 use serde_json::Value;
 use tokio::runtime::Runtime;
@@ -84,12 +85,6 @@ fn run_dir() -> &'static Path {
     })
 }
 
-pub fn random_hex(bytes: usize) -> String {
-    use std::io::Read;
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("read /dev/urandom");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 struct RunningGateway {
     stop: oneshot::Sender<()>,

@@ -67,7 +67,7 @@ fn read_dev_vars(path: &Path) -> Result<DevVars> {
 
 fn ensure_dev_vars(path: &Path) -> Result<DevVars> {
     if !path.exists() {
-        let secret = random_hex(32);
+        let secret = token::random_hex(32);
         let service = token::sign(&secret, token::role_claims("service_role", "service"), 10 * 365 * 24 * 3600);
         let text = format!(
             "# Local secrets for wrangler dev, made by scripts/dev. Never commit this file.\n\
@@ -80,12 +80,6 @@ fn ensure_dev_vars(path: &Path) -> Result<DevVars> {
     read_dev_vars(path)
 }
 
-fn random_hex(bytes: usize) -> String {
-    use std::io::Read;
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("read /dev/urandom");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 async fn up(args: &[String]) -> Result<()> {
     let port: u16 = match args {

@@ -1,0 +1,24 @@
+//! PostgREST as the platform (the service role), for handlers and for work
+//! outside a request (the cron reaper).
+
+use std::time::Duration;
+
+use cogo_shared::config::Config;
+use cogo_shared::postgrest::{Postgrest, UpstreamError};
+use serde_json::Value;
+
+use crate::transport::FetchTransport;
+
+pub fn postgrest(config: &Config) -> Postgrest {
+    Postgrest::new(&config.postgrest_url, &config.service_role_key)
+}
+
+pub fn transport(config: &Config) -> FetchTransport {
+    FetchTransport { timeout: Duration::from_millis(config.postgrest_timeout_ms.into()) }
+}
+
+/// Calls a `cogo` schema function.
+pub async fn rpc(config: &Config, function: &str, args: &Value) -> Result<Value, UpstreamError> {
+    let postgrest = postgrest(config);
+    postgrest.send(&transport(config), postgrest.rpc("cogo", function, args)).await
+}
