@@ -95,11 +95,18 @@ BEGIN
 END
 $$;
 
--- Raises a lock_running problem as PostgREST status `status`.
-CREATE FUNCTION cogo.raise_problem(problem text, status integer, detail text) RETURNS void
+-- lock_running for one job, raising its problem as PostgREST status
+-- `status` (SQLSTATE 'PTxyz') with the code as the message.
+CREATE FUNCTION cogo.running_job(p_job_id uuid, p_lease_token uuid) RETURNS cogo.jobs
 LANGUAGE plpgsql AS $$
+DECLARE
+  l record;
 BEGIN
-  RAISE EXCEPTION USING ERRCODE = 'PT' || status, MESSAGE = problem, DETAIL = detail;
+  l := cogo.lock_running(p_job_id, p_lease_token);
+  IF l.problem IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT' || l.status, MESSAGE = l.problem, DETAIL = l.detail;
+  END IF;
+  RETURN l.job;
 END
 $$;
 
@@ -152,13 +159,10 @@ CREATE FUNCTION cogo.complete(
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  l record;
+  j cogo.jobs;
 BEGIN
-  l := cogo.lock_running(p_job_id, p_lease_token);
-  IF l.problem IS NOT NULL THEN
-    PERFORM cogo.raise_problem(l.problem, l.status, l.detail);
-  END IF;
-  RETURN cogo.finish(l.job, p_ok, p_result, p_error);
+  j := cogo.running_job(p_job_id, p_lease_token);
+  RETURN cogo.finish(j, p_ok, p_result, p_error);
 END
 $$;
 
@@ -218,16 +222,13 @@ CREATE FUNCTION cogo.progress(
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  l record;
+  j cogo.jobs;
 BEGIN
-  l := cogo.lock_running(p_job_id, p_lease_token);
-  IF l.problem IS NOT NULL THEN
-    PERFORM cogo.raise_problem(l.problem, l.status, l.detail);
-  END IF;
+  j := cogo.running_job(p_job_id, p_lease_token);
   UPDATE cogo.jobs SET progress = coalesce(p_progress, progress), current_step = coalesce(p_step, current_step),
     updated_at = now()
   WHERE id = p_job_id;
-  RETURN jsonb_build_object('ok', true, 'cancelRequested', (l.job).cancel_requested);
+  RETURN jsonb_build_object('ok', true, 'cancelRequested', j.cancel_requested);
 END
 $$;
 
@@ -236,15 +237,12 @@ CREATE FUNCTION cogo.extend_lease(p_job_id uuid, p_lease_token uuid, p_lease_sec
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  l record;
+  j cogo.jobs;
   until timestamptz := now() + make_interval(secs => p_lease_seconds);
 BEGIN
-  l := cogo.lock_running(p_job_id, p_lease_token);
-  IF l.problem IS NOT NULL THEN
-    PERFORM cogo.raise_problem(l.problem, l.status, l.detail);
-  END IF;
+  j := cogo.running_job(p_job_id, p_lease_token);
   UPDATE cogo.jobs SET lease_until = until, updated_at = now() WHERE id = p_job_id;
-  RETURN jsonb_build_object('ok', true, 'leaseUntil', until, 'cancelRequested', (l.job).cancel_requested);
+  RETURN jsonb_build_object('ok', true, 'leaseUntil', until, 'cancelRequested', j.cancel_requested);
 END
 $$;
 
@@ -323,7 +321,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA cogo TO service_rol
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA cogo TO service_role;
 GRANT EXECUTE ON FUNCTION cogo.enqueue(text, text, jsonb, text, integer, timestamptz, integer, text, integer, integer),
   cogo.claim(text, text, integer, text, integer), cogo.complete(uuid, boolean, jsonb, jsonb, uuid),
-  cogo.complete_many(jsonb), cogo.lock_running(uuid, uuid), cogo.raise_problem(text, integer, text),
+  cogo.complete_many(jsonb), cogo.lock_running(uuid, uuid), cogo.running_job(uuid, uuid),
   cogo.finish(cogo.jobs, boolean, jsonb, jsonb),
   cogo.progress(uuid, uuid, jsonb, text), cogo.extend_lease(uuid, uuid, integer), cogo.cancel(uuid),
   cogo.reap(integer), cogo.upsert_heartbeat(text, text, text, text, text, integer, integer, jsonb),

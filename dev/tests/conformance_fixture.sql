@@ -1,6 +1,5 @@
 -- Fixture for the gateway's conformance suite: the shapes PostgREST's
 -- documentation uses (tables, a view, RLS, functions of every return kind).
--- Read-only tests use `items`; each writing test uses its own id range.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon NOLOGIN; END IF;
@@ -26,26 +25,11 @@ INSERT INTO test.items (id, name, qty, tags, data, active) VALUES
 CREATE VIEW test.active_items AS SELECT id, name FROM test.items WHERE active;
 GRANT SELECT ON test.items, test.active_items TO anon, authenticated, service_role;
 
--- Odd column names: quoting must hold for identifiers too.
-CREATE TABLE test.weird (id integer PRIMARY KEY, "my col" text, "we""ird" text);
-INSERT INTO test.weird VALUES (1, 'spaced', 'quoted');
-GRANT SELECT ON test.weird TO anon;
-
 CREATE TABLE test.notes (id integer PRIMARY KEY, body text, tag text UNIQUE, n integer NOT NULL DEFAULT 0);
 GRANT SELECT ON test.notes TO anon;
 GRANT ALL ON test.notes TO authenticated, service_role;
 CREATE TABLE test.children (id integer PRIMARY KEY, note_id integer REFERENCES test.notes (id));
 GRANT ALL ON test.children TO authenticated, service_role;
-CREATE TABLE test.counters (id serial PRIMARY KEY, n integer NOT NULL DEFAULT 7, label text DEFAULT 'new');
-GRANT ALL ON test.counters TO anon;
-GRANT USAGE ON SEQUENCE test.counters_id_seq TO anon;
-
--- Anonymous visitors may insert but not read back.
-CREATE TABLE test.inbox (id integer PRIMARY KEY, message text);
-GRANT INSERT ON test.inbox TO anon;
-
-CREATE TABLE test.secrets (id integer PRIMARY KEY, value text);
-INSERT INTO test.secrets VALUES (1, 'hidden');
 
 CREATE TABLE test.private (id integer PRIMARY KEY, owner text NOT NULL, secret text);
 ALTER TABLE test.private ENABLE ROW LEVEL SECURITY;
@@ -53,11 +37,6 @@ CREATE POLICY own_rows ON test.private
   USING (owner = current_setting('request.jwt.claims', true)::json->>'sub');
 GRANT SELECT ON test.private TO authenticated;
 INSERT INTO test.private VALUES (1, 'alice', 'a1'), (2, 'bob', 'b1'), (3, 'alice', 'a2');
-
-CREATE TABLE other.things (id integer PRIMARY KEY, label text);
-INSERT INTO other.things VALUES (1, 'from other');
-GRANT SELECT ON other.things TO anon;
-GRANT ALL ON other.things TO authenticated;
 
 CREATE FUNCTION test.add(a integer, b integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT a + b $$;
 CREATE FUNCTION test.hello() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'hi'::text $$;
@@ -74,41 +53,22 @@ CREATE FUNCTION test.fail() RETURNS void LANGUAGE plpgsql
   AS $$ BEGIN RAISE EXCEPTION 'nope' USING DETAIL = 'some detail', HINT = 'some hint'; END $$;
 CREATE FUNCTION test.pay() RETURNS void LANGUAGE plpgsql
   AS $$ BEGIN RAISE SQLSTATE 'PT402' USING MESSAGE = 'payment required'; END $$;
-CREATE FUNCTION test.custom_error() RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE SQLSTATE 'PGRST' USING
-    MESSAGE = '{"code":"123","message":"Payment Required","details":"Quota exceeded","hint":"Upgrade your plan"}',
-    DETAIL = '{"status":402,"headers":{"X-Powered-By":"Nerds"}}';
-END $$;
 CREATE FUNCTION test.whoami() RETURNS json LANGUAGE sql STABLE AS $$
   SELECT json_build_object('role', current_user, 'method', current_setting('request.method'),
     'path', current_setting('request.path'), 'sub', current_setting('request.jwt.claims')::json->>'sub',
     'claim_role', current_setting('request.jwt.claims')::json->>'role',
     'header', current_setting('request.headers')::json->>'x-test',
-    'has_cookie_header', current_setting('request.headers')::json ? 'cookie',
-    'cookie', current_setting('request.cookies')::json->>'session',
     'search_path', current_setting('search_path'))
 $$;
 CREATE FUNCTION test.teapot() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('response.status', '418', true);
-  PERFORM set_config('response.headers', '[{"X-Custom": "yes"}, {"Cache-Control": "no-store"}]', true);
+  PERFORM set_config('response.headers', '[{"X-Custom": "yes"}]', true);
   RETURN 'short and stout';
-END $$;
-CREATE FUNCTION test.bad_headers() RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM set_config('response.headers', '{"not": "an array"}', true);
-  RETURN 'x';
 END $$;
 CREATE FUNCTION test.echo(jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
 CREATE FUNCTION test.tag_json(doc jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
   AS $$ SELECT jsonb_build_object('got', doc) $$;
-CREATE FUNCTION test.sum_array(vals integer[]) RETURNS integer LANGUAGE sql IMMUTABLE
-  AS $$ SELECT sum(v)::integer FROM unnest(vals) v $$;
-CREATE FUNCTION test.dup(a integer) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'int' $$;
-CREATE FUNCTION test.dup(a text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'text' $$;
-CREATE FUNCTION test.note_rows(min_id integer) RETURNS TABLE (id integer, body text) LANGUAGE sql VOLATILE
-  AS $$ SELECT id, body FROM test.notes WHERE id >= min_id ORDER BY id $$;
 CREATE FUNCTION test.pre() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   IF current_setting('request.headers', true)::json->>'x-block' = 'yes' THEN

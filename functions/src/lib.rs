@@ -15,7 +15,7 @@ use cogo_shared::body::{too_large, Body};
 use cogo_shared::http::{ApiResponse, Method};
 use cogo_shared::idempotency;
 use cogo_shared::postgrest::UpstreamError;
-use cogo_shared::router::{find, normalize, RouteMatch};
+use cogo_shared::router::{find, RouteMatch};
 use cogo_shared::ApiError;
 use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -96,7 +96,7 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
         if method == Method::Post { read_body(&mut request, config.max_body_bytes).await? } else { Vec::new() };
     let ctx = RequestContext { request, body_bytes, params, config };
     match ctx.header(idempotency::HEADER) {
-        Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key, normalize(&path)).await,
+        Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
         _ => routes::dispatch(endpoint, ctx).await,
     }
 }
@@ -117,13 +117,10 @@ async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
 
 /// Runs a POST under its Idempotency-Key: replay a stored response, refuse
 /// a reused or in-flight key, or run it and store what it answered.
-async fn idempotent(
-    ctx: RequestContext,
-    endpoint: routes::Endpoint,
-    key: &str,
-    route: &str,
-) -> Result<ApiResponse, ApiError> {
+async fn idempotent(ctx: RequestContext, endpoint: routes::Endpoint, key: &str) -> Result<ApiResponse, ApiError> {
     idempotency::check_key(key)?;
+    // Keys are scoped by endpoint, whichever URL family reached it.
+    let route = &format!("{endpoint:?}");
     let principal = principal_of(&ctx);
     let begin = idempotency::begin_args(&principal, route, key, &ctx.body_bytes, ctx.config.idempotency_ttl_seconds);
     let answer = ctx.rpc("idempotency_begin", &begin).await?;

@@ -50,10 +50,6 @@ impl Body {
         names.iter().find_map(|n| self.0.get(*n).filter(|v| !v.is_null()).map(|v| (*n, v)))
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.get(&[name]).is_some()
-    }
-
     /// A non-empty string of at most `max` characters, under any of `names`.
     pub fn opt_str(&self, names: &[&str], max: usize) -> Result<Option<String>, ApiError> {
         match self.get(names) {

@@ -69,11 +69,6 @@ impl ApiError {
             .with_header("Allow", allowed.join(", "))
     }
 
-    /// A failure inside the bundle. The message is generic on purpose.
-    pub fn internal() -> Self {
-        Self::new(500, "internal", "internal error")
-    }
-
     pub fn body(&self) -> Value {
         let mut error = Map::new();
         error.insert("code".into(), self.code.into());

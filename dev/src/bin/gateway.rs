@@ -14,17 +14,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (host, port) = (config.server_host.clone(), config.server_port);
-    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+    let host = std::env::var("PGRST_SERVER_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let listener = match tokio::net::TcpListener::bind((host.as_str(), config.port)).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("cogo-gateway: cannot listen on {host}:{port}: {e}");
+            eprintln!("cogo-gateway: cannot listen on {host}:{}: {e}", config.port);
             return ExitCode::FAILURE;
         }
     };
-    // The real port (PGRST_SERVER_PORT=0 picks a free one).
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-    println!("gateway listening on http://{host}:{port}");
+    println!("gateway listening on http://{host}:{}", config.port);
     let stop = async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");

@@ -392,7 +392,7 @@ async fn table_request(
             let outcome = execute(state, ctx, &statement, true, singular, prefer).await?;
             if count_exact {
                 if let Some(t) = outcome.total {
-                    if offset > 0 && offset >= t && t > 0 || (offset > 0 && t == 0) {
+                    if offset > t {
                         return Err(PgrstError::new(416, "PGRST103", "Requested range not satisfiable").with_details(
                             format!("An offset of {offset} was requested, but there are only {t} rows."),
                         ));
