@@ -85,7 +85,6 @@ fn run_dir() -> &'static Path {
     })
 }
 
-
 struct RunningGateway {
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<std::io::Result<()>>,

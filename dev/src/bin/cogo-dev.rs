@@ -80,7 +80,6 @@ fn ensure_dev_vars(path: &Path) -> Result<DevVars> {
     read_dev_vars(path)
 }
 
-
 async fn up(args: &[String]) -> Result<()> {
     let port: u16 = match args {
         [flag, p] if flag == "--port" => p.parse().map_err(|_| format!("bad port {p}"))?,
