@@ -248,13 +248,14 @@ $$;
 
 -- Cancels a queued job at once; a running one gets a cancel request that
 -- its worker sees on the next progress or heartbeat.
-CREATE FUNCTION cogo.cancel(p_job_id uuid) RETURNS jsonb
+-- With p_owner_id, only that owner's job is found.
+CREATE FUNCTION cogo.cancel(p_job_id uuid, p_owner_id text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   j cogo.jobs;
 BEGIN
   SELECT * INTO j FROM cogo.jobs WHERE id = p_job_id FOR UPDATE;
-  IF NOT FOUND THEN
+  IF NOT FOUND OR (p_owner_id IS NOT NULL AND j.owner_id IS DISTINCT FROM p_owner_id) THEN
     RAISE SQLSTATE 'PT404' USING MESSAGE = 'job_not_found', DETAIL = format('no job %s', p_job_id);
   END IF;
   IF j.status = 'queued' THEN
@@ -323,7 +324,7 @@ GRANT EXECUTE ON FUNCTION cogo.enqueue(text, text, jsonb, text, integer, timesta
   cogo.claim(text, text, integer, text, integer), cogo.complete(uuid, boolean, jsonb, jsonb, uuid),
   cogo.complete_many(jsonb), cogo.lock_running(uuid, uuid), cogo.running_job(uuid, uuid),
   cogo.finish(cogo.jobs, boolean, jsonb, jsonb),
-  cogo.progress(uuid, uuid, jsonb, text), cogo.extend_lease(uuid, uuid, integer), cogo.cancel(uuid),
+  cogo.progress(uuid, uuid, jsonb, text), cogo.extend_lease(uuid, uuid, integer), cogo.cancel(uuid, text),
   cogo.reap(integer), cogo.upsert_heartbeat(text, text, text, text, text, integer, integer, jsonb),
   cogo.job_json(cogo.jobs)
   TO service_role;

@@ -1,5 +1,6 @@
 //! The queue's endpoints: parse (shared::jobs), one RPC, respond.
 
+use cogo_shared::auth::Role;
 use cogo_shared::config::Config;
 use cogo_shared::http::ApiResponse;
 use cogo_shared::jobs::{self, queue_error};
@@ -12,7 +13,9 @@ use crate::{platform, RequestContext};
 pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
     let key = ctx.header("idempotency-key");
-    let args = jobs::assign_args(&body, key.as_deref(), None)?;
+    // A user's job is theirs; the platform assigns on nobody's behalf.
+    let owner = if ctx.principal.role == Role::Authenticated { ctx.principal.sub.as_deref() } else { None };
+    let args = jobs::assign_args(&body, key.as_deref(), owner)?;
     let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
     Ok(ApiResponse::json(200, &outcome))
 }
@@ -21,6 +24,15 @@ pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
     let (args, batch) = jobs::claim_args(&body)?;
+    if let Some(scope) = &ctx.principal.executor_id {
+        if args["p_executor_id"].as_str() != Some(scope.as_str()) {
+            return Err(ApiError::new(
+                403,
+                "executor_forbidden",
+                format!("this token may only claim jobs of executor {scope}"),
+            ));
+        }
+    }
     let claimed = match ctx.rpc("claim", &args).await.map_err(queue_error)? {
         Value::Array(items) => items.into_iter().map(jobs::claimed_job).collect::<Vec<_>>(),
         other => return Err(unexpected("claim", &other)),
@@ -62,7 +74,12 @@ pub async fn heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST task.cancel` -> `{ok, status, cancelRequested}`.
 pub async fn cancel(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let outcome = ctx.rpc("cancel", &jobs::cancel_args(&body)?).await.map_err(queue_error)?;
+    let mut args = jobs::cancel_args(&body)?;
+    // Users cancel only their own jobs; someone else's answers 404.
+    if ctx.principal.role != Role::Service {
+        args["p_owner_id"] = ctx.principal.sub.clone().unwrap_or_default().into();
+    }
+    let outcome = ctx.rpc("cancel", &args).await.map_err(queue_error)?;
     Ok(ApiResponse::json(
         200,
         &json!({ "ok": true, "status": outcome["status"], "cancelRequested": outcome["cancelRequested"] }),

@@ -11,7 +11,9 @@ mod platform;
 mod routes;
 mod transport;
 
+use cogo_shared::auth::{authenticate, authorize, Credentials, Principal};
 use cogo_shared::body::{too_large, Body};
+use cogo_shared::config::Config;
 use cogo_shared::http::{ApiResponse, Method};
 use cogo_shared::idempotency;
 use cogo_shared::postgrest::UpstreamError;
@@ -25,7 +27,8 @@ pub struct RequestContext {
     /// The body of a POST, read once (size-checked) before dispatch.
     pub body_bytes: Vec<u8>,
     pub params: Vec<(&'static str, String)>,
-    pub config: std::rc::Rc<cogo_shared::config::Config>,
+    pub config: std::rc::Rc<Config>,
+    pub principal: Principal,
 }
 
 impl RequestContext {
@@ -80,8 +83,8 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
         ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method()))
     })?;
     let path = request.path();
-    let (endpoint, params) = match find(routes::ROUTES, method, &path) {
-        RouteMatch::Found { endpoint, params } => (*endpoint, params),
+    let (endpoint, allow, params) = match find(routes::ROUTES, method, &path) {
+        RouteMatch::Found { endpoint, allow, params } => (*endpoint, allow, params),
         RouteMatch::MethodNotAllowed { allowed } if method == Method::Options => {
             return Ok(ApiResponse { status: 204, headers: vec![("Allow".into(), allowed.join(", "))], body: vec![] });
         }
@@ -94,11 +97,43 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     let mut request = request;
     let body_bytes =
         if method == Method::Post { read_body(&mut request, config.max_body_bytes).await? } else { Vec::new() };
-    let ctx = RequestContext { request, body_bytes, params, config };
+    let principal = authenticate_request(&request, &config, &body_bytes)?;
+    authorize(&principal, allow)?;
+    let ctx = RequestContext { request, body_bytes, params, config, principal };
     match ctx.header(idempotency::HEADER) {
         Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
         _ => routes::dispatch(endpoint, ctx).await,
     }
+}
+
+fn authenticate_request(request: &Request, config: &Config, body: &[u8]) -> Result<Principal, ApiError> {
+    let headers = request.headers();
+    let get = |name: &str| headers.get(name).ok().flatten();
+    let (authorization, apikey) = (get("authorization"), get("apikey").or_else(|| get("x-api-key")));
+    let (x_ts, x_signature) = (get("x-ts"), get("x-signature"));
+    let (x_timestamp, agent_id) = (get("x-timestamp"), get("x-agent-id"));
+    let url = request.url().map_err(|_| ApiError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    // The agent variant signs the body with X-Timestamp + X-Signature; the
+    // plugin's x-ts + x-signature signs the path. Header names are
+    // case-insensitive, so which one `x-signature` is depends on the timestamp sent.
+    let body_signed = x_ts.is_none() && x_timestamp.is_some();
+    let credentials = Credentials {
+        authorization: authorization.as_deref(),
+        apikey: apikey.as_deref(),
+        x_ts: x_ts.as_deref(),
+        x_signature: if body_signed { None } else { x_signature.as_deref() },
+        x_timestamp: x_timestamp.as_deref(),
+        x_signature_body: if body_signed { x_signature.as_deref() } else { None },
+        agent_id: agent_id.as_deref(),
+        path_and_query: &path_and_query,
+        body,
+    };
+    let now_secs = (js_sys::Date::now() / 1000.0) as i64;
+    authenticate(&config.auth, &credentials, now_secs)
 }
 
 async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
@@ -121,7 +156,7 @@ async fn idempotent(ctx: RequestContext, endpoint: routes::Endpoint, key: &str) 
     idempotency::check_key(key)?;
     // Keys are scoped by endpoint, whichever URL family reached it.
     let route = &format!("{endpoint:?}");
-    let principal = principal_of(&ctx);
+    let principal = ctx.principal.id();
     let begin = idempotency::begin_args(&principal, route, key, &ctx.body_bytes, ctx.config.idempotency_ttl_seconds);
     let answer = ctx.rpc("idempotency_begin", &begin).await?;
     if let idempotency::Begin::Replay(response) = idempotency::read_begin(&answer)? {
@@ -138,15 +173,6 @@ async fn idempotent(ctx: RequestContext, endpoint: routes::Endpoint, key: &str) 
         worker::console_error!("storing the idempotent response failed: {}", e.reason());
     }
     Ok(response)
-}
-
-/// Who the key belongs to: a digest of the caller's credential, so two
-/// callers never share a key space.
-fn principal_of(ctx: &RequestContext) -> String {
-    use sha2::{Digest, Sha256};
-    let credential = ctx.header("authorization").or_else(|| ctx.header("apikey")).unwrap_or_default();
-    let digest = Sha256::digest(credential.as_bytes());
-    format!("cred:{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 fn into_worker_response(response: ApiResponse, is_head: bool) -> worker::Result<Response> {

@@ -3,6 +3,7 @@
 //! `/functions/v1/<fn>`, `/<fn>` and, for the Collab API, `/api/collab/...`
 //! and `/collab/...`.
 
+use cogo_shared::auth::Role::{self, *};
 use cogo_shared::http::{ApiResponse, Method::*};
 use cogo_shared::router::Route;
 use cogo_shared::ApiError;
@@ -22,17 +23,23 @@ pub enum Endpoint {
     LeasesRelease,
 }
 
+/// Who may call what (DESIGN.md section 3).
+const ANYONE: &[Role] = &[Anon, Authenticated, Worker, Service];
+const USERS: &[Role] = &[Authenticated, Service];
+const WORKERS: &[Role] = &[Worker, Service];
+const PLATFORM: &[Role] = &[Service];
+
 #[rustfmt::skip]
 pub const ROUTES: &[Route<Endpoint>] = &[
-    Route { methods: &[Get], paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health },
-    Route { methods: &[Post], paths: &["/api/collab/task.assign"], endpoint: Endpoint::TaskAssign },
-    Route { methods: &[Post], paths: &["/api/collab/task.claim"], endpoint: Endpoint::TaskClaim },
-    Route { methods: &[Post], paths: &["/api/collab/task.result"], endpoint: Endpoint::TaskResult },
-    Route { methods: &[Post], paths: &["/api/collab/task.progress"], endpoint: Endpoint::TaskProgress },
-    Route { methods: &[Post], paths: &["/api/collab/task.heartbeat"], endpoint: Endpoint::TaskHeartbeat },
-    Route { methods: &[Post], paths: &["/api/collab/task.cancel"], endpoint: Endpoint::TaskCancel },
-    Route { methods: &[Post], paths: &["/api/collab/workers/heartbeat"], endpoint: Endpoint::WorkerHeartbeat },
-    Route { methods: &[Get, Post], paths: &["/leases-release"], endpoint: Endpoint::LeasesRelease },
+    Route { methods: &[Get], allow: ANYONE, paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health },
+    Route { methods: &[Post], allow: USERS, paths: &["/api/collab/task.assign"], endpoint: Endpoint::TaskAssign },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.claim"], endpoint: Endpoint::TaskClaim },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.result"], endpoint: Endpoint::TaskResult },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.progress"], endpoint: Endpoint::TaskProgress },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.heartbeat"], endpoint: Endpoint::TaskHeartbeat },
+    Route { methods: &[Post], allow: USERS, paths: &["/api/collab/task.cancel"], endpoint: Endpoint::TaskCancel },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/workers/heartbeat"], endpoint: Endpoint::WorkerHeartbeat },
+    Route { methods: &[Get, Post], allow: PLATFORM, paths: &["/leases-release"], endpoint: Endpoint::LeasesRelease },
 ];
 
 pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<ApiResponse, ApiError> {

@@ -11,11 +11,23 @@
 //! | `MAX_BODY_BYTES` | var | 1048576 | larger request bodies answer 413 |
 //! | `REAPER_MAX_LOST_LEASES` | var | 3 | a job whose lease expires this often is dead-lettered |
 //! | `IDEMPOTENCY_TTL_SECONDS` | var | 86400 | how long a stored Idempotency-Key response is replayed |
+//! | `SUPABASE_JWT_SECRET` | secret | — | HS256 key of the project's JWTs (user, worker, service tokens) |
+//! | `EDGE_VERIFY_JWT` | var | 1 | 0 accepts no JWTs at all (keys and signatures only) |
+//! | `JWT_AUDIENCE`, `JWT_ISSUER` | var | — | when set, a JWT's `aud` / `iss` must match |
+//! | `SUPABASE_ANON_KEY`, `EDGE_PUBLISHABLE_KEYS` | secret | — | keys that act as anon (list: comma-separated) |
+//! | `EDGE_SERVICE_KEYS` | secret | — | more keys that act as the service role (`sb_secret_...`) |
+//! | `COLLAB_API_KEY` | secret | — | acts as the service role when `COLLAB_REQUIRE_JWT=0` |
+//! | `COLLAB_REQUIRE_JWT` | var | 1 | 0 accepts `COLLAB_API_KEY` in place of a JWT |
+//! | `EDGE_HMAC_SECRET` | secret | — | key of HMAC-signed requests (plugin, agents) |
+//! | `EDGE_REQUIRE_HMAC` | var | 0 | 1: every request must also be signed |
+//! | `EDGE_AUTH_OPTIONAL` | var | 0 | 1: no credential = service role. LOCAL DEVELOPMENT ONLY |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
 
 use std::fmt;
+
+use crate::auth::AuthConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -26,6 +38,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_lost_leases: u32,
     pub idempotency_ttl_seconds: u32,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +101,36 @@ impl Config {
         let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
         let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);
 
+        let flag =
+            |name: &str, default: bool| get(name).map_or(default, |v| matches!(v.as_str(), "1" | "true" | "yes"));
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| v.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let mut service_keys = list("EDGE_SERVICE_KEYS");
+        service_keys.push(service_role_key.clone());
+        if !flag("COLLAB_REQUIRE_JWT", true) {
+            service_keys.extend(get("COLLAB_API_KEY"));
+        }
+        let mut publishable_keys = list("EDGE_PUBLISHABLE_KEYS");
+        publishable_keys.extend(get("SUPABASE_ANON_KEY"));
+        service_keys.retain(|k| !k.is_empty());
+        let auth = AuthConfig {
+            jwt_secret: get("SUPABASE_JWT_SECRET"),
+            verify_jwt: flag("EDGE_VERIFY_JWT", true),
+            audience: get("JWT_AUDIENCE"),
+            issuer: get("JWT_ISSUER"),
+            service_keys,
+            publishable_keys,
+            hmac_secret: get("EDGE_HMAC_SECRET"),
+            require_hmac: flag("EDGE_REQUIRE_HMAC", false),
+            auth_optional: flag("EDGE_AUTH_OPTIONAL", false),
+        };
+        if auth.require_hmac && auth.hmac_secret.is_none() {
+            err.missing.push("EDGE_HMAC_SECRET");
+        }
+
         if err.missing.is_empty() && err.invalid.is_empty() {
             Ok(Config {
                 postgrest_url,
@@ -96,6 +139,7 @@ impl Config {
                 max_body_bytes,
                 max_lost_leases,
                 idempotency_ttl_seconds,
+                auth,
             })
         } else {
             Err(err)
@@ -142,6 +186,29 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY"), "{text}");
         assert!(text.contains("POSTGREST_TIMEOUT_MS: must be 100..120000"), "{text}");
+    }
+
+    #[test]
+    fn auth_settings_under_the_deployments_names() {
+        let c = Config::from_lookup(lookup(&[
+            ("SUPABASE_URL", "https://abc.supabase.co"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "svc"),
+            ("SUPABASE_JWT_SECRET", "s"),
+            ("COLLAB_REQUIRE_JWT", "0"),
+            ("COLLAB_API_KEY", "collab"),
+            ("EDGE_PUBLISHABLE_KEYS", "p1, p2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.auth.service_keys, vec!["svc", "collab"]);
+        assert_eq!(c.auth.publishable_keys, vec!["p1", "p2"]);
+        assert!(c.auth.verify_jwt && !c.auth.auth_optional && !c.auth.require_hmac);
+        let e = Config::from_lookup(lookup(&[
+            ("SUPABASE_URL", "https://abc.supabase.co"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "svc"),
+            ("EDGE_REQUIRE_HMAC", "1"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.missing, vec!["EDGE_HMAC_SECRET"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 // Errors are the cold path; boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;

@@ -2,10 +2,13 @@
 //! entry: `/functions/v1/<fn>/...` and `/<fn>/...`, and the Collab API at
 //! `/api/collab/...` (also the older `/collab/...`).
 
+use crate::auth::Role;
 use crate::http::Method;
 
 pub struct Route<E: 'static> {
     pub methods: &'static [Method],
+    /// Who may call it; checked once, before the handler runs.
+    pub allow: &'static [Role],
     /// Patterns after normalisation; `:name` matches one segment.
     pub paths: &'static [&'static str],
     pub endpoint: E,
@@ -15,6 +18,7 @@ pub struct Route<E: 'static> {
 pub enum RouteMatch<'r, E> {
     Found {
         endpoint: &'r E,
+        allow: &'static [Role],
         params: Vec<(&'static str, String)>,
     },
     /// The path exists, not with this method.
@@ -53,7 +57,7 @@ pub fn find<'r, E>(routes: &'r [Route<E>], method: Method, raw_path: &str) -> Ro
         // HEAD is GET without the body.
         let effective = if method == Method::Head { Method::Get } else { method };
         if route.methods.contains(&effective) {
-            return RouteMatch::Found { endpoint: &route.endpoint, params };
+            return RouteMatch::Found { endpoint: &route.endpoint, allow: route.allow, params };
         }
         for m in route.methods {
             allowed.push(m.as_str());
@@ -105,15 +109,16 @@ mod tests {
         Assign,
     }
 
+    const ANY: &[Role] = &[Role::Anon];
     const ROUTES: &[Route<E>] = &[
-        Route { methods: &[Method::Get], paths: &["/api/collab/health", "/health"], endpoint: E::Health },
-        Route { methods: &[Method::Get], paths: &["/api/collab/job/:id"], endpoint: E::Job },
-        Route { methods: &[Method::Post], paths: &["/api/collab/task.assign"], endpoint: E::Assign },
+        Route { methods: &[Method::Get], allow: ANY, paths: &["/api/collab/health", "/health"], endpoint: E::Health },
+        Route { methods: &[Method::Get], allow: ANY, paths: &["/api/collab/job/:id"], endpoint: E::Job },
+        Route { methods: &[Method::Post], allow: ANY, paths: &["/api/collab/task.assign"], endpoint: E::Assign },
     ];
 
     fn found(m: Method, path: &str) -> Option<(&'static E, Vec<(&'static str, String)>)> {
         match find(ROUTES, m, path) {
-            RouteMatch::Found { endpoint, params } => Some((endpoint, params)),
+            RouteMatch::Found { endpoint, params, .. } => Some((endpoint, params)),
             _ => None,
         }
     }

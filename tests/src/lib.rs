@@ -243,8 +243,19 @@ impl Stack {
             .expect("port closes");
     }
 
+    /// A client that calls as the service role.
     pub fn client(&self) -> Client<'_> {
-        Client { stack: self, http: reqwest::Client::new() }
+        self.client_with(Some(&format!("Bearer {}", self.service_key)))
+    }
+
+    /// A client sending `authorization` (or no credential at all).
+    pub fn client_with(&self, authorization: Option<&str>) -> Client<'_> {
+        Client { stack: self, http: reqwest::Client::new(), authorization: authorization.map(str::to_string) }
+    }
+
+    /// A JWT signed with this stack's secret.
+    pub fn token(&self, claims: Value) -> String {
+        token::sign(&self.jwt_secret, claims, 3600)
     }
 }
 
@@ -320,6 +331,7 @@ fn capnp_string(s: &str) -> String {
 pub struct Client<'s> {
     stack: &'s Stack,
     http: reqwest::Client,
+    authorization: Option<String>,
 }
 
 /// A response with its body read.
@@ -343,6 +355,9 @@ impl Reply {
 impl Client<'_> {
     pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
         let mut req = self.http.request(method.parse().expect("method"), self.stack.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("authorization", auth);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -358,11 +373,14 @@ impl Client<'_> {
 
     /// Sends `body` as it is, labelled JSON.
     pub async fn send_raw(&self, method: &str, path: &str, body: Vec<u8>) -> Reply {
-        let req = self
+        let mut req = self
             .http
             .request(method.parse().expect("method"), self.stack.url(path))
             .header("content-type", "application/json")
             .body(body);
+        if let Some(auth) = &self.authorization {
+            req = req.header("authorization", auth);
+        }
         let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

@@ -68,7 +68,10 @@ struct Caller {
 impl Caller {
     async fn post(&self, edge_path: &str, rpc: &str, body: Value) -> Value {
         let req = match self.path {
-            Path::Edge => self.http.post(format!("{}{edge_path}", self.edge)),
+            Path::Edge => self
+                .http
+                .post(format!("{}{edge_path}", self.edge))
+                .header("authorization", format!("Bearer {}", self.key)),
             Path::Direct => self
                 .http
                 .post(format!("{}/rpc/{rpc}", self.postgrest))

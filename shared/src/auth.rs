@@ -1,0 +1,426 @@
+//! Who is calling: a typed principal from the request's credentials, checked
+//! once per request against the route's allowed roles.
+//!
+//! Credentials, in order: `Authorization: Bearer` (a configured key or an
+//! HS256 JWT), `apikey` / `x-api-key` (configured keys, compared in constant
+//! time), HMAC-signed requests (`x-ts` + `x-signature` over
+//! `"{x-ts}:{path+query}"`, or `X-Timestamp` + `X-Signature` over the body).
+
+use hmac::{Hmac, Mac};
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{AlgorithmExt, UntrustedToken};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use crate::error::ApiError;
+
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+pub const JWT_SKEW_SECS: i64 = 30;
+/// How far an HMAC timestamp may be from now.
+pub const HMAC_WINDOW_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Anon,
+    Authenticated,
+    Worker,
+    Service,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Anon => "anon",
+            Role::Authenticated => "authenticated",
+            Role::Worker => "worker",
+            Role::Service => "service_role",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub role: Role,
+    /// The JWT `sub` (a user id), or the agent id of a signed request.
+    pub sub: Option<String>,
+    /// A worker token's `executor_id` claim: the only executor it may serve.
+    pub executor_id: Option<String>,
+    /// Whether any credential was presented (anon without one is not the same
+    /// as an anon key).
+    pub authenticated_by: &'static str,
+}
+
+impl Principal {
+    fn new(role: Role, by: &'static str) -> Principal {
+        Principal { role, sub: None, executor_id: None, authenticated_by: by }
+    }
+
+    /// A stable id for scoping per-caller state (idempotency keys, limits).
+    pub fn id(&self) -> String {
+        match (&self.sub, &self.executor_id) {
+            (Some(sub), _) => format!("{}:{sub}", self.role.name()),
+            (None, Some(ex)) => format!("{}:executor:{ex}", self.role.name()),
+            (None, None) => format!("{}:{}", self.role.name(), self.authenticated_by),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuthConfig {
+    /// `SUPABASE_JWT_SECRET`: HS256 key for JWTs.
+    pub jwt_secret: Option<String>,
+    /// `EDGE_VERIFY_JWT` (default on): off accepts no JWTs at all.
+    pub verify_jwt: bool,
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+    /// Keys that act as the service role (`SUPABASE_SERVICE_ROLE_KEY`,
+    /// `EDGE_SERVICE_KEYS`, and `COLLAB_API_KEY` when `COLLAB_REQUIRE_JWT=0`).
+    pub service_keys: Vec<String>,
+    /// Keys that act as anon (`EDGE_PUBLISHABLE_KEYS`).
+    pub publishable_keys: Vec<String>,
+    pub hmac_secret: Option<String>,
+    /// `EDGE_REQUIRE_HMAC`: every request must also be signed.
+    pub require_hmac: bool,
+    /// `EDGE_AUTH_OPTIONAL`: a request without credentials is the service
+    /// role. Local development only.
+    pub auth_optional: bool,
+}
+
+/// The credential-bearing parts of a request.
+#[derive(Debug, Default)]
+pub struct Credentials<'a> {
+    pub authorization: Option<&'a str>,
+    pub apikey: Option<&'a str>,
+    pub x_ts: Option<&'a str>,
+    pub x_signature: Option<&'a str>,
+    pub x_timestamp: Option<&'a str>,
+    pub x_signature_body: Option<&'a str>,
+    pub agent_id: Option<&'a str>,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+fn unauthorized(code: &'static str, message: &str) -> ApiError {
+    let header = if code == "missing_credentials" {
+        "Bearer realm=\"cogo-edge\"".to_string()
+    } else {
+        format!("Bearer realm=\"cogo-edge\", error=\"invalid_token\", error_description=\"{message}\"")
+    };
+    ApiError::new(401, code, message).with_header("WWW-Authenticate", header)
+}
+
+/// 401 for a route that needs a credential and got none.
+pub fn missing_credentials() -> ApiError {
+    unauthorized("missing_credentials", "this endpoint needs a credential: a Bearer token or an API key")
+}
+
+/// Whether `principal` may call a route open to `allowed`; 401 when no
+/// credential was given, 403 when one was but its role is not allowed.
+pub fn authorize(principal: &Principal, allowed: &[Role]) -> Result<(), ApiError> {
+    if allowed.contains(&principal.role) {
+        return Ok(());
+    }
+    if principal.authenticated_by == "none" {
+        return Err(missing_credentials());
+    }
+    Err(ApiError::new(403, "forbidden", format!("the {} role may not call this endpoint", principal.role.name())))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn key_role(config: &AuthConfig, key: &str) -> Option<Role> {
+    let matches = |keys: &[String]| keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes()));
+    if matches(&config.service_keys) {
+        Some(Role::Service)
+    } else if matches(&config.publishable_keys) {
+        Some(Role::Anon)
+    } else {
+        None
+    }
+}
+
+/// Extracts the principal. `now_secs` is the caller's clock.
+pub fn authenticate(config: &AuthConfig, creds: &Credentials, now_secs: i64) -> Result<Principal, ApiError> {
+    let signed = verify_hmac(config, creds, now_secs)?;
+    if config.require_hmac && signed.is_none() {
+        return Err(unauthorized("signature_required", "requests must be signed (x-ts and x-signature)"));
+    }
+    let bearer = creds.authorization.and_then(|v| {
+        v.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).map(|_| v[7..].trim()).filter(|t| !t.is_empty())
+    });
+    if let Some(token) = bearer {
+        if let Some(role) = key_role(config, token) {
+            return Ok(Principal::new(role, "key"));
+        }
+        return verify_jwt(config, token, now_secs);
+    }
+    if let Some(key) = creds.apikey {
+        return key_role(config, key)
+            .map(|role| Principal::new(role, "key"))
+            .ok_or_else(|| unauthorized("invalid_api_key", "the API key is not valid"));
+    }
+    if let Some(principal) = signed {
+        return Ok(principal);
+    }
+    if config.auth_optional {
+        return Ok(Principal::new(Role::Service, "auth_optional"));
+    }
+    Ok(Principal::new(Role::Anon, "none"))
+}
+
+fn verify_jwt(config: &AuthConfig, token: &str, now: i64) -> Result<Principal, ApiError> {
+    let invalid = |why: &str| unauthorized("invalid_token", why);
+    let secret = config
+        .jwt_secret
+        .as_deref()
+        .filter(|_| config.verify_jwt)
+        .ok_or_else(|| invalid("JWTs are not accepted here"))?;
+    let untrusted = UntrustedToken::new(token).map_err(|_| invalid("the token is not a well-formed JWT"))?;
+    let verified = Hs256
+        .validator::<Map<String, Value>>(&Hs256Key::new(secret.as_bytes()))
+        .validate(&untrusted)
+        .map_err(|_| invalid("the token's signature does not verify"))?;
+    let claims = verified.claims();
+    match claims.expiration {
+        Some(exp) if exp.timestamp() + JWT_SKEW_SECS < now => return Err(invalid("the token has expired")),
+        None => return Err(invalid("the token has no exp claim")),
+        _ => {}
+    }
+    if claims.not_before.is_some_and(|nbf| nbf.timestamp() - JWT_SKEW_SECS > now) {
+        return Err(invalid("the token is not valid yet"));
+    }
+    let custom = &claims.custom;
+    if let Some(aud) = &config.audience {
+        let ok = match custom.get("aud") {
+            Some(Value::String(a)) => a == aud,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(aud)),
+            _ => false,
+        };
+        if !ok {
+            return Err(invalid("the token's audience is not this service"));
+        }
+    }
+    if let Some(iss) = &config.issuer {
+        if custom.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
+            return Err(invalid("the token's issuer is not trusted"));
+        }
+    }
+    let role = match custom.get("role").and_then(Value::as_str) {
+        Some("service_role") => Role::Service,
+        Some("worker") => Role::Worker,
+        Some("authenticated") => Role::Authenticated,
+        _ => Role::Anon,
+    };
+    let text = |k: &str| custom.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(Principal { role, sub: text("sub"), executor_id: text("executor_id"), authenticated_by: "jwt" })
+}
+
+/// A signed request is a worker (an agent or the Figma plugin) named by
+/// `x-agent-id`.
+fn verify_hmac(config: &AuthConfig, creds: &Credentials, now: i64) -> Result<Option<Principal>, ApiError> {
+    let (ts, signature, message, millis) =
+        match (creds.x_ts, creds.x_signature, creds.x_timestamp, creds.x_signature_body) {
+            (Some(ts), Some(sig), _, _) => (ts, sig, format!("{ts}:{}", creds.path_and_query).into_bytes(), true),
+            (_, _, Some(ts), Some(sig)) => (ts, sig, creds.body.to_vec(), false),
+            _ => return Ok(None),
+        };
+    let invalid = |why: &str| unauthorized("invalid_signature", why);
+    let secret = config.hmac_secret.as_deref().ok_or_else(|| invalid("signed requests are not accepted here"))?;
+    let ts_num: i64 = ts.trim().parse().map_err(|_| invalid("the timestamp is not a number"))?;
+    // x-ts is epoch milliseconds; X-Timestamp is seconds (or milliseconds).
+    let ts_secs = if millis || ts_num > 100_000_000_000 { ts_num / 1000 } else { ts_num };
+    if (now - ts_secs).abs() > HMAC_WINDOW_SECS {
+        return Err(invalid("the signature's timestamp is outside the allowed window"));
+    }
+    let expected = hex_decode(signature.trim()).ok_or_else(|| invalid("the signature is not hex"))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(&message);
+    mac.verify_slice(&expected).map_err(|_| invalid("the signature does not match"))?;
+    let mut principal = Principal::new(Role::Worker, "hmac");
+    principal.sub = creds.agent_id.map(str::to_string);
+    Ok(Some(principal))
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwt_compact::{Claims, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "test-secret-of-at-least-thirty-two-chars";
+    const NOW: i64 = 1_800_000_000;
+
+    fn config() -> AuthConfig {
+        AuthConfig {
+            jwt_secret: Some(SECRET.into()),
+            verify_jwt: true,
+            service_keys: vec!["sb_secret_abc".into()],
+            publishable_keys: vec!["sb_publishable_xyz".into()],
+            hmac_secret: Some("hmac-secret".into()),
+            ..Default::default()
+        }
+    }
+
+    fn jwt(claims: serde_json::Value) -> String {
+        let Value::Object(map) = claims else { panic!() };
+        Hs256.token(&Header::empty(), &Claims::new(map), &Hs256Key::new(SECRET.as_bytes())).unwrap()
+    }
+
+    fn bearer(token: &str) -> String {
+        format!("Bearer {token}")
+    }
+
+    fn auth_with(authorization: &str) -> Result<Principal, ApiError> {
+        authenticate(&config(), &Credentials { authorization: Some(authorization), ..Default::default() }, NOW)
+    }
+
+    #[test]
+    fn jwt_roles_and_claims() {
+        let p =
+            auth_with(&bearer(&jwt(json!({"role": "worker", "sub": "w1", "executor_id": "browser", "exp": NOW + 60}))))
+                .unwrap();
+        assert_eq!((p.role, p.sub.as_deref(), p.executor_id.as_deref()), (Role::Worker, Some("w1"), Some("browser")));
+        let p = auth_with(&bearer(&jwt(json!({"role": "service_role", "exp": NOW + 60})))).unwrap();
+        assert_eq!(p.role, Role::Service);
+        let p = auth_with(&bearer(&jwt(json!({"role": "authenticated", "sub": "u", "exp": NOW})))).unwrap();
+        assert_eq!(p.id(), "authenticated:u");
+    }
+
+    #[test]
+    fn bad_tokens_are_401_with_www_authenticate() {
+        for (token, why) in [
+            ("not-a-jwt".to_string(), "well-formed"),
+            (jwt(json!({"role": "worker", "exp": NOW - 31})), "expired"),
+            (jwt(json!({"role": "worker"})), "no exp"),
+            (jwt(json!({"role": "worker", "exp": NOW + 60, "nbf": NOW + 31})), "not valid yet"),
+        ] {
+            let e = auth_with(&bearer(&token)).unwrap_err();
+            assert_eq!((e.status, e.code), (401, "invalid_token"), "{why}");
+            assert!(e.message.contains(why), "{}", e.message);
+            assert!(e.headers.iter().any(|(k, v)| k == "WWW-Authenticate" && v.contains("invalid_token")));
+        }
+        let mut forged = jwt(json!({"role": "service_role", "exp": NOW + 60}));
+        forged.pop();
+        forged.push('A');
+        assert_eq!(auth_with(&bearer(&forged)).unwrap_err().message, "the token's signature does not verify");
+    }
+
+    #[test]
+    fn skew_is_tolerated() {
+        assert!(auth_with(&bearer(&jwt(json!({"role": "worker", "exp": NOW - 29})))).is_ok());
+    }
+
+    #[test]
+    fn audience_and_issuer_when_configured() {
+        let mut c = config();
+        c.audience = Some("authenticated".into());
+        c.issuer = Some("https://x.supabase.co/auth/v1".into());
+        let good = jwt(
+            json!({"role": "authenticated", "exp": NOW + 60, "aud": "authenticated", "iss": "https://x.supabase.co/auth/v1"}),
+        );
+        let creds = |t: &str| bearer(t);
+        let ok = authenticate(&c, &Credentials { authorization: Some(&creds(&good)), ..Default::default() }, NOW);
+        assert!(ok.is_ok());
+        let bad = jwt(
+            json!({"role": "authenticated", "exp": NOW + 60, "aud": "other", "iss": "https://x.supabase.co/auth/v1"}),
+        );
+        let e = authenticate(&c, &Credentials { authorization: Some(&creds(&bad)), ..Default::default() }, NOW)
+            .unwrap_err();
+        assert!(e.message.contains("audience"));
+    }
+
+    #[test]
+    fn keys_map_to_roles() {
+        let c = config();
+        let p = authenticate(&c, &Credentials { apikey: Some("sb_secret_abc"), ..Default::default() }, NOW).unwrap();
+        assert_eq!(p.role, Role::Service);
+        let p =
+            authenticate(&c, &Credentials { apikey: Some("sb_publishable_xyz"), ..Default::default() }, NOW).unwrap();
+        assert_eq!(p.role, Role::Anon);
+        assert_eq!(auth_with("Bearer sb_secret_abc").unwrap().role, Role::Service);
+        let e =
+            authenticate(&c, &Credentials { apikey: Some("sb_secret_abd"), ..Default::default() }, NOW).unwrap_err();
+        assert_eq!((e.status, e.code), (401, "invalid_api_key"));
+    }
+
+    fn sign(message: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"hmac-secret").unwrap();
+        mac.update(message);
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hmac_over_path_and_query() {
+        let ts = (NOW * 1000).to_string();
+        let sig = sign(format!("{ts}:/figma-compat/healthz?x=1").as_bytes());
+        let creds = |path: &'static str, sig: &str, ts: &str| {
+            let (sig, ts) = (sig.to_string(), ts.to_string());
+            move |c: &AuthConfig| {
+                authenticate(
+                    c,
+                    &Credentials {
+                        x_ts: Some(&ts),
+                        x_signature: Some(&sig),
+                        agent_id: Some("plugin-1"),
+                        path_and_query: path,
+                        ..Default::default()
+                    },
+                    NOW,
+                )
+            }
+        };
+        let p = creds("/figma-compat/healthz?x=1", &sig, &ts)(&config()).unwrap();
+        assert_eq!((p.role, p.sub.as_deref()), (Role::Worker, Some("plugin-1")));
+        assert_eq!(creds("/figma-compat/healthz?x=2", &sig, &ts)(&config()).unwrap_err().code, "invalid_signature");
+        let old = ((NOW - 61) * 1000).to_string();
+        let old_sig = sign(format!("{old}:/figma-compat/healthz?x=1").as_bytes());
+        let e = creds("/figma-compat/healthz?x=1", &old_sig, &old)(&config()).unwrap_err();
+        assert!(e.message.contains("window"));
+    }
+
+    #[test]
+    fn hmac_over_body() {
+        let body = br#"{"a":1}"#;
+        let ts = NOW.to_string();
+        let sig = sign(body);
+        let c = |b: &[u8]| {
+            authenticate(
+                &config(),
+                &Credentials { x_timestamp: Some(&ts), x_signature_body: Some(&sig), body: b, ..Default::default() },
+                NOW,
+            )
+        };
+        assert_eq!(c(body).unwrap().role, Role::Worker);
+        assert_eq!(c(br#"{"a":2}"#).unwrap_err().code, "invalid_signature");
+    }
+
+    #[test]
+    fn no_credentials_is_anon_unless_optional() {
+        let p = authenticate(&config(), &Credentials::default(), NOW).unwrap();
+        assert_eq!(p.role, Role::Anon);
+        let e = authorize(&p, &[Role::Service]).unwrap_err();
+        assert_eq!((e.status, e.code), (401, "missing_credentials"));
+        let mut c = config();
+        c.auth_optional = true;
+        assert_eq!(authenticate(&c, &Credentials::default(), NOW).unwrap().role, Role::Service);
+        c.require_hmac = true;
+        assert_eq!(authenticate(&c, &Credentials::default(), NOW).unwrap_err().code, "signature_required");
+    }
+
+    #[test]
+    fn wrong_role_is_403() {
+        let p = auth_with(&bearer(&jwt(json!({"role": "authenticated", "exp": NOW + 60})))).unwrap();
+        let e = authorize(&p, &[Role::Worker, Role::Service]).unwrap_err();
+        assert_eq!((e.status, e.code), (403, "forbidden"));
+        assert!(authorize(&p, &[Role::Authenticated]).is_ok());
+    }
+}

@@ -1,0 +1,132 @@
+//! Who may call what: every route against every kind of credential, through
+//! the real wasm in workerd.
+
+use cogo_tests::{sql, unique, Stack};
+use serde_json::{json, Value};
+
+/// (method, path, roles allowed) for every route.
+const ROUTES: &[(&str, &str, &[&str])] = &[
+    ("GET", "/api/collab/health", &["anon", "authenticated", "worker", "service_role"]),
+    ("POST", "/api/collab/task.assign", &["authenticated", "service_role"]),
+    ("POST", "/api/collab/task.claim", &["worker", "service_role"]),
+    ("POST", "/api/collab/task.result", &["worker", "service_role"]),
+    ("POST", "/api/collab/task.progress", &["worker", "service_role"]),
+    ("POST", "/api/collab/task.heartbeat", &["worker", "service_role"]),
+    ("POST", "/api/collab/task.cancel", &["authenticated", "service_role"]),
+    ("POST", "/api/collab/workers/heartbeat", &["worker", "service_role"]),
+    ("GET", "/functions/v1/leases-release", &["service_role"]),
+];
+
+fn claims(role: &str, exp_offset: i64) -> Value {
+    let now = cogo_dev::token::unix_now();
+    json!({"role": role, "sub": format!("{role}-sub"), "exp": now + exp_offset})
+}
+
+#[tokio::test]
+async fn every_route_against_every_credential() {
+    let stack = Stack::shared();
+    let forged = {
+        let mut t = stack.token(claims("service_role", 600));
+        let last = t.pop().unwrap();
+        t.push(if last == 'A' { 'B' } else { 'A' });
+        t
+    };
+    for (method, path, allowed) in ROUTES {
+        // A body that is syntactically fine; a 400 for its content still
+        // proves the credential got through.
+        let body = (*method == "POST").then(|| json!({}));
+        let call = |auth: Option<String>| {
+            let body = body.clone();
+            async move { stack.client_with(auth.as_deref()).send(method, path, body.as_ref(), &[]).await }
+        };
+        let open_to_anon = allowed.contains(&"anon");
+        let none = call(None).await;
+        if open_to_anon {
+            assert_eq!(none.status, 200, "{path}: {}", none.text);
+        } else {
+            assert_eq!(none.status, 401, "{path} without credential: {}", none.text);
+            assert_eq!(none.json()["error"]["code"], "missing_credentials");
+            assert!(none.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")), "{path}");
+        }
+        for (label, auth, code) in [
+            ("malformed", "Bearer not-a-jwt".to_string(), "invalid_token"),
+            ("forged", format!("Bearer {forged}"), "invalid_token"),
+            ("expired", format!("Bearer {}", stack.token(claims("service_role", -3600))), "invalid_token"),
+            ("bad api key", String::new(), "invalid_api_key"),
+        ] {
+            let reply = if auth.is_empty() {
+                stack.client_with(None).send(method, path, body.as_ref(), &[("apikey", "sb_secret_wrong")]).await
+            } else {
+                call(Some(auth)).await
+            };
+            assert_eq!(reply.status, 401, "{path} {label}: {}", reply.text);
+            assert_eq!(reply.json()["error"]["code"], code, "{path} {label}");
+            assert!(reply.header("www-authenticate").unwrap().contains("invalid_token") || code == "invalid_api_key");
+        }
+        for role in ["authenticated", "worker", "service_role"] {
+            let reply = call(Some(format!("Bearer {}", stack.token(claims(role, 600))))).await;
+            if allowed.contains(&role) {
+                assert!(![401, 403].contains(&reply.status), "{path} as {role}: {} {}", reply.status, reply.text);
+            } else {
+                assert_eq!(reply.status, 403, "{path} as {role}: {}", reply.text);
+                assert_eq!(reply.json()["error"]["code"], "forbidden");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_service_role_key_itself_is_accepted_as_bearer_and_apikey() {
+    let stack = Stack::shared();
+    let key = stack.service_key.clone();
+    let reply = stack.client_with(None).send("GET", "/functions/v1/leases-release", None, &[("apikey", &key)]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_worker_scoped_to_an_executor_cannot_claim_another() {
+    let stack = Stack::shared();
+    let (mine, theirs) = (unique("exec-a"), unique("exec-b"));
+    for executor in [&mine, &theirs] {
+        stack.client().post_ok("/api/collab/task.assign", &json!({"type": "t", "executorId": executor})).await;
+    }
+    let now = cogo_dev::token::unix_now();
+    let token = stack.token(json!({"role": "worker", "sub": "w", "executor_id": mine, "exp": now + 600}));
+    let worker = stack.client_with(Some(&format!("Bearer {token}")));
+    let denied = worker.post("/api/collab/task.claim", &json!({"executorId": theirs, "workerId": "w"})).await;
+    assert_eq!((denied.status, denied.json()["error"]["code"].as_str()), (403, Some("executor_forbidden")));
+    let status: String =
+        sql().await.query_one("SELECT status FROM cogo.jobs WHERE executor_id = $1", &[&theirs]).await.unwrap().get(0);
+    assert_eq!(status, "queued", "the other executor's job was not touched");
+    let claimed = worker.post_ok("/api/collab/task.claim", &json!({"executorId": mine, "workerId": "w"})).await;
+    assert_eq!(claimed["job"]["executor_id"], mine.as_str());
+}
+
+#[tokio::test]
+async fn users_own_what_they_assign_and_cannot_cancel_anothers() {
+    let stack = Stack::shared();
+    let now = cogo_dev::token::unix_now();
+    let user =
+        |sub: &str| format!("Bearer {}", stack.token(json!({"role": "authenticated", "sub": sub, "exp": now + 600})));
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let executor = unique("owned");
+    let job = stack
+        .client_with(Some(&user(&alice)))
+        .post_ok("/api/collab/task.assign", &json!({"type": "t", "executorId": executor}))
+        .await["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owner: Option<String> = sql()
+        .await
+        .query_one("SELECT owner_id FROM cogo.jobs WHERE id = $1::text::uuid", &[&job])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner.as_deref(), Some(alice.as_str()));
+    let by_bob = stack.client_with(Some(&user(&bob))).post("/api/collab/task.cancel", &json!({"jobId": job})).await;
+    assert_eq!((by_bob.status, by_bob.json()["error"]["code"].as_str()), (404, Some("job_not_found")));
+    let by_alice =
+        stack.client_with(Some(&user(&alice))).post_ok("/api/collab/task.cancel", &json!({"jobId": job})).await;
+    assert_eq!(by_alice["status"], "cancelled");
+}
