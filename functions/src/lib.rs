@@ -14,6 +14,7 @@ mod transport;
 use cogo_shared::auth::{authenticate, authorize, Credentials, Principal};
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::config::Config;
+use cogo_shared::cors;
 use cogo_shared::http::{ApiResponse, Method};
 use cogo_shared::idempotency;
 use cogo_shared::postgrest::UpstreamError;
@@ -54,10 +55,19 @@ impl RequestContext {
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let is_head = request.method() == worker::Method::Head;
-    let response = match handle(request, env).await {
+    let origin = request.headers().get("origin").ok().flatten();
+    let cors = match (&origin, config::load(&env)) {
+        (Some(origin), Ok(config)) => cors::response_headers(&config.cors_origins, Some(origin)),
+        _ => Vec::new(),
+    };
+    let mut response = match handle(request, env).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    // A preflight answer already carries its own CORS headers.
+    if response.header("access-control-allow-origin").is_none() {
+        response.headers.extend(cors);
+    }
     into_worker_response(response, is_head)
 }
 
@@ -83,7 +93,16 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
         ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method()))
     })?;
     let path = request.path();
-    let (endpoint, allow, params) = match find(routes::ROUTES, method, &path) {
+    let route = find(routes::ROUTES, method, &path);
+    // A CORS preflight needs no credential: browsers send none with it.
+    let origin = request.headers().get("origin").ok().flatten();
+    let preflight = request.headers().get("access-control-request-method").ok().flatten().is_some();
+    if method == Method::Options && preflight && !matches!(route, RouteMatch::NotFound) {
+        if let Some(origin) = origin {
+            return cors::preflight(&config::load(&env)?.cors_origins, &origin);
+        }
+    }
+    let (endpoint, allow, params) = match route {
         RouteMatch::Found { endpoint, allow, params } => (*endpoint, allow, params),
         RouteMatch::MethodNotAllowed { allowed } if method == Method::Options => {
             return Ok(ApiResponse { status: 204, headers: vec![("Allow".into(), allowed.join(", "))], body: vec![] });

@@ -21,6 +21,7 @@
 //! | `EDGE_HMAC_SECRET` | secret | — | key of HMAC-signed requests (plugin, agents) |
 //! | `EDGE_REQUIRE_HMAC` | var | 0 | 1: every request must also be signed |
 //! | `EDGE_AUTH_OPTIONAL` | var | 0 | 1: no credential = service role. LOCAL DEVELOPMENT ONLY |
+//! | `EDGE_CORS_ALLOW_ORIGINS` | var | — | origins allowed by CORS: `*`, exact origins, `null` (Figma plugin) |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -39,6 +40,7 @@ pub struct Config {
     pub max_lost_leases: u32,
     pub idempotency_ttl_seconds: u32,
     pub auth: AuthConfig,
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +142,7 @@ impl Config {
                 max_lost_leases,
                 idempotency_ttl_seconds,
                 auth,
+                cors_origins: list("EDGE_CORS_ALLOW_ORIGINS"),
             })
         } else {
             Err(err)

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod health;
 pub mod http;

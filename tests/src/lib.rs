@@ -100,6 +100,8 @@ enum Upstream {
 pub struct Stack {
     /// `http://127.0.0.1:<port>` of workerd.
     pub base_url: String,
+    /// Every configured secret: no reply may ever contain one.
+    secrets: Vec<String>,
     pub service_key: String,
     pub jwt_secret: String,
     upstream: Upstream,
@@ -159,8 +161,14 @@ impl StackBuilder {
             }
         }
         let (workerd, port) = start_workerd(&vars);
+        let secrets = vars
+            .iter()
+            .filter(|(name, _)| name.contains("SECRET") || name.contains("KEY"))
+            .map(|(_, value)| value.clone())
+            .collect();
         let stack = Stack {
             base_url: format!("http://127.0.0.1:{port}"),
+            secrets,
             service_key,
             jwt_secret,
             upstream,
@@ -368,7 +376,19 @@ impl Client<'_> {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
-        Reply { status, headers, text }
+        self.scanned(Reply { status, headers, text })
+    }
+
+    /// Fails the test if a configured secret appears anywhere in the reply.
+    fn scanned(&self, reply: Reply) -> Reply {
+        for secret in &self.stack.secrets {
+            assert!(!reply.text.contains(secret.as_str()), "a configured secret leaked into a response body");
+            for (name, value) in &reply.headers {
+                let value = value.to_str().unwrap_or_default();
+                assert!(!value.contains(secret.as_str()), "a configured secret leaked into header {name}");
+            }
+        }
+        reply
     }
 
     /// Sends `body` as it is, labelled JSON.
@@ -384,7 +404,7 @@ impl Client<'_> {
         let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        Reply { status, headers, text: resp.text().await.expect("body") }
+        self.scanned(Reply { status, headers, text: resp.text().await.expect("body") })
     }
 
     pub async fn get(&self, path: &str) -> Reply {

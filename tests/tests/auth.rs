@@ -130,3 +130,45 @@ async fn users_own_what_they_assign_and_cannot_cancel_anothers() {
         stack.client_with(Some(&user(&alice))).post_ok("/api/collab/task.cancel", &json!({"jobId": job})).await;
     assert_eq!(by_alice["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn cors_for_configured_origins_including_the_plugins_null() {
+    let stack = Stack::builder().var("EDGE_CORS_ALLOW_ORIGINS", "https://app.example,null").start();
+    let anon = stack.client_with(None);
+    let preflight = |origin: &'static str| {
+        let anon = &anon;
+        async move {
+            anon.send(
+                "OPTIONS",
+                "/functions/v1/api/collab/task.claim",
+                None,
+                &[
+                    ("Origin", origin),
+                    ("Access-Control-Request-Method", "POST"),
+                    ("Access-Control-Request-Headers", "authorization, content-type, idempotency-key, x-agent-id"),
+                ],
+            )
+            .await
+        }
+    };
+    let ok = preflight("null").await;
+    assert_eq!(ok.status, 204, "{}", ok.text);
+    assert_eq!(ok.header("access-control-allow-origin"), Some("null"));
+    let allowed = ok.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
+    for h in ["authorization", "apikey", "content-type", "idempotency-key", "if-match", "if-none-match", "x-agent-id"] {
+        assert!(allowed.contains(h), "{h} in {allowed}");
+    }
+    assert!(ok.header("access-control-allow-methods").unwrap().contains("POST"));
+    let evil = preflight("https://evil.example").await;
+    assert_eq!((evil.status, evil.json()["error"]["code"].as_str()), (403, Some("origin_not_allowed")));
+
+    let from_app = anon.send("GET", "/api/collab/health", None, &[("Origin", "https://app.example")]).await;
+    assert_eq!(from_app.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(from_app.header("vary"), Some("Origin"));
+    let denied =
+        anon.send("POST", "/api/collab/task.claim", Some(&json!({})), &[("Origin", "https://app.example")]).await;
+    assert_eq!(denied.status, 401);
+    assert_eq!(denied.header("access-control-allow-origin"), Some("https://app.example"), "errors are readable too");
+    let other = anon.send("GET", "/api/collab/health", None, &[("Origin", "https://evil.example")]).await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+}
