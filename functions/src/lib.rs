@@ -8,16 +8,18 @@ mod config;
 mod health;
 mod jobs;
 mod platform;
+mod ratelimit;
 mod routes;
 mod transport;
 
-use cogo_shared::auth::{authenticate, authorize, Credentials, Principal};
+use cogo_shared::auth::{authenticate, authorize, Credentials, Principal, Role};
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::config::Config;
 use cogo_shared::cors;
 use cogo_shared::http::{ApiResponse, Method};
 use cogo_shared::idempotency;
 use cogo_shared::postgrest::UpstreamError;
+use cogo_shared::ratelimit::Limit;
 use cogo_shared::router::{find, RouteMatch};
 use cogo_shared::ApiError;
 use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
@@ -118,10 +120,27 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
         if method == Method::Post { read_body(&mut request, config.max_body_bytes).await? } else { Vec::new() };
     let principal = authenticate_request(&request, &config, &body_bytes)?;
     authorize(&principal, allow)?;
+    // The platform itself is not limited.
+    let limit_headers = if config.rate_limit_per_min > 0 && principal.role != Role::Service {
+        let key = format!("{}|{endpoint:?}", principal.id());
+        ratelimit::enforce(&env, &key, Limit { per_minute: config.rate_limit_per_min }).await?
+    } else {
+        Vec::new()
+    };
     let ctx = RequestContext { request, body_bytes, params, config, principal };
-    match ctx.header(idempotency::HEADER) {
+    let result = match ctx.header(idempotency::HEADER) {
         Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
         _ => routes::dispatch(endpoint, ctx).await,
+    };
+    match result {
+        Ok(mut response) => {
+            response.headers.extend(limit_headers);
+            Ok(response)
+        }
+        Err(mut e) => {
+            e.headers.extend(limit_headers);
+            Err(e)
+        }
     }
 }
 

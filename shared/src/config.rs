@@ -22,6 +22,7 @@
 //! | `EDGE_REQUIRE_HMAC` | var | 0 | 1: every request must also be signed |
 //! | `EDGE_AUTH_OPTIONAL` | var | 0 | 1: no credential = service role. LOCAL DEVELOPMENT ONLY |
 //! | `EDGE_CORS_ALLOW_ORIGINS` | var | — | origins allowed by CORS: `*`, exact origins, `null` (Figma plugin) |
+//! | `EDGE_RATE_LIMIT_PER_MIN` | var | 600 | requests per minute per caller and endpoint (burst = the same); 0 = off; the service role is not limited |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -41,6 +42,8 @@ pub struct Config {
     pub idempotency_ttl_seconds: u32,
     pub auth: AuthConfig,
     pub cors_origins: Vec<String>,
+    /// 0 turns rate limiting off.
+    pub rate_limit_per_min: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +105,7 @@ impl Config {
         let max_body_bytes = number("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024) as usize;
         let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
         let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);
+        let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
 
         let flag =
             |name: &str, default: bool| get(name).map_or(default, |v| matches!(v.as_str(), "1" | "true" | "yes"));
@@ -143,6 +147,7 @@ impl Config {
                 idempotency_ttl_seconds,
                 auth,
                 cors_origins: list("EDGE_CORS_ALLOW_ORIGINS"),
+                rate_limit_per_min,
             })
         } else {
             Err(err)

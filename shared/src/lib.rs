@@ -15,6 +15,7 @@ pub mod http;
 pub mod idempotency;
 pub mod jobs;
 pub mod postgrest;
+pub mod ratelimit;
 pub mod router;
 pub mod time;
 

@@ -309,7 +309,9 @@ const worker :Workerd.Worker = (
     (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
   ],
   compatibilityDate = "2025-09-01",
-  bindings = [{bindings}],
+  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter")],
+  durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "cogo-edge-rate-limiter")],
+  durableObjectStorage = (inMemory = void),
   globalOutbound = "internet",
 );
 "#,

@@ -172,3 +172,43 @@ async fn cors_for_configured_origins_including_the_plugins_null() {
     let other = anon.send("GET", "/api/collab/health", None, &[("Origin", "https://evil.example")]).await;
     assert_eq!(other.header("access-control-allow-origin"), None);
 }
+
+#[tokio::test]
+async fn rate_limit_refuses_a_burst_past_the_limit_and_recovers_after_retry_after() {
+    let stack = Stack::builder().var("EDGE_RATE_LIMIT_PER_MIN", "30").start();
+    let now = cogo_dev::token::unix_now();
+    let user =
+        |sub: &str| format!("Bearer {}", stack.token(json!({"role": "authenticated", "sub": sub, "exp": now + 600})));
+    let alice = stack.client_with(Some(&user("alice")));
+    for i in 0..30 {
+        let reply = alice.get("/api/collab/health").await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.text);
+        assert_eq!(reply.header("ratelimit-limit"), Some("30"));
+        assert_eq!(reply.header("ratelimit-remaining"), Some((29 - i).to_string().as_str()));
+    }
+    let refused = alice.get("/api/collab/health").await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.json()["error"]["code"], "rate_limited");
+    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(retry_after, 2, "one request every 2 s at 30 per minute");
+    assert_eq!(refused.header("ratelimit-remaining"), Some("0"));
+
+    // Another caller has a bucket of its own.
+    assert_eq!(stack.client_with(Some(&user("bob"))).get("/api/collab/health").await.status, 200);
+    // The platform is not limited.
+    assert_eq!(stack.client().get("/api/collab/health").await.status, 200);
+
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs(10);
+    loop {
+        let reply = alice.get("/api/collab/health").await;
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 429);
+        assert!(std::time::Instant::now() < deadline, "still limited 10 s later");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Retry-After rounds up to whole seconds, so waiting that long is enough.
+    assert!(started.elapsed() <= std::time::Duration::from_secs(retry_after + 1), "{:?}", started.elapsed());
+}
