@@ -4,6 +4,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -108,4 +109,24 @@ pub fn on_keeper_thread<T: Send + 'static>(start: impl FnOnce() -> T + Send + 's
         })
         .expect("spawn keeper thread");
     rx.recv().expect("keeper thread panicked")
+}
+
+/// A fresh `<base>/<prefix>-<pid>` folder for this process. Folders of the
+/// same prefix left by processes that have ended are removed first, so
+/// crashed runs do not pile up.
+pub fn scratch_dir(base: &Path, prefix: &str) -> io::Result<PathBuf> {
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = base.join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

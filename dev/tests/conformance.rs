@@ -2,12 +2,13 @@
 //! and its expected response per test, over HTTP, on a private PostgreSQL
 //! with the fixture in conformance_fixture.sql.
 
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use cogo_dev::gateway::{serve, Config};
 use cogo_dev::pg_cluster::{PgCluster, PgOptions};
-use cogo_dev::process::{on_keeper_thread, port_open, wait_until};
+use cogo_dev::process::{on_keeper_thread, port_open, scratch_dir, wait_until};
 use cogo_dev::token;
 use serde_json::{json, Value};
 
@@ -21,8 +22,7 @@ struct Gateway {
 fn gateway() -> &'static Gateway {
     static GW: OnceLock<Gateway> = OnceLock::new();
     GW.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cogo-conformance-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), "conformance").expect("scratch folder");
         on_keeper_thread(move || {
             let pg = PgCluster::start(PgOptions { dir, port: None, durable: false }).expect("start PostgreSQL");
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

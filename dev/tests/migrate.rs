@@ -6,14 +6,13 @@ use std::sync::OnceLock;
 
 use cogo_dev::migrate::{self, MigrateError};
 use cogo_dev::pg_cluster::{PgCluster, PgOptions};
-use cogo_dev::process::on_keeper_thread;
+use cogo_dev::process::{on_keeper_thread, scratch_dir};
 use tokio_postgres::NoTls;
 
 fn cluster() -> &'static PgCluster {
     static PG: OnceLock<PgCluster> = OnceLock::new();
     PG.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cogo-migrate-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), "migrate-pg").expect("scratch folder");
         on_keeper_thread(move || PgCluster::start(PgOptions { dir, port: None, durable: false }))
             .expect("start PostgreSQL")
     })
@@ -38,9 +37,7 @@ async fn query_strings(uri: &str, sql: &str) -> Vec<String> {
 fn dir_with(files: &[(&str, &str)]) -> PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("cogo-migrations-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir(Path::new(env!("CARGO_TARGET_TMPDIR")), &format!("migrations{n}")).unwrap();
     for (name, sql) in files {
         std::fs::write(dir.join(name), sql).unwrap();
     }

@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use cogo_dev::pg_cluster::{PgCluster, PgOptions};
-use cogo_dev::process::{free_port, on_keeper_thread, port_open, wait_until, Guarded};
+use cogo_dev::process::{free_port, on_keeper_thread, port_open, scratch_dir, wait_until, Guarded};
 use cogo_dev::token::random_hex;
 use cogo_dev::{gateway, migrate, token};
 use serde_json::Value;
@@ -65,24 +65,10 @@ pub fn database() -> &'static Database {
     })
 }
 
-/// This process's folder under target/tmp; folders of finished runs are
-/// removed first.
+/// This process's folder under target/tmp.
 fn run_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = workspace_root().join("target/tmp");
-        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix("run-").and_then(|p| p.parse::<i32>().ok()) else { continue };
-            // SAFETY: signal 0 only asks whether the process exists.
-            if unsafe { libc::kill(pid, 0) } != 0 {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        let dir = base.join(format!("run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create target/tmp run folder");
-        dir
-    })
+    DIR.get_or_init(|| scratch_dir(&workspace_root().join("target/tmp"), "run").expect("scratch folder"))
 }
 
 struct RunningGateway {
