@@ -7,6 +7,35 @@ use crate::error::ApiError;
 
 /// Bodies larger than this answer 413 unless a route allows more.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// Deeper JSON is refused before parsing: no client needs it, and deep
+/// nesting costs stack and CPU.
+pub const MAX_DEPTH: usize = 32;
+
+/// The deepest nesting of arrays and objects in `bytes`, outside strings.
+fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
 
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(413, "payload_too_large", format!("request body is larger than {limit} bytes"))
@@ -30,6 +59,12 @@ impl Body {
     pub fn parse(bytes: &[u8], limit: usize) -> Result<Body, ApiError> {
         if bytes.len() > limit {
             return Err(too_large(limit));
+        }
+        if nesting_depth(bytes) > MAX_DEPTH {
+            return Err(ApiError::bad_request(
+                "json_too_deep",
+                format!("request body nests deeper than {MAX_DEPTH} levels"),
+            ));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object; it is empty"));
@@ -150,6 +185,16 @@ mod tests {
         assert_eq!(err(Body::parse(b"[1]", 10)).1, "invalid_json");
         assert_eq!(err(Body::parse(b"{\"a\":", 10)).1, "invalid_json");
         assert_eq!(err(Body::parse(b"{\"a\":\"0123456789\"}", 10)).0, 413);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_but_brackets_in_strings_do_not_count() {
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(err(Body::parse(deep.as_bytes(), DEFAULT_MAX_BODY)).1, "json_too_deep");
+        let ok = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        assert!(Body::parse(ok.as_bytes(), DEFAULT_MAX_BODY).is_ok());
+        let quoted = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(100), "{".repeat(100));
+        assert!(Body::parse(quoted.as_bytes(), DEFAULT_MAX_BODY).is_ok());
     }
 
     #[test]

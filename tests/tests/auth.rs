@@ -212,3 +212,70 @@ async fn rate_limit_refuses_a_burst_past_the_limit_and_recovers_after_retry_afte
     // Retry-After rounds up to whole seconds, so waiting that long is enough.
     assert!(started.elapsed() <= std::time::Duration::from_secs(retry_after + 1), "{:?}", started.elapsed());
 }
+
+fn hmac_hex(secret: &str, message: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(message);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn hmac_signed_requests_as_the_plugin_and_agents_send_them() {
+    let secret = "hmac-secret-for-tests";
+    let stack = Stack::builder().var("EDGE_HMAC_SECRET", secret).start();
+    let anon = stack.client_with(None);
+    let path = "/api/collab/workers/heartbeat";
+    let body = json!({"agentId": unique("agent"), "executorId": "figma", "status": "idle"});
+    let now_ms = cogo_dev::token::unix_now() * 1000;
+
+    // x-ts (epoch ms) + x-signature over "{x-ts}:{path+query}".
+    let ts = now_ms.to_string();
+    let sig = hmac_hex(secret, format!("{ts}:{path}").as_bytes());
+    let ok = anon.send("POST", path, Some(&body), &[("x-ts", &ts), ("x-signature", &sig), ("x-agent-id", "p1")]).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+
+    let wrong_path = hmac_hex(secret, format!("{ts}:/api/collab/task.claim").as_bytes());
+    let r = anon.send("POST", path, Some(&body), &[("x-ts", &ts), ("x-signature", &wrong_path)]).await;
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (401, Some("invalid_signature")));
+
+    let old = (now_ms - 120_000).to_string();
+    let old_sig = hmac_hex(secret, format!("{old}:{path}").as_bytes());
+    let r = anon.send("POST", path, Some(&body), &[("x-ts", &old), ("x-signature", &old_sig)]).await;
+    assert_eq!(r.status, 401, "outside the 60 s window");
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("window"));
+
+    // X-Timestamp + X-Signature over the body (the agent variant).
+    let raw = serde_json::to_vec(&body).unwrap();
+    let body_ts = (now_ms / 1000).to_string();
+    let body_sig = hmac_hex(secret, &raw);
+    let url = stack.url(path);
+    let signed = |bytes: Vec<u8>| {
+        let (ts, sig, url) = (body_ts.clone(), body_sig.clone(), url.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("X-Timestamp", ts)
+                .header("X-Signature", sig)
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(signed(raw.clone()).await, 200);
+    let mut tampered = raw.clone();
+    tampered.extend_from_slice(b" ");
+    assert_eq!(signed(tampered).await, 401, "a changed body breaks the signature");
+}
+
+#[tokio::test]
+async fn json_nested_too_deep_is_refused() {
+    let stack = Stack::shared();
+    let deep = format!(r#"{{"type":"t","executorId":"e","payload":{}{}}}"#, "[".repeat(40), "]".repeat(40));
+    let r = stack.client().send_raw("POST", "/api/collab/task.assign", deep.into_bytes()).await;
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (400, Some("json_too_deep")));
+}
