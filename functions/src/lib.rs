@@ -7,12 +7,13 @@
 mod config;
 mod health;
 mod jobs;
+mod jwks;
 mod platform;
 mod ratelimit;
 mod routes;
 mod transport;
 
-use cogo_shared::auth::{authenticate, authorize, Credentials, Principal, Role};
+use cogo_shared::auth::{authenticate, authorize, Credentials, JwkSet, Principal, Role};
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::config::Config;
 use cogo_shared::cors;
@@ -118,7 +119,9 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     let mut request = request;
     let body_bytes =
         if method == Method::Post { read_body(&mut request, config.max_body_bytes).await? } else { Vec::new() };
-    let principal = authenticate_request(&request, &config, &body_bytes)?;
+    let authorization = request.headers().get("authorization").ok().flatten();
+    let keys = jwks::for_token(&config, authorization.as_deref()).await;
+    let principal = authenticate_request(&request, &config, &body_bytes, keys.as_ref())?;
     authorize(&principal, allow)?;
     // The platform itself is not limited.
     let limit_headers = if config.rate_limit_per_min > 0 && principal.role != Role::Service {
@@ -144,7 +147,12 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     }
 }
 
-fn authenticate_request(request: &Request, config: &Config, body: &[u8]) -> Result<Principal, ApiError> {
+fn authenticate_request(
+    request: &Request,
+    config: &Config,
+    body: &[u8],
+    jwks: Option<&JwkSet>,
+) -> Result<Principal, ApiError> {
     let headers = request.headers();
     let get = |name: &str| headers.get(name).ok().flatten();
     let (authorization, apikey) = (get("authorization"), get("apikey").or_else(|| get("x-api-key")));
@@ -171,7 +179,7 @@ fn authenticate_request(request: &Request, config: &Config, body: &[u8]) -> Resu
         body,
     };
     let now_secs = (js_sys::Date::now() / 1000.0) as i64;
-    authenticate(&config.auth, &credentials, now_secs)
+    authenticate(&config.auth, &credentials, jwks, now_secs)
 }
 
 async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {

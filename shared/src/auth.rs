@@ -7,8 +7,10 @@
 //! `"{x-ts}:{path+query}"`, or `X-Timestamp` + `X-Signature` over the body).
 
 use hmac::{Hmac, Mac};
-use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{AlgorithmExt, UntrustedToken};
+use jwt_compact::alg::{Es256, Hs256, Hs256Key};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Token, UntrustedToken};
+use p256::ecdsa::VerifyingKey;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
@@ -100,6 +102,44 @@ pub struct Credentials<'a> {
     pub body: &'a [u8],
 }
 
+/// The ES256 public keys of a JWKS document (Supabase's signing keys), by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct JwkSet {
+    keys: Vec<(String, VerifyingKey)>,
+}
+
+impl JwkSet {
+    /// Reads `{"keys": [...]}`; keys of other types are skipped.
+    pub fn parse(json: &[u8]) -> Result<JwkSet, String> {
+        let doc: Value = serde_json::from_slice(json).map_err(|e| format!("JWKS is not JSON: {e}"))?;
+        let items = doc.get("keys").and_then(Value::as_array).ok_or("JWKS has no keys array")?;
+        let keys = items
+            .iter()
+            .filter_map(|item| {
+                let kid = item.get("kid")?.as_str()?.to_string();
+                let jwk: JsonWebKey<'_> = serde_json::from_value(item.clone()).ok()?;
+                Some((kid, VerifyingKey::try_from(&jwk).ok()?))
+            })
+            .collect();
+        Ok(JwkSet { keys })
+    }
+
+    pub fn has(&self, kid: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == kid)
+    }
+
+    fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
+    }
+}
+
+/// The `kid` of an ES256 bearer token, which only a JWKS can verify.
+pub fn es256_key_id(authorization: Option<&str>) -> Option<String> {
+    let token = authorization?.strip_prefix("Bearer ").or_else(|| authorization?.strip_prefix("bearer "))?;
+    let untrusted = UntrustedToken::new(token.trim()).ok()?;
+    (untrusted.algorithm() == "ES256").then(|| untrusted.header().key_id.clone()).flatten()
+}
+
 fn unauthorized(code: &'static str, message: &str) -> ApiError {
     let header = if code == "missing_credentials" {
         "Bearer realm=\"cogo-edge\"".to_string()
@@ -142,7 +182,12 @@ fn key_role(config: &AuthConfig, key: &str) -> Option<Role> {
 }
 
 /// Extracts the principal. `now_secs` is the caller's clock.
-pub fn authenticate(config: &AuthConfig, creds: &Credentials, now_secs: i64) -> Result<Principal, ApiError> {
+pub fn authenticate(
+    config: &AuthConfig,
+    creds: &Credentials,
+    jwks: Option<&JwkSet>,
+    now_secs: i64,
+) -> Result<Principal, ApiError> {
     let signed = verify_hmac(config, creds, now_secs)?;
     if config.require_hmac && signed.is_none() {
         return Err(unauthorized("signature_required", "requests must be signed (x-ts and x-signature)"));
@@ -154,7 +199,7 @@ pub fn authenticate(config: &AuthConfig, creds: &Credentials, now_secs: i64) -> 
         if let Some(role) = key_role(config, token) {
             return Ok(Principal::new(role, "key"));
         }
-        return verify_jwt(config, token, now_secs);
+        return verify_jwt(config, token, jwks, now_secs);
     }
     if let Some(key) = creds.apikey {
         return key_role(config, key)
@@ -170,18 +215,25 @@ pub fn authenticate(config: &AuthConfig, creds: &Credentials, now_secs: i64) -> 
     Ok(Principal::new(Role::Anon, "none"))
 }
 
-fn verify_jwt(config: &AuthConfig, token: &str, now: i64) -> Result<Principal, ApiError> {
+fn verify_jwt(config: &AuthConfig, token: &str, jwks: Option<&JwkSet>, now: i64) -> Result<Principal, ApiError> {
     let invalid = |why: &str| unauthorized("invalid_token", why);
-    let secret = config
-        .jwt_secret
-        .as_deref()
-        .filter(|_| config.verify_jwt)
-        .ok_or_else(|| invalid("JWTs are not accepted here"))?;
+    if !config.verify_jwt {
+        return Err(invalid("JWTs are not accepted here"));
+    }
     let untrusted = UntrustedToken::new(token).map_err(|_| invalid("the token is not a well-formed JWT"))?;
-    let verified = Hs256
-        .validator::<Map<String, Value>>(&Hs256Key::new(secret.as_bytes()))
-        .validate(&untrusted)
-        .map_err(|_| invalid("the token's signature does not verify"))?;
+    let bad_signature = |_| invalid("the token's signature does not verify");
+    let verified: Token<Map<String, Value>> = match untrusted.algorithm() {
+        "HS256" => {
+            let secret = config.jwt_secret.as_deref().ok_or_else(|| invalid("HS256 tokens are not accepted here"))?;
+            Hs256.validator(&Hs256Key::new(secret.as_bytes())).validate(&untrusted).map_err(bad_signature)?
+        }
+        "ES256" => {
+            let kid = untrusted.header().key_id.as_deref().ok_or_else(|| invalid("the token names no key (kid)"))?;
+            let key = jwks.and_then(|set| set.get(kid)).ok_or_else(|| invalid("the token's signing key is unknown"))?;
+            Es256.validator(key).validate(&untrusted).map_err(bad_signature)?
+        }
+        other => return Err(invalid(&format!("tokens signed with {other} are not accepted"))),
+    };
     let claims = verified.claims();
     match claims.expiration {
         Some(exp) if exp.timestamp() + JWT_SKEW_SECS < now => return Err(invalid("the token has expired")),
@@ -280,7 +332,7 @@ mod tests {
     }
 
     fn auth_with(authorization: &str) -> Result<Principal, ApiError> {
-        authenticate(&config(), &Credentials { authorization: Some(authorization), ..Default::default() }, NOW)
+        authenticate(&config(), &Credentials { authorization: Some(authorization), ..Default::default() }, None, NOW)
     }
 
     #[test]
@@ -328,12 +380,12 @@ mod tests {
             json!({"role": "authenticated", "exp": NOW + 60, "aud": "authenticated", "iss": "https://x.supabase.co/auth/v1"}),
         );
         let creds = |t: &str| bearer(t);
-        let ok = authenticate(&c, &Credentials { authorization: Some(&creds(&good)), ..Default::default() }, NOW);
+        let ok = authenticate(&c, &Credentials { authorization: Some(&creds(&good)), ..Default::default() }, None, NOW);
         assert!(ok.is_ok());
         let bad = jwt(
             json!({"role": "authenticated", "exp": NOW + 60, "aud": "other", "iss": "https://x.supabase.co/auth/v1"}),
         );
-        let e = authenticate(&c, &Credentials { authorization: Some(&creds(&bad)), ..Default::default() }, NOW)
+        let e = authenticate(&c, &Credentials { authorization: Some(&creds(&bad)), ..Default::default() }, None, NOW)
             .unwrap_err();
         assert!(e.message.contains("audience"));
     }
@@ -341,14 +393,15 @@ mod tests {
     #[test]
     fn keys_map_to_roles() {
         let c = config();
-        let p = authenticate(&c, &Credentials { apikey: Some("sb_secret_abc"), ..Default::default() }, NOW).unwrap();
-        assert_eq!(p.role, Role::Service);
         let p =
-            authenticate(&c, &Credentials { apikey: Some("sb_publishable_xyz"), ..Default::default() }, NOW).unwrap();
+            authenticate(&c, &Credentials { apikey: Some("sb_secret_abc"), ..Default::default() }, None, NOW).unwrap();
+        assert_eq!(p.role, Role::Service);
+        let p = authenticate(&c, &Credentials { apikey: Some("sb_publishable_xyz"), ..Default::default() }, None, NOW)
+            .unwrap();
         assert_eq!(p.role, Role::Anon);
         assert_eq!(auth_with("Bearer sb_secret_abc").unwrap().role, Role::Service);
-        let e =
-            authenticate(&c, &Credentials { apikey: Some("sb_secret_abd"), ..Default::default() }, NOW).unwrap_err();
+        let e = authenticate(&c, &Credentials { apikey: Some("sb_secret_abd"), ..Default::default() }, None, NOW)
+            .unwrap_err();
         assert_eq!((e.status, e.code), (401, "invalid_api_key"));
     }
 
@@ -374,6 +427,7 @@ mod tests {
                         path_and_query: path,
                         ..Default::default()
                     },
+                    None,
                     NOW,
                 )
             }
@@ -396,6 +450,7 @@ mod tests {
             authenticate(
                 &config(),
                 &Credentials { x_timestamp: Some(&ts), x_signature_body: Some(&sig), body: b, ..Default::default() },
+                None,
                 NOW,
             )
         };
@@ -403,17 +458,58 @@ mod tests {
         assert_eq!(c(br#"{"a":2}"#).unwrap_err().code, "invalid_signature");
     }
 
+    fn es256_key(seed: u8) -> p256::ecdsa::SigningKey {
+        p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap()
+    }
+
+    fn jwks_of(keys: &[(&str, &p256::ecdsa::SigningKey)]) -> JwkSet {
+        let items: Vec<Value> = keys
+            .iter()
+            .map(|(kid, k)| {
+                let mut jwk = serde_json::to_value(JsonWebKey::from(k.verifying_key())).unwrap();
+                jwk["kid"] = (*kid).into();
+                jwk
+            })
+            .collect();
+        JwkSet::parse(json!({ "keys": items }).to_string().as_bytes()).unwrap()
+    }
+
+    fn es256_token(kid: &str, key: &p256::ecdsa::SigningKey) -> String {
+        let Value::Object(map) = json!({"role": "authenticated", "sub": "u1", "exp": NOW + 60}) else { panic!() };
+        Es256.token(&Header::empty().with_key_id(kid), &Claims::new(map), key).unwrap()
+    }
+
+    #[test]
+    fn es256_tokens_verify_against_the_jwks_by_kid() {
+        let (a, b) = (es256_key(1), es256_key(2));
+        let set = jwks_of(&[("a", &a)]);
+        let auth = |token: &str, set: &JwkSet| {
+            authenticate(
+                &config(),
+                &Credentials { authorization: Some(&bearer(token)), ..Default::default() },
+                Some(set),
+                NOW,
+            )
+        };
+        let p = auth(&es256_token("a", &a), &set).unwrap();
+        assert_eq!((p.role, p.sub.as_deref()), (Role::Authenticated, Some("u1")));
+        assert_eq!(es256_key_id(Some(&bearer(&es256_token("a", &a)))).as_deref(), Some("a"));
+        assert_eq!(auth(&es256_token("b", &b), &set).unwrap_err().message, "the token's signing key is unknown");
+        assert_eq!(auth(&es256_token("a", &b), &set).unwrap_err().message, "the token's signature does not verify");
+        assert!(set.has("a") && !set.has("b"));
+    }
+
     #[test]
     fn no_credentials_is_anon_unless_optional() {
-        let p = authenticate(&config(), &Credentials::default(), NOW).unwrap();
+        let p = authenticate(&config(), &Credentials::default(), None, NOW).unwrap();
         assert_eq!(p.role, Role::Anon);
         let e = authorize(&p, &[Role::Service]).unwrap_err();
         assert_eq!((e.status, e.code), (401, "missing_credentials"));
         let mut c = config();
         c.auth_optional = true;
-        assert_eq!(authenticate(&c, &Credentials::default(), NOW).unwrap().role, Role::Service);
+        assert_eq!(authenticate(&c, &Credentials::default(), None, NOW).unwrap().role, Role::Service);
         c.require_hmac = true;
-        assert_eq!(authenticate(&c, &Credentials::default(), NOW).unwrap_err().code, "signature_required");
+        assert_eq!(authenticate(&c, &Credentials::default(), None, NOW).unwrap_err().code, "signature_required");
     }
 
     #[test]

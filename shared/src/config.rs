@@ -14,6 +14,7 @@
 //! | `SUPABASE_JWT_SECRET` | secret | — | HS256 key of the project's JWTs (user, worker, service tokens) |
 //! | `EDGE_VERIFY_JWT` | var | 1 | 0 accepts no JWTs at all (keys and signatures only) |
 //! | `JWT_AUDIENCE`, `JWT_ISSUER` | var | — | when set, a JWT's `aud` / `iss` must match |
+//! | `JWKS_URL` | var | `<SUPABASE_URL>/auth/v1/.well-known/jwks.json` | ES256 signing keys (Supabase's new JWT keys) |
 //! | `SUPABASE_ANON_KEY`, `EDGE_PUBLISHABLE_KEYS` | secret | — | keys that act as anon (list: comma-separated) |
 //! | `EDGE_SERVICE_KEYS` | secret | — | more keys that act as the service role (`sb_secret_...`) |
 //! | `COLLAB_API_KEY` | secret | — | acts as the service role when `COLLAB_REQUIRE_JWT=0` |
@@ -44,6 +45,7 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// 0 turns rate limiting off.
     pub rate_limit_per_min: u32,
+    pub jwks_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +77,9 @@ impl Config {
         let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let mut err = ConfigError { missing: Vec::new(), invalid: Vec::new() };
 
+        let jwks_url = get("JWKS_URL").or_else(|| {
+            get("SUPABASE_URL").map(|u| format!("{}/auth/v1/.well-known/jwks.json", u.trim_end_matches('/')))
+        });
         let postgrest_url = match (get("POSTGREST_URL"), get("SUPABASE_URL")) {
             (Some(url), _) => url.trim_end_matches('/').to_string(),
             (None, Some(url)) => format!("{}/rest/v1", url.trim_end_matches('/')),
@@ -148,6 +153,7 @@ impl Config {
                 auth,
                 cors_origins: list("EDGE_CORS_ALLOW_ORIGINS"),
                 rate_limit_per_min,
+                jwks_url,
             })
         } else {
             Err(err)

@@ -279,3 +279,90 @@ async fn json_nested_too_deep_is_refused() {
     let r = stack.client().send_raw("POST", "/api/collab/task.assign", deep.into_bytes()).await;
     assert_eq!((r.status, r.json()["error"]["code"].as_str()), (400, Some("json_too_deep")));
 }
+
+/// Serves whatever JWKS document `doc` holds at `/jwks`, counting fetches.
+async fn jwks_server(
+    doc: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (doc, fetches) = (doc.clone(), fetches.clone());
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = doc.lock().unwrap().clone();
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+fn jwks_doc(keys: &[(&str, &p256::ecdsa::SigningKey)]) -> String {
+    let items: Vec<Value> = keys
+        .iter()
+        .map(|(kid, key)| {
+            let mut jwk = serde_json::to_value(jwt_compact::jwk::JsonWebKey::from(key.verifying_key())).unwrap();
+            jwk["kid"] = (*kid).into();
+            jwk["alg"] = "ES256".into();
+            jwk
+        })
+        .collect();
+    json!({ "keys": items }).to_string()
+}
+
+fn es256_bearer(kid: &str, key: &p256::ecdsa::SigningKey, role: &str) -> String {
+    use jwt_compact::{AlgorithmExt, Claims, Header};
+    let now = cogo_dev::token::unix_now();
+    let Value::Object(map) = json!({"role": role, "sub": "es-user", "exp": now + 600}) else { unreachable!() };
+    let token = jwt_compact::alg::Es256.token(&Header::empty().with_key_id(kid), &Claims::new(map), key).unwrap();
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn es256_tokens_through_a_jwks_and_key_rotation_without_restart() {
+    let (old_key, new_key) = (
+        p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap(),
+        p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap(),
+    );
+    let doc = std::sync::Arc::new(std::sync::Mutex::new(jwks_doc(&[("old", &old_key)])));
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let port = jwks_server(doc.clone(), fetches.clone()).await;
+    let stack = Stack::builder().var("JWKS_URL", &format!("http://127.0.0.1:{port}/jwks")).start();
+    let leases = "/functions/v1/leases-release";
+
+    let ok = stack.client_with(Some(&es256_bearer("old", &old_key, "service_role"))).get(leases).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let again = stack.client_with(Some(&es256_bearer("old", &old_key, "service_role"))).get(leases).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1, "the key set is cached");
+
+    let wrong_key = stack.client_with(Some(&es256_bearer("old", &new_key, "service_role"))).get(leases).await;
+    assert_eq!((wrong_key.status, wrong_key.json()["error"]["code"].as_str()), (401, Some("invalid_token")));
+    let as_user = stack.client_with(Some(&es256_bearer("old", &old_key, "authenticated"))).get(leases).await;
+    assert_eq!(as_user.status, 403);
+
+    // Rotation: the project publishes a new key; a token signed with it
+    // works once the unknown kid triggers a refetch, without a restart.
+    *doc.lock().unwrap() = jwks_doc(&[("old", &old_key), ("new", &new_key)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let reply = stack.client_with(Some(&es256_bearer("new", &new_key, "service_role"))).get(leases).await;
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 401, "{}", reply.text);
+        assert!(std::time::Instant::now() < deadline, "new key never picked up");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(fetches.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}
