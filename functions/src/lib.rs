@@ -10,6 +10,7 @@ mod jobs;
 mod jwks;
 mod platform;
 mod ratelimit;
+mod replay;
 mod routes;
 mod transport;
 
@@ -122,6 +123,11 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     let authorization = request.headers().get("authorization").ok().flatten();
     let keys = jwks::for_token(&config, authorization.as_deref()).await;
     let principal = authenticate_request(&request, &config, &body_bytes, keys.as_ref())?;
+    if principal.authenticated_by == "hmac" {
+        if let Some(signature) = request.headers().get("x-signature").ok().flatten() {
+            replay::first_use(&env, &signature).await?;
+        }
+    }
     authorize(&principal, allow)?;
     // The platform itself is not limited.
     let limit_headers = if config.rate_limit_per_min > 0 && principal.role != Role::Service {

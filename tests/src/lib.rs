@@ -295,8 +295,10 @@ const worker :Workerd.Worker = (
     (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
   ],
   compatibilityDate = "2025-09-01",
-  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter")],
-  durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "cogo-edge-rate-limiter")],
+  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter"),
+              (name = "SIGNATURES", durableObjectNamespace = "SignatureLedger")],
+  durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "cogo-edge-rate-limiter"),
+                             (className = "SignatureLedger", uniqueKey = "cogo-edge-signatures")],
   durableObjectStorage = (inMemory = void),
   globalOutbound = "internet",
 );

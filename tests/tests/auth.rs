@@ -234,6 +234,9 @@ async fn hmac_signed_requests_as_the_plugin_and_agents_send_them() {
     let sig = hmac_hex(secret, format!("{ts}:{path}").as_bytes());
     let ok = anon.send("POST", path, Some(&body), &[("x-ts", &ts), ("x-signature", &sig), ("x-agent-id", "p1")]).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
+    let replay =
+        anon.send("POST", path, Some(&body), &[("x-ts", &ts), ("x-signature", &sig), ("x-agent-id", "p1")]).await;
+    assert_eq!((replay.status, replay.json()["error"]["code"].as_str()), (401, Some("replayed_signature")));
 
     let wrong_path = hmac_hex(secret, format!("{ts}:/api/collab/task.claim").as_bytes());
     let r = anon.send("POST", path, Some(&body), &[("x-ts", &ts), ("x-signature", &wrong_path)]).await;
