@@ -369,3 +369,39 @@ async fn es256_tokens_through_a_jwks_and_key_rotation_without_restart() {
     }
     assert!(fetches.load(std::sync::atomic::Ordering::SeqCst) >= 2);
 }
+
+#[tokio::test]
+async fn row_level_security_lets_a_user_read_only_their_own_jobs() {
+    let stack = Stack::shared();
+    let now = cogo_dev::token::unix_now();
+    let user = |sub: &str| stack.token(json!({"role": "authenticated", "sub": sub, "exp": now + 600}));
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let executor = unique("rls");
+    let job = stack
+        .client_with(Some(&format!("Bearer {}", user(&alice))))
+        .post_ok("/api/collab/task.assign", &json!({"type": "t", "executorId": executor}))
+        .await["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Straight to PostgREST with the user's JWT, as reads on a user's behalf go.
+    let read = |token: String, table: &'static str, filter: String| {
+        let url = format!("{}/{table}?{filter}", stack.postgrest_url());
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .header("apikey", &token)
+                .header("authorization", format!("Bearer {token}"))
+                .header("accept-profile", "cogo")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap().as_array().unwrap().len()
+        }
+    };
+    assert_eq!(read(user(&alice), "jobs", format!("executor_id=eq.{executor}")).await, 1);
+    assert_eq!(read(user(&bob), "jobs", format!("executor_id=eq.{executor}")).await, 0);
+    assert_eq!(read(user(&alice), "job_events", format!("job_id=eq.{job}")).await, 1);
+    assert_eq!(read(user(&bob), "job_events", format!("job_id=eq.{job}")).await, 0);
+}
