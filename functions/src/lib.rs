@@ -14,7 +14,7 @@ mod replay;
 mod routes;
 mod transport;
 
-use cogo_shared::auth::{authenticate, authorize, Credentials, JwkSet, Principal, Role};
+use cogo_shared::auth::{authenticate, authorize, Credentials, JwkSet, Principal, Role, Via};
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::config::Config;
 use cogo_shared::cors;
@@ -123,7 +123,7 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     let authorization = request.headers().get("authorization").ok().flatten();
     let keys = jwks::for_token(&config, authorization.as_deref()).await;
     let principal = authenticate_request(&request, &config, &body_bytes, keys.as_ref())?;
-    if principal.authenticated_by == "hmac" {
+    if principal.via == Via::Signature {
         if let Some(signature) = request.headers().get("x-signature").ok().flatten() {
             replay::first_use(&env, &signature).await?;
         }

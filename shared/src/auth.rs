@@ -47,14 +47,36 @@ pub struct Principal {
     pub sub: Option<String>,
     /// A worker token's `executor_id` claim: the only executor it may serve.
     pub executor_id: Option<String>,
-    /// Whether any credential was presented (anon without one is not the same
-    /// as an anon key).
-    pub authenticated_by: &'static str,
+    /// What proved it (anon without a credential is not the same as an
+    /// anon key).
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Nothing,
+    Key,
+    Jwt,
+    Signature,
+    /// `EDGE_AUTH_OPTIONAL`: no credential, taken as the service role.
+    AuthOptional,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Nothing => "none",
+            Via::Key => "key",
+            Via::Jwt => "jwt",
+            Via::Signature => "hmac",
+            Via::AuthOptional => "auth_optional",
+        }
+    }
 }
 
 impl Principal {
-    fn new(role: Role, by: &'static str) -> Principal {
-        Principal { role, sub: None, executor_id: None, authenticated_by: by }
+    fn new(role: Role, via: Via) -> Principal {
+        Principal { role, sub: None, executor_id: None, via }
     }
 
     /// A stable id for scoping per-caller state (idempotency keys, limits).
@@ -62,7 +84,7 @@ impl Principal {
         match (&self.sub, &self.executor_id) {
             (Some(sub), _) => format!("{}:{sub}", self.role.name()),
             (None, Some(ex)) => format!("{}:executor:{ex}", self.role.name()),
-            (None, None) => format!("{}:{}", self.role.name(), self.authenticated_by),
+            (None, None) => format!("{}:{}", self.role.name(), self.via.name()),
         }
     }
 }
@@ -160,7 +182,7 @@ pub fn authorize(principal: &Principal, allowed: &[Role]) -> Result<(), ApiError
     if allowed.contains(&principal.role) {
         return Ok(());
     }
-    if principal.authenticated_by == "none" {
+    if principal.via == Via::Nothing {
         return Err(missing_credentials());
     }
     Err(ApiError::new(403, "forbidden", format!("the {} role may not call this endpoint", principal.role.name())))
@@ -197,22 +219,22 @@ pub fn authenticate(
     });
     if let Some(token) = bearer {
         if let Some(role) = key_role(config, token) {
-            return Ok(Principal::new(role, "key"));
+            return Ok(Principal::new(role, Via::Key));
         }
         return verify_jwt(config, token, jwks, now_secs);
     }
     if let Some(key) = creds.apikey {
         return key_role(config, key)
-            .map(|role| Principal::new(role, "key"))
+            .map(|role| Principal::new(role, Via::Key))
             .ok_or_else(|| unauthorized("invalid_api_key", "the API key is not valid"));
     }
     if let Some(principal) = signed {
         return Ok(principal);
     }
     if config.auth_optional {
-        return Ok(Principal::new(Role::Service, "auth_optional"));
+        return Ok(Principal::new(Role::Service, Via::AuthOptional));
     }
-    Ok(Principal::new(Role::Anon, "none"))
+    Ok(Principal::new(Role::Anon, Via::Nothing))
 }
 
 fn verify_jwt(config: &AuthConfig, token: &str, jwks: Option<&JwkSet>, now: i64) -> Result<Principal, ApiError> {
@@ -266,7 +288,7 @@ fn verify_jwt(config: &AuthConfig, token: &str, jwks: Option<&JwkSet>, now: i64)
         _ => Role::Anon,
     };
     let text = |k: &str| custom.get(k).and_then(Value::as_str).map(str::to_string);
-    Ok(Principal { role, sub: text("sub"), executor_id: text("executor_id"), authenticated_by: "jwt" })
+    Ok(Principal { role, sub: text("sub"), executor_id: text("executor_id"), via: Via::Jwt })
 }
 
 /// A signed request is a worker (an agent or the Figma plugin) named by
@@ -290,7 +312,7 @@ fn verify_hmac(config: &AuthConfig, creds: &Credentials, now: i64) -> Result<Opt
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(&message);
     mac.verify_slice(&expected).map_err(|_| invalid("the signature does not match"))?;
-    let mut principal = Principal::new(Role::Worker, "hmac");
+    let mut principal = Principal::new(Role::Worker, Via::Signature);
     principal.sub = creds.agent_id.map(str::to_string);
     Ok(Some(principal))
 }
