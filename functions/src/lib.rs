@@ -26,12 +26,11 @@ use cogo_shared::router::{find, RouteMatch};
 use cogo_shared::ApiError;
 use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
 
-/// What a handler gets: the request, its route parameters and the config.
+/// What a handler gets: the request, its body, the config and the caller.
 pub struct RequestContext {
     pub request: Request,
     /// The body of a POST, read once (size-checked) before dispatch.
     pub body_bytes: Vec<u8>,
-    pub params: Vec<(&'static str, String)>,
     pub config: std::rc::Rc<Config>,
     pub principal: Principal,
 }
@@ -106,8 +105,8 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
             return cors::preflight(&config::load(&env)?.cors_origins, &origin);
         }
     }
-    let (endpoint, allow, params) = match route {
-        RouteMatch::Found { endpoint, allow, params } => (*endpoint, allow, params),
+    let (endpoint, allow) = match route {
+        RouteMatch::Found { endpoint, allow, .. } => (*endpoint, allow),
         RouteMatch::MethodNotAllowed { allowed } if method == Method::Options => {
             return Ok(ApiResponse { status: 204, headers: vec![("Allow".into(), allowed.join(", "))], body: vec![] });
         }
@@ -136,7 +135,7 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     } else {
         Vec::new()
     };
-    let ctx = RequestContext { request, body_bytes, params, config, principal };
+    let ctx = RequestContext { request, body_bytes, config, principal };
     let result = match ctx.header(idempotency::HEADER) {
         Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
         _ => routes::dispatch(endpoint, ctx).await,

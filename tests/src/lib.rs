@@ -188,10 +188,6 @@ impl Stack {
         }
     }
 
-    pub fn has_local_gateway(&self) -> bool {
-        matches!(self.upstream, Upstream::Local { .. })
-    }
-
     /// Starts the local gateway (no-op with an external PostgREST or when running).
     pub fn start_gateway(&self) {
         let Upstream::Local { port, running } = &self.upstream else { return };
@@ -352,25 +348,37 @@ impl Reply {
 
 impl Client<'_> {
     pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
-        let mut req = self.http.request(method.parse().expect("method"), self.stack.url(path));
-        if let Some(auth) = &self.authorization {
-            req = req.header("authorization", auth);
-        }
+        let mut req = self.request(method, path);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         if let Some(body) = body {
             req = req.json(body);
         }
+        self.finish(req, method, path).await
+    }
+
+    /// Sends `body` as it is, labelled JSON.
+    pub async fn send_raw(&self, method: &str, path: &str, body: Vec<u8>) -> Reply {
+        let req = self.request(method, path).header("content-type", "application/json").body(body);
+        self.finish(req, method, path).await
+    }
+
+    fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method.parse().expect("method"), self.stack.url(path));
+        match &self.authorization {
+            Some(auth) => req.header("authorization", auth),
+            None => req,
+        }
+    }
+
+    /// Sends, reads the body, and fails the test if a configured secret
+    /// appears anywhere in the reply.
+    async fn finish(&self, req: reqwest::RequestBuilder, method: &str, path: &str) -> Reply {
         let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        self.scanned(Reply { status, headers, text })
-    }
-
-    /// Fails the test if a configured secret appears anywhere in the reply.
-    fn scanned(&self, reply: Reply) -> Reply {
+        let reply = Reply { status, headers, text: resp.text().await.expect("body") };
         for secret in &self.stack.secrets {
             assert!(!reply.text.contains(secret.as_str()), "a configured secret leaked into a response body");
             for (name, value) in &reply.headers {
@@ -379,22 +387,6 @@ impl Client<'_> {
             }
         }
         reply
-    }
-
-    /// Sends `body` as it is, labelled JSON.
-    pub async fn send_raw(&self, method: &str, path: &str, body: Vec<u8>) -> Reply {
-        let mut req = self
-            .http
-            .request(method.parse().expect("method"), self.stack.url(path))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(auth) = &self.authorization {
-            req = req.header("authorization", auth);
-        }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        self.scanned(Reply { status, headers, text: resp.text().await.expect("body") })
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -66,6 +66,16 @@ struct Caller {
 }
 
 impl Caller {
+    fn new(stack: &Stack, path: Path) -> Caller {
+        Caller {
+            http: reqwest::Client::new(),
+            path,
+            edge: stack.base_url.clone(),
+            postgrest: stack.postgrest_url(),
+            key: stack.service_key.clone(),
+        }
+    }
+
     async fn post(&self, edge_path: &str, rpc: &str, body: Value) -> Value {
         let req = match self.path {
             Path::Edge => self
@@ -135,13 +145,7 @@ impl Caller {
 async fn drain(stack: &Stack, path: Path, executor: &str, loops: usize, limit: i64) -> Run {
     let start = Instant::now();
     let tasks = (0..loops).map(|w| {
-        let caller = Caller {
-            http: reqwest::Client::new(),
-            path,
-            edge: stack.base_url.clone(),
-            postgrest: stack.postgrest_url(),
-            key: stack.service_key.clone(),
-        };
+        let caller = Caller::new(stack, path);
         let executor = executor.to_string();
         tokio::spawn(async move {
             let (mut done, mut claim_ms) = (0usize, Vec::new());
@@ -180,13 +184,7 @@ async fn throughput(stack: &Stack, path: Path, jobs: i64, loops: usize, limit: i
 async fn claim_latency(stack: &Stack, depth: i64, samples: usize) -> (f64, f64) {
     let executor = unique("depth");
     seed(&executor, depth).await;
-    let caller = Caller {
-        http: reqwest::Client::new(),
-        path: Path::Edge,
-        edge: stack.base_url.clone(),
-        postgrest: stack.postgrest_url(),
-        key: stack.service_key.clone(),
-    };
+    let caller = Caller::new(stack, Path::Edge);
     // Warm the connection and the plan cache.
     for _ in 0..20 {
         let jobs = caller.claim(&executor, "w", 1).await;
