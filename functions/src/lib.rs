@@ -5,13 +5,15 @@
 #![allow(clippy::result_large_err)] // errors are the cold path
 
 mod config;
+mod dispatch;
+mod docs;
 mod health;
 mod jobs;
 mod jwks;
 mod platform;
 mod ratelimit;
+mod reads;
 mod replay;
-mod routes;
 mod transport;
 
 use cogo_shared::auth::{authenticate, authorize, Credentials, JwkSet, Principal, Role, Via};
@@ -20,9 +22,12 @@ use cogo_shared::config::Config;
 use cogo_shared::cors;
 use cogo_shared::http::{ApiResponse, Method};
 use cogo_shared::idempotency;
+use cogo_shared::jobs::queue_error;
 use cogo_shared::postgrest::UpstreamError;
+use cogo_shared::query::Query;
 use cogo_shared::ratelimit::Limit;
 use cogo_shared::router::{find, RouteMatch};
+use cogo_shared::routes::{Endpoint, ROUTES};
 use cogo_shared::ApiError;
 use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -33,6 +38,8 @@ pub struct RequestContext {
     pub body_bytes: Vec<u8>,
     pub config: std::rc::Rc<Config>,
     pub principal: Principal,
+    /// The route's `:name` path segments.
+    pub params: Vec<(&'static str, String)>,
 }
 
 impl RequestContext {
@@ -49,9 +56,31 @@ impl RequestContext {
         Body::parse(&self.body_bytes, self.config.max_body_bytes)
     }
 
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self) -> Query {
+        Query::parse(self.request.url().ok().as_ref().and_then(|u| u.query()))
+    }
+
     /// Calls a `cogo` schema function as the platform.
     pub async fn rpc(&self, function: &str, args: &serde_json::Value) -> Result<serde_json::Value, UpstreamError> {
         platform::rpc(&self.config, function, args).await
+    }
+
+    /// Calls a `cogo` schema read function as the caller: a user under
+    /// their own JWT (row level security decides), the platform as itself.
+    pub async fn read(&self, function: &str, args: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
+        let user_jwt = match (self.principal.role, self.principal.via) {
+            (Role::Authenticated, Via::Jwt) => self.header("authorization").and_then(|a| bearer_token(&a)),
+            _ => None,
+        };
+        let result = match user_jwt {
+            Some(jwt) => platform::rpc_as_user(&self.config, &jwt, function, args).await,
+            None => platform::rpc(&self.config, function, args).await,
+        };
+        result.map_err(queue_error)
     }
 }
 
@@ -96,7 +125,7 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
         ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method()))
     })?;
     let path = request.path();
-    let route = find(routes::ROUTES, method, &path);
+    let route = find(ROUTES, method, &path);
     // A CORS preflight needs no credential: browsers send none with it.
     let origin = request.headers().get("origin").ok().flatten();
     let preflight = request.headers().get("access-control-request-method").ok().flatten().is_some();
@@ -105,8 +134,8 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
             return cors::preflight(&config::load(&env)?.cors_origins, &origin);
         }
     }
-    let (endpoint, allow) = match route {
-        RouteMatch::Found { endpoint, allow, .. } => (*endpoint, allow),
+    let (endpoint, allow, params) = match route {
+        RouteMatch::Found { endpoint, allow, params } => (*endpoint, allow, params),
         RouteMatch::MethodNotAllowed { allowed } if method == Method::Options => {
             return Ok(ApiResponse { status: 204, headers: vec![("Allow".into(), allowed.join(", "))], body: vec![] });
         }
@@ -135,10 +164,10 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     } else {
         Vec::new()
     };
-    let ctx = RequestContext { request, body_bytes, config, principal };
+    let ctx = RequestContext { request, body_bytes, config, principal, params };
     let result = match ctx.header(idempotency::HEADER) {
         Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
-        _ => routes::dispatch(endpoint, ctx).await,
+        _ => dispatch::dispatch(endpoint, ctx).await,
     };
     match result {
         Ok(mut response) => {
@@ -150,6 +179,11 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
             Err(e)
         }
     }
+}
+
+fn bearer_token(authorization: &str) -> Option<String> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 fn authenticate_request(
@@ -203,7 +237,7 @@ async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
 
 /// Runs a POST under its Idempotency-Key: replay a stored response, refuse
 /// a reused or in-flight key, or run it and store what it answered.
-async fn idempotent(ctx: RequestContext, endpoint: routes::Endpoint, key: &str) -> Result<ApiResponse, ApiError> {
+async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Result<ApiResponse, ApiError> {
     idempotency::check_key(key)?;
     // Keys are scoped by endpoint, whichever URL family reached it.
     let route = &format!("{endpoint:?}");
@@ -214,7 +248,7 @@ async fn idempotent(ctx: RequestContext, endpoint: routes::Endpoint, key: &str) 
         return Ok(response);
     }
     let config = ctx.config.clone();
-    let response = match routes::dispatch(endpoint, ctx).await {
+    let response = match dispatch::dispatch(endpoint, ctx).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };

@@ -22,3 +22,11 @@ pub async fn rpc(config: &Config, function: &str, args: &Value) -> Result<Value,
     let postgrest = postgrest(config);
     postgrest.send(&transport(config), postgrest.rpc("cogo", function, args)).await
 }
+
+/// Calls a `cogo` schema function under a user's JWT. The gateway's
+/// `apikey` is the publishable (anon) key when one is configured.
+pub async fn rpc_as_user(config: &Config, jwt: &str, function: &str, args: &Value) -> Result<Value, UpstreamError> {
+    let api_key = config.auth.publishable_keys.first().unwrap_or(&config.service_role_key);
+    let postgrest = Postgrest::as_user(&config.postgrest_url, api_key, jwt);
+    postgrest.send(&transport(config), postgrest.rpc("cogo", function, args)).await
+}

@@ -37,6 +37,15 @@ fn nesting_depth(bytes: &[u8]) -> usize {
     max
 }
 
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(413, "payload_too_large", format!("request body is larger than {limit} bytes"))
         .with_details(json!({ "limit": limit }))
@@ -70,6 +79,12 @@ impl Body {
             return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object; it is empty"));
         }
         match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) if map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) => {
+                Err(ApiError::bad_request(
+                    "invalid_json",
+                    "strings may not contain the NUL character (\\u0000): the database cannot store it",
+                ))
+            }
             Ok(Value::Object(map)) => Ok(Body(map)),
             Ok(_) => Err(ApiError::bad_request("invalid_json", "request body must be a JSON object")),
             Err(e) => Err(ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}"))),
@@ -185,6 +200,14 @@ mod tests {
         assert_eq!(err(Body::parse(b"[1]", 10)).1, "invalid_json");
         assert_eq!(err(Body::parse(b"{\"a\":", 10)).1, "invalid_json");
         assert_eq!(err(Body::parse(b"{\"a\":\"0123456789\"}", 10)).0, 413);
+    }
+
+    #[test]
+    fn nul_anywhere_is_refused_before_the_database_sees_it() {
+        for body in [r#"{"a":"x\u0000"}"#, r#"{"a":{"b":["\u0000"]}}"#, r#"{"\u0000":1}"#] {
+            assert_eq!(err(Body::parse(body.as_bytes(), DEFAULT_MAX_BODY)).1, "invalid_json", "{body}");
+        }
+        assert!(Body::parse(br#"{"a":"\\u0000"}"#, DEFAULT_MAX_BODY).is_ok(), "an escaped backslash is not NUL");
     }
 
     #[test]

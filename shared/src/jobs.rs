@@ -12,6 +12,10 @@ pub const MAX_NAME: usize = 200;
 pub const LEASE_SECONDS: (i64, i64, i64) = (15, 600, 60); // min, max, default
 pub const MAX_CLAIM_BATCH: i64 = 100;
 pub const MAX_RESULT_BATCH: usize = 100;
+/// Job statuses a listing may filter on; `assigned` is the older clients'
+/// name for a claimed job that has not started, a state this queue does not
+/// have (a claim makes a job `running`), so it matches nothing.
+pub const STATUSES: &[&str] = &["queued", "assigned", "running", "succeeded", "failed", "dead", "cancelled"];
 
 /// `task.assign` `{type, executorId, payload?, idempotencyKey?, priority?,
 /// runAt?, maxAttempts?, backoffBaseMs?, backoffCapMs?}`.
@@ -199,6 +203,7 @@ pub fn queue_error(e: UpstreamError) -> ApiError {
                 Some("lease_lost") => "lease_lost",
                 Some("not_running") => "not_running",
                 Some("already_finished") => "already_finished",
+                Some("dead_letter_not_found") => "dead_letter_not_found",
                 _ => "conflict",
             };
             let detail = error.details.as_ref().and_then(Value::as_str).unwrap_or(code).to_string();

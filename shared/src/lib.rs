@@ -14,9 +14,14 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod metrics;
+pub mod openapi;
 pub mod postgrest;
+pub mod query;
 pub mod ratelimit;
+pub mod reads;
 pub mod router;
+pub mod routes;
 pub mod time;
 
 pub use error::ApiError;

@@ -8,11 +8,13 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::http::{ApiResponse, HttpRequest, Method, Transport, TransportError};
 
-/// Where PostgREST is and which key the platform calls it with.
+/// Where PostgREST is and who calls it: the `apikey` the gateway checks,
+/// and the bearer token PostgREST takes the database role from.
 #[derive(Debug, Clone)]
 pub struct Postgrest {
     base_url: String,
     api_key: String,
+    bearer: String,
 }
 
 /// PostgREST's error body.
@@ -39,8 +41,15 @@ pub enum UpstreamError {
 }
 
 impl Postgrest {
+    /// The platform: the service key as both key and bearer.
     pub fn new(base_url: &str, api_key: &str) -> Postgrest {
-        Postgrest { base_url: base_url.trim_end_matches('/').to_string(), api_key: api_key.to_string() }
+        let base_url = base_url.trim_end_matches('/').to_string();
+        Postgrest { base_url, api_key: api_key.to_string(), bearer: api_key.to_string() }
+    }
+
+    /// A user: their own JWT as the bearer, so row level security applies.
+    pub fn as_user(base_url: &str, api_key: &str, jwt: &str) -> Postgrest {
+        Postgrest { bearer: jwt.to_string(), ..Postgrest::new(base_url, api_key) }
     }
 
     /// `POST /rpc/<function>` with named arguments, in `schema`.
@@ -63,7 +72,7 @@ impl Postgrest {
             url: format!("{}{}", self.base_url, path),
             headers: vec![
                 ("apikey".into(), self.api_key.clone()),
-                ("Authorization".into(), format!("Bearer {}", self.api_key)),
+                ("Authorization".into(), format!("Bearer {}", self.bearer)),
                 ("Accept".into(), "application/json".into()),
                 (profile.into(), schema.into()),
             ],

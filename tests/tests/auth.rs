@@ -6,16 +6,35 @@ use serde_json::{json, Value};
 
 /// (method, path, roles allowed) for every route.
 const ROUTES: &[(&str, &str, &[&str])] = &[
-    ("GET", "/api/collab/health", &["anon", "authenticated", "worker", "service_role"]),
-    ("POST", "/api/collab/task.assign", &["authenticated", "service_role"]),
+    ("GET", "/api/collab/health", ANYONE),
+    ("POST", "/api/collab/task.assign", USERS),
     ("POST", "/api/collab/task.claim", &["worker", "service_role"]),
     ("POST", "/api/collab/task.result", &["worker", "service_role"]),
     ("POST", "/api/collab/task.progress", &["worker", "service_role"]),
     ("POST", "/api/collab/task.heartbeat", &["worker", "service_role"]),
-    ("POST", "/api/collab/task.cancel", &["authenticated", "service_role"]),
+    ("POST", "/api/collab/task.cancel", USERS),
     ("POST", "/api/collab/workers/heartbeat", &["worker", "service_role"]),
     ("GET", "/functions/v1/leases-release", &["service_role"]),
+    ("GET", "/api/collab/job/6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", USERS),
+    ("GET", "/api/collab/job/6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01/summary", USERS),
+    ("GET", "/api/collab/events/by-job/6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", USERS),
+    ("GET", "/api/collab/artifacts/by-job/6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", USERS),
+    ("GET", "/functions/v1/artifacts-list?jobId=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", USERS),
+    ("GET", "/functions/v1/job-status?id=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", USERS),
+    ("GET", "/api/collab/jobs/recent", USERS),
+    ("GET", "/functions/v1/jobs-recent", USERS),
+    ("GET", "/api/collab/metrics/overview", &["service_role"]),
+    ("GET", "/functions/v1/metrics-overview", &["service_role"]),
+    ("GET", "/functions/v1/metrics", &["service_role"]),
+    ("GET", "/api/collab/workers/active", &["service_role"]),
+    ("GET", "/functions/v1/workers-active", &["service_role"]),
+    ("GET", "/functions/v1/dlq-list", &["service_role"]),
+    ("POST", "/functions/v1/dlq-retry", &["service_role"]),
+    ("GET", "/docs.json", ANYONE),
+    ("GET", "/functions/v1/docs", ANYONE),
 ];
+const USERS: &[&str] = &["authenticated", "service_role"];
+const ANYONE: &[&str] = &["anon", "authenticated", "worker", "service_role"];
 
 fn claims(role: &str, exp_offset: i64) -> Value {
     let now = cogo_dev::token::unix_now();

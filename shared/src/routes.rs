@@ -1,0 +1,70 @@
+//! The one route table. Paths are written after normalisation (see
+//! [`crate::router::normalize`]), so each line serves `/functions/v1/<fn>`,
+//! `/<fn>` and, for the Collab API, `/api/collab/...` and `/collab/...`.
+//! The worker dispatches on [`Endpoint`]; the OpenAPI document is built from
+//! this table, so neither can drift from it.
+
+use crate::auth::Role::{self, *};
+use crate::http::Method::*;
+use crate::router::Route;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    TaskAssign,
+    TaskClaim,
+    TaskResult,
+    TaskProgress,
+    TaskHeartbeat,
+    TaskCancel,
+    WorkerHeartbeat,
+    LeasesRelease,
+    JobGet,
+    JobSummary,
+    JobEvents,
+    JobArtifacts,
+    ArtifactsList,
+    JobStatus,
+    JobsRecent,
+    MetricsOverview,
+    Metrics,
+    WorkersActive,
+    DlqList,
+    DlqRetry,
+    OpenApi,
+    Docs,
+}
+
+/// Who may call what (DESIGN.md section 3). A user's reads run under their
+/// own JWT, so they see only their own jobs.
+pub const ANYONE: &[Role] = &[Anon, Authenticated, Worker, Service];
+pub const USERS: &[Role] = &[Authenticated, Service];
+pub const WORKERS: &[Role] = &[Worker, Service];
+pub const PLATFORM: &[Role] = &[Service];
+
+#[rustfmt::skip]
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route { methods: &[Get], allow: ANYONE, paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health },
+    Route { methods: &[Post], allow: USERS, paths: &["/api/collab/task.assign"], endpoint: Endpoint::TaskAssign },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.claim"], endpoint: Endpoint::TaskClaim },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.result"], endpoint: Endpoint::TaskResult },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.progress"], endpoint: Endpoint::TaskProgress },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.heartbeat"], endpoint: Endpoint::TaskHeartbeat },
+    Route { methods: &[Post], allow: USERS, paths: &["/api/collab/task.cancel"], endpoint: Endpoint::TaskCancel },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/workers/heartbeat"], endpoint: Endpoint::WorkerHeartbeat },
+    Route { methods: &[Get, Post], allow: PLATFORM, paths: &["/leases-release"], endpoint: Endpoint::LeasesRelease },
+    Route { methods: &[Get], allow: USERS, paths: &["/api/collab/job/:id"], endpoint: Endpoint::JobGet },
+    Route { methods: &[Get], allow: USERS, paths: &["/api/collab/job/:id/summary"], endpoint: Endpoint::JobSummary },
+    Route { methods: &[Get], allow: USERS, paths: &["/api/collab/events/by-job/:id"], endpoint: Endpoint::JobEvents },
+    Route { methods: &[Get], allow: USERS, paths: &["/api/collab/artifacts/by-job/:id"], endpoint: Endpoint::JobArtifacts },
+    Route { methods: &[Get], allow: USERS, paths: &["/artifacts-list"], endpoint: Endpoint::ArtifactsList },
+    Route { methods: &[Get], allow: USERS, paths: &["/job-status"], endpoint: Endpoint::JobStatus },
+    Route { methods: &[Get], allow: USERS, paths: &["/api/collab/jobs/recent", "/jobs-recent"], endpoint: Endpoint::JobsRecent },
+    Route { methods: &[Get], allow: PLATFORM, paths: &["/api/collab/metrics/overview", "/metrics-overview"], endpoint: Endpoint::MetricsOverview },
+    Route { methods: &[Get], allow: PLATFORM, paths: &["/metrics"], endpoint: Endpoint::Metrics },
+    Route { methods: &[Get], allow: PLATFORM, paths: &["/api/collab/workers/active", "/workers-active"], endpoint: Endpoint::WorkersActive },
+    Route { methods: &[Get], allow: PLATFORM, paths: &["/dlq-list"], endpoint: Endpoint::DlqList },
+    Route { methods: &[Post], allow: PLATFORM, paths: &["/dlq-retry"], endpoint: Endpoint::DlqRetry },
+    Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
+    Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
+];
