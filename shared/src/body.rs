@@ -37,12 +37,26 @@ fn nesting_depth(bytes: &[u8]) -> usize {
     max
 }
 
-fn has_nul(value: &Value) -> bool {
+/// Numbers beyond this do not come back from PostgreSQL as JSON that
+/// parses: numeric prints them as long integers, which overflow a double.
+const MAX_MAGNITUDE: f64 = 1e308;
+
+fn unstorable(key_or_string: &str) -> Option<&'static str> {
+    key_or_string
+        .contains('\0')
+        .then_some("strings may not contain the NUL character (\\u0000): the database cannot store it")
+}
+
+/// Why the database could not keep `value` as sent, if it could not.
+fn unstorable_value(value: &Value) -> Option<&'static str> {
     match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
+        Value::String(s) => unstorable(s),
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.abs() > MAX_MAGNITUDE) => {
+            Some("numbers must lie within ±1e308")
+        }
+        Value::Array(items) => items.iter().find_map(unstorable_value),
+        Value::Object(map) => map.iter().find_map(|(k, v)| unstorable(k).or_else(|| unstorable_value(v))),
+        _ => None,
     }
 }
 
@@ -79,13 +93,11 @@ impl Body {
             return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object; it is empty"));
         }
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) if map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) => {
-                Err(ApiError::bad_request(
-                    "invalid_json",
-                    "strings may not contain the NUL character (\\u0000): the database cannot store it",
-                ))
-            }
-            Ok(Value::Object(map)) => Ok(Body(map)),
+            Ok(Value::Object(map)) => match map.iter().find_map(|(k, v)| unstorable(k).or_else(|| unstorable_value(v)))
+            {
+                Some(why) => Err(ApiError::bad_request("invalid_json", why)),
+                None => Ok(Body(map)),
+            },
             Ok(_) => Err(ApiError::bad_request("invalid_json", "request body must be a JSON object")),
             Err(e) => Err(ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}"))),
         }
@@ -203,11 +215,13 @@ mod tests {
     }
 
     #[test]
-    fn nul_anywhere_is_refused_before_the_database_sees_it() {
+    fn what_the_database_cannot_keep_is_refused_before_it_is_sent() {
         for body in [r#"{"a":"x\u0000"}"#, r#"{"a":{"b":["\u0000"]}}"#, r#"{"\u0000":1}"#] {
             assert_eq!(err(Body::parse(body.as_bytes(), DEFAULT_MAX_BODY)).1, "invalid_json", "{body}");
         }
         assert!(Body::parse(br#"{"a":"\\u0000"}"#, DEFAULT_MAX_BODY).is_ok(), "an escaped backslash is not NUL");
+        assert_eq!(err(Body::parse(br#"{"m":{"v":1.7976931348623157e308}}"#, DEFAULT_MAX_BODY)).1, "invalid_json");
+        assert!(Body::parse(br#"{"m":{"v":1e308,"w":-1e-400}}"#, DEFAULT_MAX_BODY).is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use crate::body::{invalid, Body};
 use crate::error::ApiError;
 use crate::postgrest::UpstreamError;
+use crate::time::parse_timestamp;
 
 pub const MAX_NAME: usize = 200;
 pub const LEASE_SECONDS: (i64, i64, i64) = (15, 600, 60); // min, max, default
@@ -30,7 +31,7 @@ pub fn assign_args(body: &Body, header_key: Option<&str>, owner_id: Option<&str>
     let priority = body.opt_int(&["priority"], -1000, 1000)?;
     let run_at = match body.opt_value(&["runAt", "run_at"]) {
         None => None,
-        Some(Value::String(s)) if chrono::DateTime::parse_from_rfc3339(&s).is_ok() => Some(s),
+        Some(Value::String(s)) if parse_timestamp(&s).is_some() => parse_timestamp(&s),
         Some(_) => return Err(invalid("runAt", "an RFC 3339 timestamp with a time zone")),
     };
     let max_attempts = body.opt_int(&["maxAttempts", "max_attempts"], 1, 100)?;

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::body::parse_uuid;
 use crate::error::ApiError;
+use crate::time::parse_timestamp;
 
 #[derive(Debug, Default)]
 pub struct Query(Vec<(String, String)>);
@@ -76,12 +77,13 @@ impl Query {
         }
     }
 
-    /// An RFC 3339 timestamp, passed on as written.
+    /// An RFC 3339 timestamp, in UTC.
     pub fn opt_timestamp(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.get(&[name]) {
             None => Ok(None),
-            Some((_, v)) if chrono::DateTime::parse_from_rfc3339(v).is_ok() => Ok(Some(v.to_string())),
-            Some(_) => Err(invalid(name, "an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")),
+            Some((name, v)) => parse_timestamp(v)
+                .map(Some)
+                .ok_or_else(|| invalid(name, "an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")),
         }
     }
 

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::body::{parse_uuid, Body};
 use crate::error::ApiError;
 use crate::query::{invalid, Query};
-use crate::time::iso8601;
+use crate::time::{iso8601, parse_timestamp};
 
 pub const DEFAULT_PAGE: i64 = 20;
 pub const MAX_PAGE: i64 = 100;
@@ -64,20 +64,18 @@ pub fn decode_cursor(raw: &str, ids: IdKind) -> Result<Cursor, ApiError> {
         )
         .with_details(json!({ "parameter": "cursor" })));
     }
-    if chrono::DateTime::parse_from_rfc3339(raw).is_ok() {
-        return Ok(Cursor::Before(raw.to_string()));
+    if let Some(at) = parse_timestamp(raw) {
+        return Ok(Cursor::Before(at));
     }
     let decoded = Base64UrlUnpadded::decode_vec(raw).ok().and_then(|b| String::from_utf8(b).ok());
     let (at, id) = decoded.as_deref().and_then(|d| d.split_once('|')).ok_or_else(bad_cursor)?;
-    if chrono::DateTime::parse_from_rfc3339(at).is_err() {
-        return Err(bad_cursor());
-    }
+    let at = parse_timestamp(at).ok_or_else(bad_cursor)?;
     let id = match ids {
         IdKind::Uuid => parse_uuid(id),
         IdKind::Integer => id.parse::<i64>().ok().map(|n| n.to_string()),
     }
     .ok_or_else(bad_cursor)?;
-    Ok(Cursor::After { at: at.to_string(), id })
+    Ok(Cursor::After { at, id })
 }
 
 fn page_size(q: &Query) -> Result<i64, ApiError> {
@@ -194,8 +192,9 @@ pub fn dlq_retry_args(body: &Body) -> Result<DlqRetry, ApiError> {
     }
     let timestamp = |name: &str| -> Result<Value, ApiError> {
         match body.opt_str(&[name], 64)? {
-            Some(t) if chrono::DateTime::parse_from_rfc3339(&t).is_ok() => Ok(t.into()),
-            Some(_) => Err(crate::body::invalid(name, "an RFC 3339 timestamp")),
+            Some(t) => {
+                parse_timestamp(&t).map(Value::from).ok_or_else(|| crate::body::invalid(name, "an RFC 3339 timestamp"))
+            }
             None => Ok(Value::Null),
         }
     };
@@ -235,7 +234,7 @@ mod tests {
         assert!(cursor.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{cursor}");
         assert_eq!(
             decode_cursor(&cursor, IdKind::Uuid).unwrap(),
-            Cursor::After { at: "2026-11-23T09:29:23.867345+00:00".into(), id: JOB.into() }
+            Cursor::After { at: "2026-11-23T09:29:23.867345Z".into(), id: JOB.into() }
         );
         let dlq = encode_cursor(&json!({ "at": "2026-11-23T09:29:23Z", "id": 42 })).unwrap();
         assert_eq!(
