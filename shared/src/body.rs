@@ -128,7 +128,11 @@ impl Body {
     pub fn opt_int(&self, names: &[&str], min: i64, max: i64) -> Result<Option<i64>, ApiError> {
         match self.get(names) {
             None => Ok(None),
-            Some((name, v)) => match v.as_i64() {
+            // JSON Schema counts 5.0 as an integer, and so do we.
+            Some((name, v)) => match v
+                .as_i64()
+                .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+            {
                 Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
                 _ => Err(invalid(name, &format!("an integer in {min}..{max}"))),
             },
@@ -257,11 +261,13 @@ mod tests {
 
     #[test]
     fn integers_are_range_checked() {
-        let b = body(r#"{"leaseSeconds": 5, "limit": 2.5, "priority": 3}"#);
+        let b = body(r#"{"leaseSeconds": 5, "limit": 2.5, "priority": 3, "max": 7.0, "huge": 1e300}"#);
         assert_eq!(err(b.opt_int(&["leaseSeconds"], 15, 600)).2, "leaseSeconds must be an integer in 15..600");
         assert_eq!(err(b.opt_int(&["limit"], 1, 100)).1, "invalid_field");
         assert_eq!(b.opt_int(&["priority"], -1000, 1000).unwrap(), Some(3));
         assert_eq!(b.opt_int(&["absent"], 0, 1).unwrap(), None);
+        assert_eq!(b.opt_int(&["max"], 1, 10).unwrap(), Some(7), "7.0 is an integer");
+        assert_eq!(err(b.opt_int(&["huge"], 0, i64::MAX)).1, "invalid_field");
     }
 
     #[test]

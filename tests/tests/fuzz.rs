@@ -3,7 +3,8 @@
 //! requests from /docs.json, sends them to the real stack as the service
 //! role, and fails on any 5xx and on any answer the document does not allow
 //! (status, content type, headers, body schema). Fixed seed, so a failure
-//! reproduces.
+//! reproduces. The data-acceptance checks stay off: an opaque cursor or a
+//! reused Idempotency-Key is schema-valid and still rightly refused.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
