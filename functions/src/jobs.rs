@@ -111,6 +111,11 @@ pub async fn sweep_idempotency_keys(config: &Config) -> Result<Value, ApiError> 
     platform_rpc(config, "idempotency_sweep", &json!({})).await
 }
 
+/// Folds the metrics counters of ended database sessions together.
+pub async fn compact_job_counts(config: &Config) -> Result<Value, ApiError> {
+    platform_rpc(config, "compact_job_counts", &json!({})).await
+}
+
 async fn platform_rpc(config: &Config, function: &str, args: &Value) -> Result<Value, ApiError> {
     platform::rpc(config, function, args).await.map_err(queue_error)
 }

@@ -103,7 +103,8 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     into_worker_response(response, is_head)
 }
 
-/// The cron trigger: the reaper, every minute (wrangler.toml `[triggers]`).
+/// The cron trigger, every minute (wrangler.toml `[triggers]`): the reaper,
+/// and the upkeep of idempotency keys and job counters.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match config::load(&env) {
@@ -114,6 +115,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             }
             if let Err(e) = jobs::sweep_idempotency_keys(&config).await {
                 worker::console_error!("idempotency sweep failed: {e}");
+            }
+            if let Err(e) = jobs::compact_job_counts(&config).await {
+                worker::console_error!("job counter compaction failed: {e}");
             }
         }
         Err(e) => worker::console_error!("reaper not run: {e}"),
