@@ -5,7 +5,7 @@ use std::io;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, ChildStdin, ChildStdout, Command};
 use std::time::{Duration, Instant};
 
 /// A child process that is stopped when dropped and, through
@@ -34,6 +34,15 @@ impl Guarded {
 
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The child's piped stdin; it stays open while the guard lives.
+    pub fn stdin(&mut self) -> Option<&mut ChildStdin> {
+        self.child.stdin.as_mut()
+    }
+
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
     }
 
     /// Whether the child is still running.

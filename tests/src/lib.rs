@@ -260,8 +260,11 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// The release wasm, served by workerd with `vars` as text bindings.
+/// The release wasm in workerd, started through Miniflare (as `wrangler
+/// dev` does) for its local R2 bucket and Durable Objects, with `vars` as
+/// text bindings. Answers the guard and the port.
 fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
+    use std::io::{BufRead, BufReader, Write};
     let root = workspace_root();
     let build = root.join("functions/build");
     assert!(
@@ -269,56 +272,44 @@ fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
         "no release wasm in {}: run scripts/build (scripts/test does)",
         build.display()
     );
-    let workerd = root.join("node_modules/@cloudflare/workerd-linux-64/bin/workerd");
-    assert!(workerd.is_file(), "workerd missing: run scripts/setup");
+    let node = root.join("node_modules/.bin/node");
+    assert!(node.is_file(), "node missing: run scripts/setup");
     let port = free_port().expect("free port");
-    let bindings: Vec<String> = vars
-        .iter()
-        .map(|(name, value)| format!("(name = {}, text = {})", capnp_string(name), capnp_string(value)))
-        .collect();
-    let config = format!(
-        r#"using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "private", "local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
-);
-const worker :Workerd.Worker = (
-  modules = [
-    (name = "index.js", esModule = embed "index.js"),
-    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
-  ],
-  compatibilityDate = "2025-09-01",
-  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiter"),
-              (name = "SIGNATURES", durableObjectNamespace = "SignatureLedger")],
-  durableObjectNamespaces = [(className = "RateLimiter", uniqueKey = "cogo-edge-rate-limiter"),
-                             (className = "SignatureLedger", uniqueKey = "cogo-edge-signatures")],
-  durableObjectStorage = (inMemory = void),
-  globalOutbound = "internet",
-);
-"#,
-        bindings = bindings.join(", ")
-    );
-    // `embed` paths are relative to the config file, so it sits beside the build.
-    let config_path = build.join(format!("workerd-test-{}-{port}.capnp", std::process::id()));
-    std::fs::write(&config_path, config).expect("write workerd config");
+    let options = serde_json::json!({
+        "build": build,
+        "port": port,
+        "vars": vars.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
+    });
     let log = std::fs::File::create(run_dir().join(format!("workerd-{port}.log"))).expect("workerd log");
-    let mut cmd = std::process::Command::new(workerd);
-    cmd.arg("serve").arg(&config_path).arg("--experimental").stdout(log.try_clone().unwrap()).stderr(log);
-    let mut child = on_keeper_thread(move || Guarded::spawn("workerd", cmd, libc::SIGKILL)).expect("start workerd");
-    wait_until("workerd", Duration::from_secs(30), || {
-        assert!(child.is_running(), "workerd exited at start; see target/tmp/run-*/workerd-*.log");
-        port_open(port).then_some(())
+    let mut cmd = std::process::Command::new(node);
+    cmd.arg(root.join("tests/stack/miniflare.mjs"))
+        .current_dir(&root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(log.try_clone().expect("log handle"));
+    // SIGTERM on our death lets it stop workerd; so does its stdin closing.
+    let mut child = on_keeper_thread(move || Guarded::spawn("miniflare", cmd, libc::SIGTERM)).expect("start miniflare");
+    writeln!(child.stdin().expect("piped stdin"), "{options}").expect("send options");
+    // Its output goes to the log, all of it (a full pipe would stall it);
+    // the line announcing the URL also says it is ready.
+    let stdout = child.take_stdout().expect("piped stdout");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = log;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("{\"url\"") {
+                let _ = ready_tx.send(line);
+            } else {
+                let _ = writeln!(log, "{line}");
+            }
+        }
+    });
+    wait_until("miniflare", Duration::from_secs(60), || {
+        assert!(child.is_running(), "miniflare exited at start; see target/tmp/run-*/workerd-*.log");
+        ready_rx.try_recv().ok()
     })
-    .expect("workerd listens");
-    let _ = std::fs::remove_file(&config_path);
+    .expect("miniflare listens");
     (child, port)
-}
-
-fn capnp_string(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
 }
 
 /// An HTTP client bound to one stack.
