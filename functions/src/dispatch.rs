@@ -5,10 +5,10 @@ use cogo_shared::http::ApiResponse;
 use cogo_shared::routes::Endpoint;
 use cogo_shared::ApiError;
 
-use crate::{docs, health, jobs, reads, RequestContext};
+use crate::{artifacts, docs, health, jobs, reads, Reply, RequestContext};
 
-pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    match endpoint {
+pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, ApiError> {
+    let buffered: Result<ApiResponse, ApiError> = match endpoint {
         Endpoint::Health => health::get(ctx).await,
         Endpoint::TaskAssign => jobs::assign(ctx).await,
         Endpoint::TaskClaim => jobs::claim(ctx).await,
@@ -31,5 +31,10 @@ pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<ApiResp
         Endpoint::DlqRetry => reads::dlq_retry(ctx).await,
         Endpoint::OpenApi => Ok(docs::document()),
         Endpoint::Docs => Ok(docs::page()),
-    }
+        Endpoint::ArtifactUploadUrl => artifacts::upload_url(ctx).await,
+        Endpoint::ArtifactPut => artifacts::upload(ctx).await,
+        Endpoint::SignArtifact => artifacts::sign(ctx).await,
+        Endpoint::ArtifactGet => return artifacts::download(ctx).await,
+    };
+    buffered.map(Reply::from)
 }

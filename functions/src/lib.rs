@@ -4,6 +4,7 @@
 
 #![allow(clippy::result_large_err)] // errors are the cold path
 
+mod artifacts;
 mod config;
 mod dispatch;
 mod docs;
@@ -14,6 +15,7 @@ mod platform;
 mod ratelimit;
 mod reads;
 mod replay;
+mod storage;
 mod transport;
 
 use cogo_shared::auth::{authenticate, authorize, Credentials, JwkSet, Principal, Role, Via};
@@ -40,6 +42,7 @@ pub struct RequestContext {
     pub principal: Principal,
     /// The route's `:name` path segments.
     pub params: Vec<(&'static str, String)>,
+    pub env: Env,
 }
 
 impl RequestContext {
@@ -58,6 +61,13 @@ impl RequestContext {
 
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `scheme://host[:port]` of this request, for links back to it.
+    pub fn origin(&self) -> Result<String, ApiError> {
+        let url =
+            self.request.url().map_err(|_| ApiError::bad_request("invalid_url", "the request URL is not valid"))?;
+        Ok(url.origin().ascii_serialization())
     }
 
     pub fn query(&self) -> Query {
@@ -84,6 +94,39 @@ impl RequestContext {
     }
 }
 
+/// What a handler answers: a response built in memory, or one the runtime
+/// streams (artifact downloads).
+pub enum Reply {
+    Buffered(ApiResponse),
+    Streamed(Response),
+}
+
+impl From<ApiResponse> for Reply {
+    fn from(response: ApiResponse) -> Reply {
+        Reply::Buffered(response)
+    }
+}
+
+impl Reply {
+    fn add_headers(&mut self, headers: Vec<(String, String)>) {
+        match self {
+            Reply::Buffered(r) => r.headers.extend(headers),
+            Reply::Streamed(r) => {
+                for (name, value) in headers {
+                    let _ = r.headers_mut().append(&name, &value);
+                }
+            }
+        }
+    }
+
+    fn has_header(&self, name: &str) -> bool {
+        match self {
+            Reply::Buffered(r) => r.header(name).is_some(),
+            Reply::Streamed(r) => r.headers().has(name).unwrap_or(false),
+        }
+    }
+}
+
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let is_head = request.method() == worker::Method::Head;
@@ -92,15 +135,18 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         (Some(origin), Ok(config)) => cors::response_headers(&config.cors_origins, Some(origin)),
         _ => Vec::new(),
     };
-    let mut response = match handle(request, env).await {
+    let mut reply = match handle(request, env).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.into_response().into(),
     };
     // A preflight answer already carries its own CORS headers.
-    if response.header("access-control-allow-origin").is_none() {
-        response.headers.extend(cors);
+    if !reply.has_header("access-control-allow-origin") {
+        reply.add_headers(cors);
     }
-    into_worker_response(response, is_head)
+    match reply {
+        Reply::Buffered(response) => into_worker_response(response, is_head),
+        Reply::Streamed(response) => Ok(response),
+    }
 }
 
 /// The cron trigger, every minute (wrangler.toml `[triggers]`): the reaper,
@@ -124,7 +170,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
 }
 
-async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
+async fn handle(request: Request, env: Env) -> Result<Reply, ApiError> {
     let method = Method::parse(request.method().as_ref()).ok_or_else(|| {
         ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method()))
     })?;
@@ -135,13 +181,14 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
     let preflight = request.headers().get("access-control-request-method").ok().flatten().is_some();
     if method == Method::Options && preflight && !matches!(route, RouteMatch::NotFound) {
         if let Some(origin) = origin {
-            return cors::preflight(&config::load(&env)?.cors_origins, &origin);
+            return cors::preflight(&config::load(&env)?.cors_origins, &origin).map(Reply::from);
         }
     }
     let (endpoint, allow, params) = match route {
         RouteMatch::Found { endpoint, allow, params } => (*endpoint, allow, params),
         RouteMatch::MethodNotAllowed { allowed } if method == Method::Options => {
-            return Ok(ApiResponse { status: 204, headers: vec![("Allow".into(), allowed.join(", "))], body: vec![] });
+            let allow = vec![("Allow".into(), allowed.join(", "))];
+            return Ok(ApiResponse { status: 204, headers: allow, body: vec![] }.into());
         }
         RouteMatch::MethodNotAllowed { allowed } => {
             return Err(ApiError::method_not_allowed(method.as_str(), &path, &allowed));
@@ -161,22 +208,24 @@ async fn handle(request: Request, env: Env) -> Result<ApiResponse, ApiError> {
         }
     }
     authorize(&principal, allow)?;
-    // The platform itself is not limited.
-    let limit_headers = if config.rate_limit_per_min > 0 && principal.role != Role::Service {
+    // The platform itself is not limited, nor are signed links: their
+    // signature is the credential, and anonymous callers would share one limit.
+    let limited = principal.role != Role::Service && !artifacts::is_signed_link(endpoint);
+    let limit_headers = if config.rate_limit_per_min > 0 && limited {
         let key = format!("{}|{endpoint:?}", principal.id());
         ratelimit::enforce(&env, &key, Limit { per_minute: config.rate_limit_per_min }).await?
     } else {
         Vec::new()
     };
-    let ctx = RequestContext { request, body_bytes, config, principal, params };
+    let ctx = RequestContext { request, body_bytes, config, principal, params, env };
     let result = match ctx.header(idempotency::HEADER) {
         Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
         _ => dispatch::dispatch(endpoint, ctx).await,
     };
     match result {
-        Ok(mut response) => {
-            response.headers.extend(limit_headers);
-            Ok(response)
+        Ok(mut reply) => {
+            reply.add_headers(limit_headers);
+            Ok(reply)
         }
         Err(mut e) => {
             e.headers.extend(limit_headers);
@@ -241,7 +290,7 @@ async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
 
 /// Runs a POST under its Idempotency-Key: replay a stored response, refuse
 /// a reused or in-flight key, or run it and store what it answered.
-async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Result<ApiResponse, ApiError> {
+async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Result<Reply, ApiError> {
     idempotency::check_key(key)?;
     // Keys are scoped by endpoint, whichever URL family reached it.
     let route = &format!("{endpoint:?}");
@@ -249,11 +298,13 @@ async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Resul
     let begin = idempotency::begin_args(&principal, route, key, &ctx.body_bytes, ctx.config.idempotency_ttl_seconds);
     let answer = ctx.rpc("idempotency_begin", &begin).await?;
     if let idempotency::Begin::Replay(response) = idempotency::read_begin(&answer)? {
-        return Ok(response);
+        return Ok(response.into());
     }
     let config = ctx.config.clone();
     let response = match dispatch::dispatch(endpoint, ctx).await {
-        Ok(r) => r,
+        Ok(Reply::Buffered(r)) => r,
+        // Streams are downloads, never POSTs; nothing to store.
+        Ok(streamed) => return Ok(streamed),
         Err(e) => e.into_response(),
     };
     let finish = idempotency::finish_args(&principal, route, key, &response);
@@ -261,7 +312,7 @@ async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Resul
         // The request itself succeeded; a lost record only means a repeat runs again.
         worker::console_error!("storing the idempotent response failed: {}", e.reason());
     }
-    Ok(response)
+    Ok(response.into())
 }
 
 fn into_worker_response(response: ApiResponse, is_head: bool) -> worker::Result<Response> {

@@ -24,6 +24,11 @@
 //! | `EDGE_AUTH_OPTIONAL` | var | 0 | 1: no credential = service role. LOCAL DEVELOPMENT ONLY |
 //! | `EDGE_CORS_ALLOW_ORIGINS` | var | — | origins allowed by CORS: `*`, exact origins, `null` (Figma plugin) |
 //! | `EDGE_RATE_LIMIT_PER_MIN` | var | 600 | requests per minute per caller and endpoint (burst = the same); 0 = off; the service role is not limited |
+//! | `STORAGE_BACKEND` | var | `r2` | where artifacts live: `r2` (the `ARTIFACTS` bucket binding) or `supabase` (Supabase Storage) |
+//! | `SUPABASE_STORAGE_URL` | var | `<SUPABASE_URL>/storage/v1` | Supabase Storage's API, for `STORAGE_BACKEND=supabase` |
+//! | `ARTIFACT_SIGNING_SECRET` | secret | — | HMAC key of artifact links (R2); the artifact endpoints answer 500 naming it when it is missing |
+//! | `ARTIFACT_LINK_MAX_SECONDS` | var | 86400 | longest lifetime of a signed link; longer requests are clamped |
+//! | `MAX_ARTIFACT_BYTES` | var | 104857600 | larger uploads answer 413 |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -46,6 +51,23 @@ pub struct Config {
     /// 0 turns rate limiting off.
     pub rate_limit_per_min: u32,
     pub jwks_url: Option<String>,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageBackend {
+    /// The `ARTIFACTS` R2 bucket binding; buckets are key prefixes in it.
+    R2,
+    /// Supabase Storage's REST API at this base URL (`.../storage/v1`).
+    Supabase { url: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub link_secret: Option<String>,
+    pub link_max_seconds: u32,
+    pub max_artifact_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +133,26 @@ impl Config {
         let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
         let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);
         let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
+        let link_max_seconds = number("ARTIFACT_LINK_MAX_SECONDS", 86_400, 1, 7 * 86_400);
+        let max_artifact_bytes = number("MAX_ARTIFACT_BYTES", 100 * 1024 * 1024, 1, u32::MAX).into();
+        let backend = match get("STORAGE_BACKEND").as_deref() {
+            None | Some("r2") => StorageBackend::R2,
+            Some("supabase") => {
+                let url = get("SUPABASE_STORAGE_URL")
+                    .or_else(|| get("SUPABASE_URL").map(|u| format!("{}/storage/v1", u.trim_end_matches('/'))));
+                match url {
+                    Some(url) => StorageBackend::Supabase { url: url.trim_end_matches('/').to_string() },
+                    None => {
+                        err.missing.push("SUPABASE_STORAGE_URL");
+                        StorageBackend::R2
+                    }
+                }
+            }
+            Some(other) => {
+                err.invalid.push(("STORAGE_BACKEND", format!("must be r2 or supabase, got {other:?}")));
+                StorageBackend::R2
+            }
+        };
 
         let flag =
             |name: &str, default: bool| get(name).map_or(default, |v| matches!(v.as_str(), "1" | "true" | "yes"));
@@ -154,6 +196,12 @@ impl Config {
                 cors_origins: list("EDGE_CORS_ALLOW_ORIGINS"),
                 rate_limit_per_min,
                 jwks_url,
+                storage: StorageConfig {
+                    backend,
+                    link_secret: get("ARTIFACT_SIGNING_SECRET"),
+                    link_max_seconds,
+                    max_artifact_bytes,
+                },
             })
         } else {
             Err(err)
@@ -230,5 +278,32 @@ mod tests {
         let e = Config::from_lookup(lookup(&[("SUPABASE_URL", "abc.supabase.co"), ("SUPABASE_SERVICE_ROLE_KEY", "k")]))
             .unwrap_err();
         assert_eq!(e.invalid[0].0, "SUPABASE_URL");
+    }
+
+    #[test]
+    fn storage_backend_and_limits() {
+        let base = [("SUPABASE_URL", "https://abc.supabase.co"), ("SUPABASE_SERVICE_ROLE_KEY", "k")];
+        let c = Config::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(c.storage.backend, StorageBackend::R2);
+        assert_eq!((c.storage.link_secret, c.storage.link_max_seconds), (None, 86_400));
+        let mut with = base.to_vec();
+        with.extend([("STORAGE_BACKEND", "supabase"), ("ARTIFACT_SIGNING_SECRET", "s"), ("MAX_ARTIFACT_BYTES", "10")]);
+        let c = Config::from_lookup(lookup(&with)).unwrap();
+        assert_eq!(c.storage.backend, StorageBackend::Supabase { url: "https://abc.supabase.co/storage/v1".into() });
+        assert_eq!((c.storage.link_secret.as_deref(), c.storage.max_artifact_bytes), (Some("s"), 10));
+        let e = Config::from_lookup(lookup(&[
+            ("POSTGREST_URL", "http://pg"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "k"),
+            ("STORAGE_BACKEND", "supabase"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.missing, vec!["SUPABASE_STORAGE_URL"]);
+        let e = Config::from_lookup(lookup(&[
+            ("POSTGREST_URL", "http://pg"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "k"),
+            ("STORAGE_BACKEND", "s3"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.invalid[0].0, "STORAGE_BACKEND");
     }
 }

@@ -5,6 +5,7 @@
 // Errors are the cold path; boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod artifacts;
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod ratelimit;
 pub mod reads;
 pub mod router;
 pub mod routes;
+pub mod storage;
 pub mod time;
 
 pub use error::ApiError;

@@ -13,12 +13,12 @@ const SPEC: &str = include_str!("../openapi/spec.json");
 const PAGE: &str = include_str!("../openapi/docs.html");
 
 /// The path as clients call it: Collab paths as they are, functions under
-/// `/functions/v1`, `:param` as `{param}`.
+/// `/functions/v1`, `:param` and `*rest` as `{param}` and `{rest}`.
 fn public_path(pattern: &str) -> String {
     let path =
         if pattern.starts_with("/api/collab/") { pattern.to_string() } else { format!("/functions/v1{pattern}") };
     path.split('/')
-        .map(|s| match s.strip_prefix(':') {
+        .map(|s| match s.strip_prefix(':').or_else(|| s.strip_prefix('*')) {
             Some(name) => format!("{{{name}}}"),
             None => s.to_string(),
         })
@@ -119,12 +119,24 @@ mod tests {
                     let op = &doc["paths"][public_path(pattern)][method.as_str().to_ascii_lowercase()];
                     assert!(op.is_object(), "{} {pattern} missing", method.as_str());
                     ids.push(op["operationId"].as_str().unwrap().to_string());
-                    let path_params = pattern.split('/').filter(|s| s.starts_with(':')).count();
-                    let declared = op["parameters"]
+                    let mut in_pattern: Vec<&str> = pattern
+                        .split('/')
+                        .filter_map(|s| s.strip_prefix(':').or_else(|| s.strip_prefix('*')))
+                        .collect();
+                    let mut declared: Vec<String> = op["parameters"]
                         .as_array()
-                        .map(|ps| ps.iter().filter(|p| p["$ref"] == "#/components/parameters/JobIdPath").count())
-                        .unwrap_or(0);
-                    assert_eq!(declared, path_params, "{pattern}: path parameters declared");
+                        .into_iter()
+                        .flatten()
+                        .map(|p| match p["$ref"].as_str() {
+                            Some(r) => doc.pointer(r.trim_start_matches('#')).unwrap().clone(),
+                            None => p.clone(),
+                        })
+                        .filter(|p| p["in"] == "path")
+                        .map(|p| p["name"].as_str().unwrap().to_string())
+                        .collect();
+                    in_pattern.sort();
+                    declared.sort();
+                    assert_eq!(declared, in_pattern, "{pattern}: path parameters declared");
                     if route.allow != ANYONE {
                         assert!(op["responses"]["401"].is_object() && op["responses"]["403"].is_object());
                     }
@@ -168,6 +180,7 @@ mod tests {
     fn paths_are_the_public_ones() {
         assert_eq!(public_path("/api/collab/job/:id/summary"), "/api/collab/job/{id}/summary");
         assert_eq!(public_path("/jobs-recent"), "/functions/v1/jobs-recent");
+        assert_eq!(public_path("/artifact/:bucket/*path"), "/functions/v1/artifact/{bucket}/{path}");
     }
 
     #[test]

@@ -9,7 +9,8 @@ pub struct Route<E: 'static> {
     pub methods: &'static [Method],
     /// Who may call it; checked once, before the handler runs.
     pub allow: &'static [Role],
-    /// Patterns after normalisation; `:name` matches one segment.
+    /// Patterns after normalisation; `:name` matches one segment, a final
+    /// `*name` the rest of the path (one segment or more).
     pub paths: &'static [&'static str],
     pub endpoint: E,
 }
@@ -83,6 +84,13 @@ fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str,
         match (pattern_segments.next(), path_segments.next()) {
             (None, None) => return Some(params),
             (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix('*') {
+                    let rest: Vec<&str> = std::iter::once(s).chain(path_segments).collect();
+                    let joined = rest.join("/");
+                    let value = percent_encoding::percent_decode_str(&joined).decode_utf8().ok()?;
+                    params.push((name, value.into_owned()));
+                    return (!rest.iter().all(|s| s.is_empty())).then_some(params);
+                }
                 if let Some(name) = p.strip_prefix(':') {
                     if s.is_empty() {
                         return None;
@@ -107,6 +115,7 @@ mod tests {
         Health,
         Job,
         Assign,
+        Object,
     }
 
     const ANY: &[Role] = &[Role::Anon];
@@ -114,6 +123,7 @@ mod tests {
         Route { methods: &[Method::Get], allow: ANY, paths: &["/api/collab/health", "/health"], endpoint: E::Health },
         Route { methods: &[Method::Get], allow: ANY, paths: &["/api/collab/job/:id"], endpoint: E::Job },
         Route { methods: &[Method::Post], allow: ANY, paths: &["/api/collab/task.assign"], endpoint: E::Assign },
+        Route { methods: &[Method::Get], allow: ANY, paths: &["/artifact/:bucket/*path"], endpoint: E::Object },
     ];
 
     fn found(m: Method, path: &str) -> Option<(&'static E, Vec<(&'static str, String)>)> {
@@ -149,6 +159,17 @@ mod tests {
         assert_eq!(params, vec![("id", "a b".to_string())]);
         assert!(found(Method::Get, "/api/collab/job/").is_none());
         assert!(found(Method::Get, "/api/collab/job/1/2").is_none());
+    }
+
+    #[test]
+    fn a_final_star_takes_the_rest_of_the_path_decoded_once() {
+        let (e, params) = found(Method::Get, "/functions/v1/artifact/artifacts/j/a%20b/c.png").unwrap();
+        assert_eq!(e, &E::Object);
+        assert_eq!(params, vec![("bucket", "artifacts".to_string()), ("path", "j/a b/c.png".to_string())]);
+        let (_, params) = found(Method::Get, "/artifact/b/%252e%252e").unwrap();
+        assert_eq!(params[1].1, "%2e%2e", "decoded once, so the path check sees what is left encoded");
+        assert!(found(Method::Get, "/artifact/b").is_none());
+        assert!(found(Method::Get, "/artifact/b/").is_none());
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum Endpoint {
     DlqRetry,
     OpenApi,
     Docs,
+    ArtifactUploadUrl,
+    ArtifactPut,
+    ArtifactGet,
+    SignArtifact,
 }
 
 /// Who may call what (DESIGN.md section 3). A user's reads run under their
@@ -65,6 +69,11 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Get], allow: PLATFORM, paths: &["/api/collab/workers/active", "/workers-active"], endpoint: Endpoint::WorkersActive },
     Route { methods: &[Get], allow: PLATFORM, paths: &["/dlq-list"], endpoint: Endpoint::DlqList },
     Route { methods: &[Post], allow: PLATFORM, paths: &["/dlq-retry"], endpoint: Endpoint::DlqRetry },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/artifact-upload-url"], endpoint: Endpoint::ArtifactUploadUrl },
+    // Signed links: the signature in the query is the credential.
+    Route { methods: &[Put], allow: ANYONE, paths: &["/artifact/:bucket/*path"], endpoint: Endpoint::ArtifactPut },
+    Route { methods: &[Get], allow: ANYONE, paths: &["/artifact/:bucket/*path"], endpoint: Endpoint::ArtifactGet },
+    Route { methods: &[Get], allow: USERS, paths: &["/sign-artifact"], endpoint: Endpoint::SignArtifact },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];

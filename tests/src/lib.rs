@@ -139,6 +139,7 @@ impl StackBuilder {
             (postgrest_var.0.to_string(), postgrest_var.1),
             ("SUPABASE_SERVICE_ROLE_KEY".to_string(), service_key.clone()),
             ("SUPABASE_JWT_SECRET".to_string(), jwt_secret.clone()),
+            ("ARTIFACT_SIGNING_SECRET".to_string(), random_hex(32)),
         ];
         for (name, value) in self.vars {
             vars.retain(|(n, _)| *n != name);
@@ -394,4 +395,112 @@ impl Client<'_> {
         assert_eq!(reply.status, 200, "POST {path} {body}: {}", reply.text);
         reply.json()
     }
+}
+
+/// One request a [`Recorder`] received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A local HTTP server that records every request and answers each with
+/// what `answer` returns for it: a stand-in for an upstream API whose
+/// requests a test checks.
+pub struct Recorder {
+    pub port: u16,
+    pub seen: std::sync::Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Recorder {
+    pub async fn start(answer: fn(&Recorded) -> (u16, Vec<(&'static str, String)>, Vec<u8>)) -> Recorder {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut raw = Vec::new();
+                    let mut buf = [0u8; 65536];
+                    // Headers, then the body by Content-Length or chunked encoding.
+                    let head_end = loop {
+                        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => raw.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+                    let mut lines = head.split("\r\n");
+                    let mut start = lines.next().unwrap_or_default().split(' ');
+                    let (method, path) =
+                        (start.next().unwrap_or_default().to_string(), start.next().unwrap_or_default().to_string());
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| {
+                            l.split_once(':').map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        })
+                        .collect();
+                    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+                    let chunked = get("transfer-encoding").is_some_and(|t| t.contains("chunked"));
+                    let length: usize = get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                    let mut body = raw[head_end..].to_vec();
+                    loop {
+                        let complete = if chunked { body.ends_with(b"0\r\n\r\n") } else { body.len() >= length };
+                        if complete {
+                            break;
+                        }
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if chunked {
+                        body = dechunk(&body);
+                    }
+                    let request = Recorded { method, path, headers, body };
+                    let (status, extra, reply) = answer(&request);
+                    log.lock().unwrap().push(request);
+                    let mut out =
+                        format!("HTTP/1.1 {status} X\r\nconnection: close\r\ncontent-length: {}\r\n", reply.len());
+                    for (name, value) in extra {
+                        out.push_str(&format!("{name}: {value}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    let _ = socket.write_all(out.as_bytes()).await;
+                    let _ = socket.write_all(&reply).await;
+                });
+            }
+        });
+        Recorder { port, seen }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(i) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..i]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&raw[i + 2..i + 2 + size]);
+        raw = &raw[i + 2 + size + 2..];
+    }
+    out
 }

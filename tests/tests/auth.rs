@@ -30,6 +30,9 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("GET", "/functions/v1/workers-active", &["service_role"]),
     ("GET", "/functions/v1/dlq-list", &["service_role"]),
     ("POST", "/functions/v1/dlq-retry", &["service_role"]),
+    ("POST", "/functions/v1/artifact-upload-url", &["worker", "service_role"]),
+    ("GET", "/functions/v1/sign-artifact?path=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01/a.txt", USERS),
+    // The artifact links themselves carry their credential (the signature): tests/artifacts.rs.
     ("GET", "/docs.json", ANYONE),
     ("GET", "/functions/v1/docs", ANYONE),
 ];

@@ -77,6 +77,16 @@ fn ensure_dev_vars(path: &Path) -> Result<DevVars> {
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
         println!("created {} with new random secrets", path.display());
     }
+    // Secrets added since the file was made are appended, keeping the rest.
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if !text.lines().any(|l| l.starts_with("ARTIFACT_SIGNING_SECRET=")) {
+        let line = format!(
+            "{}ARTIFACT_SIGNING_SECRET={}\n",
+            if text.ends_with('\n') { "" } else { "\n" },
+            token::random_hex(32)
+        );
+        std::fs::write(path, text + &line).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
     read_dev_vars(path)
 }
 
