@@ -43,3 +43,46 @@ $$;
 GRANT EXECUTE ON FUNCTION cogo.artifact_upload_grant(uuid, uuid), cogo.artifact_record(uuid, text, text, text, bigint, text, text)
   TO service_role;
 GRANT EXECUTE ON FUNCTION cogo.artifact_find(text, text) TO authenticated, service_role;
+
+-- A job's artifacts: the uploads recorded for it, then the files its result
+-- names ({name, url, size}, as the older workers report files they stored
+-- elsewhere) that were not uploaded here.
+CREATE FUNCTION cogo.artifacts_of(j cogo.jobs) RETURNS jsonb
+  LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT jsonb_agg(cogo.artifact_json(a) ORDER BY a.created_at, a.id)
+                   FROM cogo.artifacts a WHERE a.job_id = j.id), '[]'::jsonb)
+      || coalesce((SELECT jsonb_agg(jsonb_build_object(
+                            'id', NULL, 'job_id', j.id, 'bucket', NULL, 'path', NULL, 'name', r ->> 'name',
+                            'size', CASE WHEN r ->> 'size' ~ '^[0-9]{1,15}$' THEN (r ->> 'size')::bigint END,
+                            'mime', r ->> 'mime', 'sha256', NULL, 'url', r ->> 'url',
+                            'created_at', coalesce(j.finished_at, j.updated_at)) ORDER BY n)
+                   FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j.result -> 'artifacts') = 'array'
+                                                  THEN j.result -> 'artifacts' ELSE '[]'::jsonb END)
+                        WITH ORDINALITY AS x(r, n)
+                   WHERE jsonb_typeof(r) = 'object' AND r ? 'name'
+                     AND NOT EXISTS (SELECT 1 FROM cogo.artifacts a WHERE a.job_id = j.id AND a.name = r ->> 'name')),
+                  '[]'::jsonb)
+$$;
+
+CREATE OR REPLACE FUNCTION cogo.job_artifacts(p_job_id uuid) RETURNS jsonb
+  LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object('items', cogo.artifacts_of(cogo.visible_job(p_job_id)))
+$$;
+
+CREATE OR REPLACE FUNCTION cogo.job_summary(p_job_id uuid, p_events integer DEFAULT 100) RETURNS jsonb
+  LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  j cogo.jobs := cogo.visible_job(p_job_id);
+  events jsonb;
+  more boolean;
+BEGIN
+  SELECT coalesce(jsonb_agg(cogo.event_json(e) ORDER BY e.seq), '[]'::jsonb) INTO events
+  FROM (SELECT * FROM cogo.job_events WHERE job_id = j.id ORDER BY seq DESC LIMIT p_events) e;
+  SELECT count(*) > p_events INTO more
+  FROM (SELECT 1 FROM cogo.job_events WHERE job_id = j.id LIMIT p_events + 1) x;
+  RETURN jsonb_build_object('job', cogo.job_json(j), 'artifacts', cogo.artifacts_of(j), 'events', events,
+                            'moreEvents', more);
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION cogo.artifacts_of(cogo.jobs) TO authenticated, service_role;

@@ -39,7 +39,10 @@ async fn job_summary_events_and_artifacts() {
     let client = stack.client();
     let executor = unique("read");
     let id = assign(&client, &executor, "demo.read").await;
-    run_one(&client, &executor, true).await;
+    // The worker reports a file it stored elsewhere, as the older workers do.
+    let job = client.post_ok(CLAIM, &json!({"executorId": executor, "workerId": "w"})).await["job"].clone();
+    let artifact = json!({"name": "report.pdf", "url": "https://files.example/report.pdf", "size": 10});
+    client.post_ok(RESULT, &json!({"jobId": id, "type": job["type"], "ok": true, "artifact": artifact})).await;
     sql()
         .await
         .execute(
@@ -61,6 +64,7 @@ async fn job_summary_events_and_artifacts() {
     let summary = client.get(&format!("/collab/job/{id}/summary")).await.json();
     assert_eq!(summary["job"]["id"], id.as_str());
     assert_eq!(summary["artifacts"][0]["name"], "a.png");
+    assert_eq!(summary["artifacts"][1]["url"], "https://files.example/report.pdf", "linked from the result");
     let kinds: Vec<&str> =
         summary["events"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["created", "claimed", "succeeded"]);
@@ -79,10 +83,12 @@ async fn job_summary_events_and_artifacts() {
 
     for path in [format!("/api/collab/artifacts/by-job/{id}"), format!("/functions/v1/artifacts-list?jobId={id}")] {
         let list = client.get(&path).await.json();
-        assert_eq!((list["count"].as_i64(), list["items"][0]["size"].as_i64()), (Some(1), Some(3)), "{path}");
+        assert_eq!((list["count"].as_i64(), list["items"][0]["size"].as_i64()), (Some(2), Some(3)), "{path}");
+        assert_eq!(list["items"][1]["size"], 10, "{path}");
     }
     let status = client.get(&format!("/functions/v1/job-status?id={id}")).await.json();
-    assert_eq!(status, json!({"ok": true, "job": {"id": id, "status": "succeeded", "result": null}}));
+    assert_eq!(status["job"]["status"], "succeeded");
+    assert_eq!(status["job"]["result"]["artifacts"][0]["name"], "report.pdf");
 
     let unknown = "6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01";
     for path in [
