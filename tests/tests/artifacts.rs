@@ -239,6 +239,7 @@ async fn the_supabase_storage_backend_sends_what_storage_expects() {
         .var("ARTIFACT_SIGNING_SECRET", SECRET)
         .var("STORAGE_BACKEND", "supabase")
         .var("SUPABASE_STORAGE_URL", &base)
+        .var("MAX_ARTIFACT_BYTES", "100000")
         .start();
     let (job, token) = running_job(&stack, None).await;
     let body = json!({"jobId": job, "leaseToken": token, "name": "report 1.txt", "mime": "text/plain"});
