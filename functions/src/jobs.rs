@@ -17,6 +17,7 @@ pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let owner = if ctx.principal.role == Role::Authenticated { ctx.principal.sub.as_deref() } else { None };
     let args = jobs::assign_args(&body, key.as_deref(), owner)?;
     let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
+    ctx.notify_jobs(ids([&outcome["jobId"]]));
     Ok(ApiResponse::json(200, &outcome))
 }
 
@@ -37,6 +38,7 @@ pub async fn claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         Value::Array(items) => items.into_iter().map(jobs::claimed_job).collect::<Vec<_>>(),
         other => return Err(unexpected("claim", &other)),
     };
+    ctx.notify_jobs(ids(claimed.iter().map(|job| &job["id"])));
     let body = if batch { json!({ "jobs": claimed }) } else { json!({ "job": claimed.into_iter().next() }) };
     Ok(ApiResponse::json(200, &body))
 }
@@ -47,10 +49,12 @@ pub async fn result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
     if let Some(items) = jobs::result_batch(&body)? {
         let outcomes = ctx.rpc("complete_many", &json!({ "p_results": items })).await.map_err(queue_error)?;
+        ctx.notify_jobs(ids(items.iter().map(|item| &item["p_job_id"])));
         return Ok(ApiResponse::json(200, &json!({ "ok": true, "results": outcomes })));
     }
     let args = jobs::result_args(&body)?;
     let outcome = ctx.rpc("complete", &args).await.map_err(queue_error)?;
+    ctx.notify_jobs(ids([&args["p_job_id"]]));
     Ok(ApiResponse::json(
         200,
         &json!({ "ok": true, "status": outcome["status"], "nextRunAt": outcome.get("nextRunAt") }),
@@ -59,8 +63,9 @@ pub async fn result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 /// `POST task.progress` -> `{ok, cancelRequested}`.
 pub async fn progress(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body()?;
-    let outcome = ctx.rpc("progress", &jobs::progress_args(&body)?).await.map_err(queue_error)?;
+    let args = jobs::progress_args(&ctx.body()?)?;
+    let outcome = ctx.rpc("progress", &args).await.map_err(queue_error)?;
+    ctx.notify_jobs(ids([&args["p_job_id"]]));
     Ok(ApiResponse::json(200, &outcome))
 }
 
@@ -80,6 +85,7 @@ pub async fn cancel(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         args["p_owner_id"] = ctx.principal.sub.clone().unwrap_or_default().into();
     }
     let outcome = ctx.rpc("cancel", &args).await.map_err(queue_error)?;
+    ctx.notify_jobs(ids([&args["p_job_id"]]));
     Ok(ApiResponse::json(
         200,
         &json!({ "ok": true, "status": outcome["status"], "cancelRequested": outcome["cancelRequested"] }),
@@ -96,6 +102,7 @@ pub async fn worker_heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiErr
 /// `GET leases-release`: reap now -> `{ok, released, deadLettered}`.
 pub async fn leases_release(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let outcome = reap(&ctx.config).await?;
+    ctx.notify_jobs(reaped_ids(&outcome));
     Ok(ApiResponse::json(
         200,
         &json!({ "ok": true, "released": outcome["released"], "deadLettered": outcome["deadLettered"] }),
@@ -109,6 +116,16 @@ pub async fn reap(config: &Config) -> Result<Value, ApiError> {
 
 pub async fn sweep_idempotency_keys(config: &Config) -> Result<Value, ApiError> {
     platform_rpc(config, "idempotency_sweep", &json!({})).await
+}
+
+/// The jobs the reaper changed.
+pub fn reaped_ids(outcome: &Value) -> Vec<String> {
+    ids(outcome["jobIds"].as_array().into_iter().flatten())
+}
+
+/// Job ids out of JSON values (strings), for the hubs' doorbells.
+fn ids<'v>(values: impl IntoIterator<Item = &'v Value>) -> Vec<String> {
+    values.into_iter().filter_map(Value::as_str).map(str::to_string).collect()
 }
 
 /// Folds the metrics counters of ended database sessions together.

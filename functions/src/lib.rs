@@ -8,7 +8,9 @@ mod artifacts;
 mod config;
 mod dispatch;
 mod docs;
+mod events;
 mod health;
+mod hub;
 mod jobs;
 mod jwks;
 mod platform;
@@ -43,6 +45,8 @@ pub struct RequestContext {
     /// The route's `:name` path segments.
     pub params: Vec<(&'static str, String)>,
     pub env: Env,
+    /// Keeps work going after the response (job hub doorbells).
+    pub worker_ctx: Context,
 }
 
 impl RequestContext {
@@ -61,6 +65,14 @@ impl RequestContext {
 
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Rings the hubs of `job_ids` once the response is on its way: their
+    /// change has committed, and subscribers get it without the caller waiting.
+    pub fn notify_jobs(&self, job_ids: Vec<String>) {
+        if !job_ids.is_empty() {
+            self.worker_ctx.wait_until(hub::notify(self.env.clone(), job_ids));
+        }
     }
 
     /// `scheme://host[:port]` of this request, for links back to it.
@@ -128,14 +140,14 @@ impl Reply {
 }
 
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(request: Request, env: Env, worker_ctx: Context) -> worker::Result<Response> {
     let is_head = request.method() == worker::Method::Head;
     let origin = request.headers().get("origin").ok().flatten();
     let cors = match (&origin, config::load(&env)) {
         (Some(origin), Ok(config)) => cors::response_headers(&config.cors_origins, Some(origin)),
         _ => Vec::new(),
     };
-    let mut reply = match handle(request, env).await {
+    let mut reply = match handle(request, env, worker_ctx).await {
         Ok(r) => r,
         Err(e) => e.into_response().into(),
     };
@@ -156,7 +168,14 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match config::load(&env) {
         Ok(config) => {
             match jobs::reap(&config).await {
-                Ok(outcome) => worker::console_log!("reaper: {outcome}"),
+                Ok(outcome) => {
+                    worker::console_log!(
+                        "reaper: released {}, dead-lettered {}",
+                        outcome["released"],
+                        outcome["deadLettered"]
+                    );
+                    hub::notify(env.clone(), jobs::reaped_ids(&outcome)).await;
+                }
                 Err(e) => worker::console_error!("reaper failed: {e}"),
             }
             if let Err(e) = jobs::sweep_idempotency_keys(&config).await {
@@ -170,7 +189,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
 }
 
-async fn handle(request: Request, env: Env) -> Result<Reply, ApiError> {
+async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply, ApiError> {
     let method = Method::parse(request.method().as_ref()).ok_or_else(|| {
         ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method()))
     })?;
@@ -217,7 +236,7 @@ async fn handle(request: Request, env: Env) -> Result<Reply, ApiError> {
     } else {
         Vec::new()
     };
-    let ctx = RequestContext { request, body_bytes, config, principal, params, env };
+    let ctx = RequestContext { request, body_bytes, config, principal, params, env, worker_ctx };
     let result = match ctx.header(idempotency::HEADER) {
         Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
         _ => dispatch::dispatch(endpoint, ctx).await,

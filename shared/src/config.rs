@@ -29,6 +29,7 @@
 //! | `ARTIFACT_SIGNING_SECRET` | secret | — | HMAC key of artifact links (R2); the artifact endpoints answer 500 naming it when it is missing |
 //! | `ARTIFACT_LINK_MAX_SECONDS` | var | 86400 | longest lifetime of a signed link; longer requests are clamped |
 //! | `MAX_ARTIFACT_BYTES` | var | 104857600 | larger uploads answer 413 |
+//! | `SSE_KEEPALIVE_MS` | var | 15000 | interval of keepalive frames on event streams |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -52,6 +53,7 @@ pub struct Config {
     pub rate_limit_per_min: u32,
     pub jwks_url: Option<String>,
     pub storage: StorageConfig,
+    pub sse_keepalive_ms: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +136,7 @@ impl Config {
         let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);
         let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
         let link_max_seconds = number("ARTIFACT_LINK_MAX_SECONDS", 86_400, 1, 7 * 86_400);
+        let sse_keepalive_ms = number("SSE_KEEPALIVE_MS", 15_000, 100, 60_000);
         let max_artifact_bytes = number("MAX_ARTIFACT_BYTES", 100 * 1024 * 1024, 1, u32::MAX).into();
         let backend = match get("STORAGE_BACKEND").as_deref() {
             None | Some("r2") => StorageBackend::R2,
@@ -202,6 +205,7 @@ impl Config {
                     link_max_seconds,
                     max_artifact_bytes,
                 },
+                sse_keepalive_ms,
             })
         } else {
             Err(err)

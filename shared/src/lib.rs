@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod reads;
 pub mod router;
 pub mod routes;
+pub mod sse;
 pub mod storage;
 pub mod time;
 

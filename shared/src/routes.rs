@@ -37,6 +37,7 @@ pub enum Endpoint {
     ArtifactPut,
     ArtifactGet,
     SignArtifact,
+    JobEventStream,
 }
 
 /// Who may call what (DESIGN.md section 3). A user's reads run under their
@@ -74,6 +75,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Put], allow: ANYONE, paths: &["/artifact/:bucket/*path"], endpoint: Endpoint::ArtifactPut },
     Route { methods: &[Get], allow: ANYONE, paths: &["/artifact/:bucket/*path"], endpoint: Endpoint::ArtifactGet },
     Route { methods: &[Get], allow: USERS, paths: &["/sign-artifact"], endpoint: Endpoint::SignArtifact },
+    Route { methods: &[Get], allow: USERS, paths: &["/job-events"], endpoint: Endpoint::JobEventStream },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];

@@ -504,3 +504,66 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// One Server-Sent Events frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub id: Option<i64>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// Reads an SSE response frame by frame, as the clients do: frames split
+/// on a blank line, fields by their literal `id: `, `event: `, `data: `
+/// prefixes.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl EventStream {
+    pub fn new(response: reqwest::Response) -> EventStream {
+        EventStream { response, buffer: Vec::new() }
+    }
+
+    /// The next frame, or `None` when the server ended the stream.
+    pub async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let raw: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = String::from_utf8(raw).expect("frames are UTF-8");
+                let mut frame = Frame { id: None, event: String::new(), data: Value::Null };
+                for line in text.lines() {
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        frame.id = Some(id.parse().expect("numeric id"));
+                    } else if let Some(event) = line.strip_prefix("event: ") {
+                        frame.event = event.to_string();
+                    } else if let Some(data) = line.strip_prefix("data: ") {
+                        frame.data = serde_json::from_str(data).expect("one-line JSON data");
+                    }
+                }
+                return Some(frame);
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                _ => {
+                    assert!(self.buffer.iter().all(u8::is_ascii_whitespace), "the stream ended inside a frame");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Frames until the stream ends, failing after `deadline`.
+    pub async fn to_end(&mut self, deadline: Duration) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        tokio::time::timeout(deadline, async {
+            while let Some(frame) = self.next().await {
+                frames.push(frame);
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the stream did not end within {deadline:?}; got {frames:?}"));
+        frames
+    }
+}

@@ -1,0 +1,191 @@
+//! Live job events over SSE through the real stack: the job's hub (a
+//! Durable Object) replays committed events from the database and pushes
+//! new ones when the functions that made them ring its doorbell.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cogo_tests::{unique, Client, EventStream, Frame, Stack};
+use serde_json::{json, Value};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| Stack::builder().var("SSE_KEEPALIVE_MS", "300").start())
+}
+
+fn user(sub: &str) -> String {
+    let now = cogo_dev::token::unix_now();
+    format!("Bearer {}", stack().token(json!({"role": "authenticated", "sub": sub, "exp": now + 600})))
+}
+
+async fn subscribe(authorization: &str, job: &str, last_event_id: Option<i64>) -> EventStream {
+    let mut req = reqwest::Client::new()
+        .get(stack().url(&format!("/functions/v1/job-events?id={job}")))
+        .header("authorization", authorization)
+        .header("accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200, "subscribe to {job}");
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    EventStream::new(resp)
+}
+
+/// A job of `owner`, claimed by a worker: (job id, lease token).
+async fn claimed_job(owner: &Client<'_>) -> (String, String) {
+    let executor = unique("sse");
+    owner.post_ok("/api/collab/task.assign", &json!({"type": "chat.message", "executorId": executor})).await;
+    let job =
+        stack().client().post_ok("/api/collab/task.claim", &json!({"executorId": executor, "workerId": "w"})).await
+            ["job"]
+            .clone();
+    (job["id"].as_str().unwrap().to_string(), job["leaseToken"].as_str().unwrap().to_string())
+}
+
+/// The worker side: `count` deltas from `from`, then (if `finish`) the result.
+async fn report(job: &str, token: &str, from: usize, count: usize, finish: bool) {
+    let worker = stack().client();
+    for i in from..from + count {
+        let body = json!({"jobId": job, "leaseToken": token, "delta": format!("d{i}")});
+        worker.post_ok("/api/collab/task.progress", &body).await;
+    }
+    if finish {
+        let body =
+            json!({"jobId": job, "type": "chat.message", "ok": true, "leaseToken": token, "result": {"text": "ok"}});
+        worker.post_ok("/api/collab/task.result", &body).await;
+    }
+}
+
+fn deltas(frames: &[Frame]) -> Vec<String> {
+    frames.iter().filter(|f| f.event == "progress").map(|f| f.data["delta"].as_str().unwrap().to_string()).collect()
+}
+
+fn expected(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("d{i}")).collect()
+}
+
+/// Frames that carry job events have strictly increasing ids.
+fn assert_increasing(frames: &[Frame]) {
+    let ids: Vec<i64> = frames.iter().filter_map(|f| f.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not strictly increasing: {ids:?}");
+}
+
+#[tokio::test]
+async fn fifty_deltas_arrive_in_order_then_done() {
+    let alice = user(&unique("alice"));
+    let (job, token) = claimed_job(&stack().client_with(Some(&alice))).await;
+    let mut stream = subscribe(&alice, &job, None).await;
+    let first = stream.next().await.unwrap();
+    assert_eq!((first.event.as_str(), first.data["job_id"].as_str()), ("meta", Some(job.as_str())));
+    assert_eq!(first.data["envelope_version"], "1");
+    report(&job, &token, 0, 50, true).await;
+    let frames: Vec<Frame> = stream.to_end(DEADLINE).await.into_iter().filter(|f| f.event != "ping").collect();
+    let kinds: Vec<&str> = frames.iter().map(|f| f.event.as_str()).collect();
+    assert_eq!(&kinds[..2], ["created", "claimed"]);
+    assert_eq!(&kinds[kinds.len() - 2..], ["succeeded", "done"]);
+    assert_eq!(deltas(&frames), expected(0..50));
+    assert_increasing(&frames);
+    assert_eq!(frames.last().unwrap().data["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn reconnecting_with_last_event_id_resumes_without_gap_or_duplicate() {
+    let bob = user(&unique("bob"));
+    let (job, token) = claimed_job(&stack().client_with(Some(&bob))).await;
+    let mut stream = subscribe(&bob, &job, None).await;
+    report(&job, &token, 0, 20, false).await;
+    let mut before = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while deltas(&before).len() < 20 {
+            before.push(stream.next().await.expect("the stream stays open"));
+        }
+    })
+    .await
+    .expect("20 deltas arrive");
+    drop(stream); // the client goes away
+    let last = before.iter().filter_map(|f| f.id).max().unwrap();
+    report(&job, &token, 20, 30, true).await;
+    let after = subscribe(&bob, &job, Some(last)).await.to_end(DEADLINE).await;
+    assert!(after.iter().filter_map(|f| f.id).all(|id| id > last), "nothing at or before Last-Event-ID is repeated");
+    let mut all = deltas(&before);
+    all.extend(deltas(&after));
+    assert_eq!(all, expected(0..50));
+    assert_eq!(after.last().unwrap().event, "done");
+}
+
+#[tokio::test]
+async fn two_subscribers_both_receive_every_event() {
+    let carol = user(&unique("carol"));
+    let (job, token) = claimed_job(&stack().client_with(Some(&carol))).await;
+    let (mut one, mut two) = (subscribe(&carol, &job, None).await, subscribe(&carol, &job, None).await);
+    report(&job, &token, 0, 10, true).await;
+    let (one, two) = tokio::join!(one.to_end(DEADLINE), two.to_end(DEADLINE));
+    let events = |frames: &[Frame]| -> Vec<(Option<i64>, String)> {
+        frames.iter().filter(|f| f.event != "ping").map(|f| (f.id, f.event.clone())).collect()
+    };
+    assert_eq!(events(&one), events(&two));
+    assert_eq!(deltas(&one), expected(0..10));
+}
+
+#[tokio::test]
+async fn a_finished_job_streams_its_history_and_closes() {
+    let dave = user(&unique("dave"));
+    let (job, token) = claimed_job(&stack().client_with(Some(&dave))).await;
+    report(&job, &token, 0, 3, true).await;
+    let frames = subscribe(&dave, &job, None).await.to_end(DEADLINE).await;
+    let kinds: Vec<&str> = frames.iter().map(|f| f.event.as_str()).filter(|k| *k != "ping").collect();
+    assert_eq!(kinds, ["meta", "created", "claimed", "progress", "progress", "progress", "succeeded", "done"]);
+}
+
+#[tokio::test]
+async fn someone_elses_job_is_404_and_keepalives_flow_while_waiting() {
+    let (erin, frank) = (user(&unique("erin")), user(&unique("frank")));
+    let (job, _) = claimed_job(&stack().client_with(Some(&erin))).await;
+    let reply = stack().client_with(Some(&frank)).get(&format!("/functions/v1/job-events?id={job}")).await;
+    assert_eq!((reply.status, reply.json()["error"]["code"].as_str()), (404, Some("job_not_found")));
+    let bad = stack().client_with(Some(&erin)).get(&format!("/functions/v1/job-events?id={job}&after=x")).await;
+    assert_eq!(bad.status, 400);
+    // Nothing happens to the job: the stream stays open with pings (every 300 ms here).
+    let mut stream = subscribe(&erin, &job, None).await;
+    let pings = tokio::time::timeout(DEADLINE, async {
+        let mut pings = 0;
+        while pings < 2 {
+            let frame = stream.next().await.expect("open");
+            if frame.event == "ping" {
+                pings += 1;
+            }
+        }
+        pings
+    })
+    .await
+    .expect("pings arrive");
+    assert_eq!(pings, 2);
+}
+
+#[tokio::test]
+async fn the_reaper_notifies_subscribers() {
+    let grace = user(&unique("grace"));
+    let (job, _) = claimed_job(&stack().client_with(Some(&grace))).await;
+    let mut stream = subscribe(&grace, &job, None).await;
+    cogo_tests::sql()
+        .await
+        .execute("UPDATE cogo.jobs SET lease_until = now() - interval '1 second' WHERE id = $1::text::uuid", &[&job])
+        .await
+        .unwrap();
+    stack().client().get("/functions/v1/leases-release").await;
+    let found = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let frame = stream.next().await.expect("open");
+            if frame.event == "lease_expired" {
+                return frame.data;
+            }
+        }
+    })
+    .await
+    .expect("lease_expired arrives");
+    assert_eq!(found["status"], Value::from("queued"));
+}
