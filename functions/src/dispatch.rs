@@ -5,7 +5,7 @@ use cogo_shared::http::ApiResponse;
 use cogo_shared::routes::Endpoint;
 use cogo_shared::ApiError;
 
-use crate::{artifacts, docs, events, health, jobs, reads, Reply, RequestContext};
+use crate::{artifacts, chat, docs, events, health, jobs, reads, Reply, RequestContext};
 
 pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, ApiError> {
     let buffered: Result<ApiResponse, ApiError> = match endpoint {
@@ -36,6 +36,8 @@ pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, 
         Endpoint::SignArtifact => artifacts::sign(ctx).await,
         Endpoint::ArtifactGet => return artifacts::download(ctx).await,
         Endpoint::JobEventStream => return events::job_events(ctx).await,
+        Endpoint::Chat => return chat::chat(ctx).await,
+        Endpoint::TraceStatus => chat::trace_status(ctx).await,
     };
     buffered.map(Reply::from)
 }

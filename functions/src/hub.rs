@@ -12,10 +12,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use cogo_shared::chat;
 use cogo_shared::config::Config;
 use cogo_shared::sse;
 use cogo_shared::time::iso8601;
-use serde_json::json;
+use serde_json::{json, Value};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{TransformStream, WritableStreamDefaultWriter};
 use worker::{durable_object, DurableObject, Env, Request, Response, ResponseBody, State};
@@ -25,8 +26,19 @@ use crate::{config, platform};
 const BINDING: &str = "JOB_HUB";
 const PAGE: i64 = 1000;
 
+/// How a subscriber's stream renders the job's events.
+#[derive(Clone)]
+enum Format {
+    /// Every event, `meta` first, `done` last, `ping` keepalives.
+    Job,
+    /// The chat protocol: `ready`, `chat.delta`, `chat.done` or `error`,
+    /// `keepalive` frames.
+    Chat { request_id: String, started_ms: i64 },
+}
+
 struct Subscriber {
     id: u64,
+    format: Format,
     writer: WritableStreamDefaultWriter,
     /// The seq of the last event this subscriber has been written.
     last: i64,
@@ -73,15 +85,26 @@ impl DurableObject for JobHub {
         match url.path() {
             "/subscribe" => {
                 let after = param("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+                let format = match param("request") {
+                    Some(request_id) => Format::Chat {
+                        request_id,
+                        started_ms: param("started").and_then(|s| s.parse().ok()).unwrap_or_default(),
+                    },
+                    None => Format::Job,
+                };
                 let stream = TransformStream::new().map_err(worker::Error::from)?;
                 let writer = stream.writable().get_writer().map_err(worker::Error::from)?;
                 // Queued before the subscriber can be written anything else.
-                let meta = enqueue(&writer, &sse::meta(&job_id, &iso8601(js_sys::Date::now() as i64)));
+                let first = match &format {
+                    Format::Job => sse::meta(&job_id, &iso8601(js_sys::Date::now() as i64)),
+                    Format::Chat { .. } => sse::frame("ready", None, &json!({ "trace_id": job_id })),
+                };
+                let meta = enqueue(&writer, &first);
                 {
                     let mut hub = self.hub.borrow_mut();
                     let id = hub.next_id;
                     hub.next_id += 1;
-                    hub.subscribers.push(Subscriber { id, writer, last: after });
+                    hub.subscribers.push(Subscriber { id, format, writer, last: after });
                 }
                 // The response goes out first; the stream fills as it is read.
                 let (hub, config) = (self.hub.clone(), config.clone());
@@ -149,27 +172,41 @@ async fn deliver(hub: &Rc<RefCell<Hub>>, config: &Config) {
             }
         };
         let now = iso8601(js_sys::Date::now() as i64);
-        let frames: Vec<(i64, String, bool)> = page["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let events: Vec<&Value> = page["items"].as_array().into_iter().flatten().collect();
+        let job_frames: Vec<(i64, String, bool)> = events
+            .iter()
             .filter_map(|event| {
                 let terminal = event["event_type"].as_str().and_then(sse::terminal_status).is_some();
                 sse::job_event_frames(event, &now).map(|(seq, text)| (seq, text, terminal))
             })
             .collect();
+        let result = chat_result(hub, config, &job_id, &events).await;
         // Every subscriber's frames are queued at once, so a slow reader
         // delays nobody else; each frame is one chunk, whole.
         let mut pending = Vec::new();
         let mut finished = Vec::new();
         for s in hub.borrow_mut().subscribers.iter_mut() {
-            let fresh: Vec<&(i64, String, bool)> = frames.iter().filter(|(seq, _, _)| *seq > s.last).collect();
-            let Some((newest, _, _)) = fresh.last() else { continue };
-            s.last = *newest;
-            for (_, text, _) in &fresh {
+            let frames: Vec<(i64, String, bool)> = match &s.format {
+                Format::Job => job_frames.iter().filter(|(seq, _, _)| *seq > s.last).cloned().collect(),
+                Format::Chat { request_id, started_ms } => events
+                    .iter()
+                    .filter(|e| e["seq"].as_i64().is_some_and(|seq| seq > s.last))
+                    .filter_map(|e| {
+                        let terminal = e["event_type"].as_str().and_then(sse::terminal_status).is_some();
+                        chat::chat_event_frames(e, &result, request_id, &job_id, *started_ms)
+                            .map(|(seq, text)| (seq, text, terminal))
+                    })
+                    .collect(),
+            };
+            // A chat stream skips the events it has no frame for; its
+            // position still moves past them.
+            if let Some(newest) = events.iter().filter_map(|e| e["seq"].as_i64()).max().filter(|n| *n > s.last) {
+                s.last = newest;
+            }
+            for (_, text, _) in &frames {
                 pending.push((s.id, enqueue(&s.writer, text)));
             }
-            if fresh.iter().any(|(_, _, terminal)| *terminal) {
+            if frames.iter().any(|(_, _, terminal)| *terminal) {
                 finished.push(s.id);
             }
         }
@@ -185,7 +222,23 @@ async fn deliver(hub: &Rc<RefCell<Hub>>, config: &Config) {
     }
 }
 
-/// A `ping` to every subscriber at the configured interval while any
+/// The job's result, when a chat subscriber is about to be told it
+/// succeeded (`chat.done` carries its `message_id` and `usage`).
+async fn chat_result(hub: &Rc<RefCell<Hub>>, config: &Config, job_id: &str, events: &[&Value]) -> Value {
+    let chatting = hub.borrow().subscribers.iter().any(|s| matches!(s.format, Format::Chat { .. }));
+    if !chatting || !events.iter().any(|e| e["event_type"] == "succeeded") {
+        return Value::Null;
+    }
+    match platform::rpc(config, "job_get", &json!({ "p_job_id": job_id })).await {
+        Ok(job) => job["result"].clone(),
+        Err(e) => {
+            worker::console_error!("job hub {job_id}: reading the result failed: {}", e.reason());
+            Value::Null
+        }
+    }
+}
+
+/// A keepalive to every subscriber at the configured interval while any
 /// remain (one loop per hub); a failed write means the client left.
 async fn keepalive(hub: Rc<RefCell<Hub>>, every_ms: u32) {
     if std::mem::replace(&mut hub.borrow_mut().keepalive, true) {
@@ -193,9 +246,14 @@ async fn keepalive(hub: Rc<RefCell<Hub>>, every_ms: u32) {
     }
     loop {
         worker::Delay::from(Duration::from_millis(every_ms.into())).await;
-        let frame = sse::ping(&iso8601(js_sys::Date::now() as i64));
-        let writes: Vec<(u64, JsFuture)> =
-            hub.borrow().subscribers.iter().map(|s| (s.id, enqueue(&s.writer, &frame))).collect();
+        let now = iso8601(js_sys::Date::now() as i64);
+        let (ping, keepalive) = (sse::ping(&now), sse::frame("keepalive", None, &json!({ "ts": now })));
+        let writes: Vec<(u64, JsFuture)> = hub
+            .borrow()
+            .subscribers
+            .iter()
+            .map(|s| (s.id, enqueue(&s.writer, if matches!(s.format, Format::Job) { &ping } else { &keepalive })))
+            .collect();
         if writes.is_empty() {
             hub.borrow_mut().keepalive = false;
             return;
@@ -221,9 +279,14 @@ fn stub(env: &Env, job_id: &str) -> worker::Result<worker::Stub> {
     env.durable_object(BINDING)?.id_from_name(job_id)?.get_stub()
 }
 
-/// The job's event stream from `after` on.
-pub async fn subscribe(env: &Env, job_id: &str, after: i64) -> worker::Result<Response> {
-    let url = format!("https://job-hub/subscribe?job={job_id}&after={after}");
+/// The job's event stream from `after` on; `chat` = `(request id, when the
+/// job was created)` renders it in the chat protocol.
+pub async fn subscribe(env: &Env, job_id: &str, after: i64, chat: Option<(&str, i64)>) -> worker::Result<Response> {
+    let mut url = format!("https://job-hub/subscribe?job={job_id}&after={after}");
+    if let Some((request_id, started_ms)) = chat {
+        let request_id: String = worker::url::form_urlencoded::byte_serialize(request_id.as_bytes()).collect();
+        url.push_str(&format!("&request={request_id}&started={started_ms}"));
+    }
     stub(env, job_id)?.fetch_with_request(Request::new(&url, worker::Method::Get)?).await
 }
 

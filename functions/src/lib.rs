@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)] // errors are the cold path
 
 mod artifacts;
+mod chat;
 mod config;
 mod dispatch;
 mod docs;
@@ -238,7 +239,8 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
     };
     let ctx = RequestContext { request, body_bytes, config, principal, params, env, worker_ctx };
     let result = match ctx.header(idempotency::HEADER) {
-        Some(key) if method == Method::Post => idempotent(ctx, endpoint, &key).await,
+        // A chat message is idempotent by its key already, and answers a stream.
+        Some(key) if method == Method::Post && endpoint != Endpoint::Chat => idempotent(ctx, endpoint, &key).await,
         _ => dispatch::dispatch(endpoint, ctx).await,
     };
     match result {

@@ -38,6 +38,8 @@ pub enum Endpoint {
     ArtifactGet,
     SignArtifact,
     JobEventStream,
+    Chat,
+    TraceStatus,
 }
 
 /// Who may call what (DESIGN.md section 3). A user's reads run under their
@@ -76,6 +78,8 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Get], allow: ANYONE, paths: &["/artifact/:bucket/*path"], endpoint: Endpoint::ArtifactGet },
     Route { methods: &[Get], allow: USERS, paths: &["/sign-artifact"], endpoint: Endpoint::SignArtifact },
     Route { methods: &[Get], allow: USERS, paths: &["/job-events"], endpoint: Endpoint::JobEventStream },
+    Route { methods: &[Post], allow: USERS, paths: &["/chat"], endpoint: Endpoint::Chat },
+    Route { methods: &[Get], allow: USERS, paths: &["/trace-status"], endpoint: Endpoint::TraceStatus },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];

@@ -14,6 +14,11 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
     (1..=9999).contains(&utc.year()).then(|| utc.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
+/// Unix milliseconds of an RFC 3339 timestamp.
+pub fn unix_millis(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +36,6 @@ mod tests {
         assert_eq!(parse_timestamp("0001-01-01T00:00:00+01:00"), None, "year 0");
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp("2026-01-01"), None, "a date alone is not a timestamp");
+        assert_eq!(unix_millis("1970-01-01T00:00:01.5+00:00"), Some(1500));
     }
 }

@@ -189,3 +189,125 @@ async fn the_reaper_notifies_subscribers() {
     .expect("lease_expired arrives");
     assert_eq!(found["status"], Value::from("queued"));
 }
+
+async fn chat(authorization: &str, body: &Value, last_event_id: Option<i64>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(stack().url("/functions/v1/chat"))
+        .header("authorization", authorization)
+        .header("accept", "text/event-stream")
+        .json(body);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    req.send().await.unwrap()
+}
+
+/// The agent side of a chat: claims the message of `agent`, reports
+/// `deltas`, and finishes with a usage count.
+async fn agent_answers(
+    agent: &str,
+    from: usize,
+    count: usize,
+    finish: bool,
+    lease: Option<(String, String)>,
+) -> (String, String) {
+    let worker = stack().client();
+    let (job, token) = match lease {
+        Some(lease) => lease,
+        None => {
+            let job = tokio::time::timeout(DEADLINE, async {
+                loop {
+                    let claimed = worker
+                        .post_ok("/api/collab/task.claim", &json!({"executorId": agent, "workerId": "agent"}))
+                        .await;
+                    if !claimed["job"].is_null() {
+                        return claimed["job"].clone();
+                    }
+                }
+            })
+            .await
+            .expect("the message reaches the agent");
+            assert_eq!(job["type"], "chat.message");
+            (job["id"].as_str().unwrap().to_string(), job["leaseToken"].as_str().unwrap().to_string())
+        }
+    };
+    report(&job, &token, from, count, false).await;
+    if finish {
+        let result = json!({"message_id": "m-1", "usage": {"prompt_tokens": 7, "completion_tokens": 50}});
+        let body = json!({"jobId": job, "type": "chat.message", "ok": true, "leaseToken": token, "result": result});
+        worker.post_ok("/api/collab/task.result", &body).await;
+    }
+    (job, token)
+}
+
+#[tokio::test]
+async fn chat_streams_fifty_deltas_then_done_and_resumes_after_a_disconnect() {
+    let user = user(&unique("chatter"));
+    let agent = unique("agent");
+    let body = json!({"payload": {"projectId": "p1", "text": "hello", "agentId": agent, "request_id": "r-1",
+                                  "idempotency_key": unique("msg")}});
+    let response = chat(&user, &body, None).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    let mut stream = EventStream::new(response);
+    let ready = stream.next().await.unwrap();
+    assert_eq!(ready.event, "ready");
+    let trace = ready.data["trace_id"].as_str().unwrap().to_string();
+
+    let lease = agent_answers(&agent, 0, 20, false, None).await;
+    assert_eq!(lease.0, trace, "the trace id is the job's id");
+    let mut first = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while first.iter().filter(|f: &&Frame| f.event == "chat.delta").count() < 20 {
+            first.push(stream.next().await.expect("open"));
+        }
+    })
+    .await
+    .expect("20 deltas");
+    drop(stream);
+    let last = first.iter().filter_map(|f| f.id).max().unwrap();
+    agent_answers(&agent, 20, 30, true, Some(lease)).await;
+    // The same message again (same idempotency key) with Last-Event-ID: the rest of it.
+    let rest = EventStream::new(chat(&user, &body, Some(last)).await).to_end(DEADLINE).await;
+    let mut all: Vec<Frame> = first;
+    all.extend(rest.clone());
+    let deltas: Vec<&str> =
+        all.iter().filter(|f| f.event == "chat.delta").map(|f| f.data["delta"].as_str().unwrap()).collect();
+    assert_eq!(deltas, expected(0..50).iter().map(String::as_str).collect::<Vec<_>>());
+    let seqs: Vec<i64> =
+        all.iter().filter(|f| f.event == "chat.delta").map(|f| f.data["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seq strictly increasing");
+    assert!(all.iter().filter(|f| f.event == "chat.delta").all(|f| f.data["request_id"] == "r-1"));
+    let done = rest.last().unwrap();
+    assert_eq!(done.event, "chat.done");
+    assert_eq!(done.data["message_id"], "m-1");
+    assert_eq!(done.data["usage"], json!({"prompt_tokens": 7, "completion_tokens": 50}));
+    assert_eq!(done.data["trace_id"], trace.as_str());
+    assert!(done.data["total_ms"].as_i64().unwrap() >= 0);
+}
+
+#[tokio::test]
+async fn chat_without_a_stream_hands_off_and_trace_status_follows() {
+    let poller = user(&unique("poller"));
+    let client = stack().client_with(Some(&poller));
+    let reply = client.post("/functions/v1/chat", &json!({"session_id": "s1", "content": "hi"})).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let handoff = reply.json();
+    assert_eq!((handoff["ok"].as_bool(), handoff["status"].as_str()), (Some(true), Some("handoff")));
+    let trace = handoff["trace_id"].as_str().unwrap().to_string();
+    let status = client.get(&format!("/functions/v1/trace-status?trace_id={trace}")).await.json();
+    assert_eq!(status["status"], "pending");
+    assert_eq!(status["events"][0]["event_type"], "created");
+    // The default agent pool takes it (this is the only test using it).
+    agent_answers("chat", 0, 2, true, None).await;
+    let status = client.get(&format!("/functions/v1/trace-status?trace_id={trace}")).await.json();
+    assert_eq!(status["status"], "completed");
+    assert_eq!(status["result"]["message_id"], "m-1");
+    let someone_else = user(&unique("someone-else"));
+    let other =
+        stack().client_with(Some(&someone_else)).get(&format!("/functions/v1/trace-status?trace_id={trace}")).await;
+    assert_eq!(other.status, 404);
+    let bad = client.post("/functions/v1/chat", &json!({"session_id": "s1"})).await;
+    assert_eq!((bad.status, bad.json()["error"]["code"].as_str()), (400, Some("missing_field")));
+}
