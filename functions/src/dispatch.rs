@@ -38,6 +38,9 @@ pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, 
         Endpoint::JobEventStream => return events::job_events(ctx).await,
         Endpoint::Chat => return chat::chat(ctx).await,
         Endpoint::TraceStatus => chat::trace_status(ctx).await,
+        Endpoint::Broadcast => events::broadcast(ctx).await,
+        Endpoint::ChannelStream => return events::channel(ctx).await,
+        Endpoint::WorkersStream => return events::workers(ctx).await,
     };
     buffered.map(Reply::from)
 }

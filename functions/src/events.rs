@@ -1,7 +1,9 @@
-//! `GET job-events?id=`: a job's events as Server-Sent Events, served by
-//! the job's hub (see `hub`). The caller must be able to read the job: a
-//! user's own, or any for the platform; someone else's is 404.
+//! Event streams: `GET job-events?id=` (a job's events, served by the job's
+//! hub; the caller must be able to read the job, so someone else's is 404),
+//! `GET channel?name=`, `GET workers-stream`, and `POST broadcast`.
 
+use cogo_shared::channels::{self, Channel};
+use cogo_shared::http::ApiResponse;
 use cogo_shared::query::invalid;
 use cogo_shared::sse;
 use cogo_shared::ApiError;
@@ -12,9 +14,63 @@ use crate::{hub, Reply, RequestContext};
 
 pub async fn job_events(ctx: RequestContext) -> Result<Reply, ApiError> {
     let job_id = ctx.query().req_uuid(&["id", "jobId"])?;
-    let after = last_event_id(&ctx)?;
+    job_stream(&ctx, &job_id).await
+}
+
+async fn job_stream(ctx: &RequestContext, job_id: &str) -> Result<Reply, ApiError> {
+    let after = last_event_id(ctx)?;
     ctx.read("job_get", &json!({ "p_job_id": job_id })).await?;
-    stream(&ctx, &job_id, after, None).await
+    stream(ctx, job_id, after, None).await
+}
+
+/// `GET channel?name=`: `jobs:{id}` is the job's event stream (owner or
+/// platform); `agents:{id}` and `system:events` are broadcast channels.
+pub async fn channel(ctx: RequestContext) -> Result<Reply, ApiError> {
+    let name = ctx.query().raw(&["name", "channel"]).unwrap_or_default().to_string();
+    match Channel::parse(&name)? {
+        Channel::Job(job_id) => job_stream(&ctx, &job_id).await,
+        other => broadcast_stream(&ctx, &other.name()).await,
+    }
+}
+
+/// `GET workers-stream`: joins, updates and leaves of workers.
+pub async fn workers(ctx: RequestContext) -> Result<Reply, ApiError> {
+    broadcast_stream(&ctx, channels::WORKERS).await
+}
+
+async fn broadcast_stream(ctx: &RequestContext, name: &str) -> Result<Reply, ApiError> {
+    let after = match last_event_id(ctx)? {
+        0 => None,
+        seq => Some(seq),
+    };
+    let upstream = crate::channels::subscribe(&ctx.env, name, after).await.map_err(|e| unavailable(name, e))?;
+    rewrap(upstream, name)
+}
+
+/// `POST broadcast {channel, type, payload}` -> `{ok, channel, seq}`.
+pub async fn broadcast(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let (channel, kind, payload) = channels::broadcast_request(&ctx.body()?, &ctx.principal)?;
+    let name = channel.name();
+    let seq = crate::channels::publish(&ctx.env, &name, &kind, &payload).await.map_err(|e| unavailable(&name, e))?;
+    Ok(ApiResponse::json(200, &json!({ "ok": true, "channel": name, "seq": seq })))
+}
+
+fn unavailable(what: &str, e: worker::Error) -> ApiError {
+    worker::console_error!("stream {what}: {e}");
+    ApiError::new(503, "stream_unavailable", "the event stream could not be opened").with_retryable(true)
+}
+
+/// A hub's stream in a response of our own (a fetched response's headers
+/// are immutable; ours get CORS added).
+fn rewrap(upstream: Response, what: &str) -> Result<Reply, ApiError> {
+    let ResponseBody::Stream(body) = upstream.body() else {
+        return Err(unavailable(what, "the hub answered without a stream".into()));
+    };
+    let mut response = Response::from_body(ResponseBody::Stream(body.clone())).map_err(|e| unavailable(what, e))?;
+    for (name, value) in sse::HEADERS {
+        response.headers_mut().set(name, value).map_err(|e| unavailable(what, e))?;
+    }
+    Ok(Reply::Streamed(response))
 }
 
 /// Where a stream resumes: `Last-Event-ID` (reconnecting clients), else
@@ -26,25 +82,13 @@ pub fn last_event_id(ctx: &RequestContext) -> Result<i64, ApiError> {
     }
 }
 
-/// The hub's stream for `job_id`, re-wrapped so CORS headers can be added
-/// (a fetched response's headers are immutable).
+/// The job hub's stream for `job_id` (see `hub::subscribe`).
 pub async fn stream(
     ctx: &RequestContext,
     job_id: &str,
     after: i64,
     chat: Option<(&str, i64)>,
 ) -> Result<Reply, ApiError> {
-    let unavailable = |e: worker::Error| {
-        worker::console_error!("job hub {job_id}: {e}");
-        ApiError::new(503, "stream_unavailable", "the job's event stream could not be opened").with_retryable(true)
-    };
-    let upstream = hub::subscribe(&ctx.env, job_id, after, chat).await.map_err(unavailable)?;
-    let ResponseBody::Stream(body) = upstream.body() else {
-        return Err(unavailable("the hub answered without a stream".into()));
-    };
-    let mut response = Response::from_body(ResponseBody::Stream(body.clone())).map_err(unavailable)?;
-    for (name, value) in sse::HEADERS {
-        response.headers_mut().set(name, value).map_err(unavailable)?;
-    }
-    Ok(Reply::Streamed(response))
+    let upstream = hub::subscribe(&ctx.env, job_id, after, chat).await.map_err(|e| unavailable(job_id, e))?;
+    rewrap(upstream, job_id)
 }

@@ -113,11 +113,7 @@ impl DurableObject for JobHub {
                     pump(&hub, &config).await;
                     keepalive(hub, config.sse_keepalive_ms).await;
                 });
-                let mut response = Response::from_body(ResponseBody::Stream(stream.readable()))?;
-                for (name, value) in sse::HEADERS {
-                    response.headers_mut().set(name, value)?;
-                }
-                Ok(response)
+                sse_response(&stream)
             }
             "/notify" => {
                 pump(&self.hub, &config).await;
@@ -128,9 +124,18 @@ impl DurableObject for JobHub {
     }
 }
 
+/// The readable side of `stream` as an event-stream response.
+pub(crate) fn sse_response(stream: &TransformStream) -> worker::Result<Response> {
+    let mut response = Response::from_body(ResponseBody::Stream(stream.readable()))?;
+    for (name, value) in sse::HEADERS {
+        response.headers_mut().set(name, value)?;
+    }
+    Ok(response)
+}
+
 /// Queues `text` as one chunk; the future settles when the client has
 /// taken it, or fails once the client is gone.
-fn enqueue(writer: &WritableStreamDefaultWriter, text: &str) -> JsFuture {
+pub(crate) fn enqueue(writer: &WritableStreamDefaultWriter, text: &str) -> JsFuture {
     JsFuture::from(writer.write_with_chunk(&js_sys::Uint8Array::from(text.as_bytes())))
 }
 

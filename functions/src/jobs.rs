@@ -7,7 +7,7 @@ use cogo_shared::jobs::{self, queue_error};
 use cogo_shared::ApiError;
 use serde_json::{json, Value};
 
-use crate::{platform, RequestContext};
+use crate::{channels, platform, RequestContext};
 
 /// `POST task.assign` -> `{jobId, queued}` (`queued: false` on a repeat).
 pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
@@ -95,7 +95,9 @@ pub async fn cancel(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST workers/heartbeat` -> `{ok, workerId, lastSeenAt}`.
 pub async fn worker_heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let outcome = ctx.rpc("upsert_heartbeat", &jobs::worker_heartbeat_args(&body)?).await.map_err(queue_error)?;
+    let args = jobs::worker_heartbeat_args(&body)?;
+    let outcome = ctx.rpc("upsert_heartbeat", &args).await.map_err(queue_error)?;
+    ctx.after_response(channels::heartbeat(ctx.env.clone(), jobs::presence_row(&args, &outcome)));
     Ok(ApiResponse::json(200, &outcome))
 }
 

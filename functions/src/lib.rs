@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)] // errors are the cold path
 
 mod artifacts;
+mod channels;
 mod chat;
 mod config;
 mod dispatch;
@@ -74,6 +75,11 @@ impl RequestContext {
         if !job_ids.is_empty() {
             self.worker_ctx.wait_until(hub::notify(self.env.clone(), job_ids));
         }
+    }
+
+    /// Runs `work` after the response is on its way.
+    pub fn after_response(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        self.worker_ctx.wait_until(work);
     }
 
     /// `scheme://host[:port]` of this request, for links back to it.

@@ -30,6 +30,7 @@
 //! | `ARTIFACT_LINK_MAX_SECONDS` | var | 86400 | longest lifetime of a signed link; longer requests are clamped |
 //! | `MAX_ARTIFACT_BYTES` | var | 104857600 | larger uploads answer 413 |
 //! | `SSE_KEEPALIVE_MS` | var | 15000 | interval of keepalive frames on event streams |
+//! | `WORKERS_ACTIVE_WINDOW_MS` | var | 20000 | a worker whose last heartbeat is older has left (workers-stream) |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -54,6 +55,7 @@ pub struct Config {
     pub jwks_url: Option<String>,
     pub storage: StorageConfig,
     pub sse_keepalive_ms: u32,
+    pub workers_window_ms: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +139,7 @@ impl Config {
         let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
         let link_max_seconds = number("ARTIFACT_LINK_MAX_SECONDS", 86_400, 1, 7 * 86_400);
         let sse_keepalive_ms = number("SSE_KEEPALIVE_MS", 15_000, 100, 60_000);
+        let workers_window_ms = number("WORKERS_ACTIVE_WINDOW_MS", 20_000, 500, 3_600_000);
         let max_artifact_bytes = number("MAX_ARTIFACT_BYTES", 100 * 1024 * 1024, 1, u32::MAX).into();
         let backend = match get("STORAGE_BACKEND").as_deref() {
             None | Some("r2") => StorageBackend::R2,
@@ -206,6 +209,7 @@ impl Config {
                     max_artifact_bytes,
                 },
                 sse_keepalive_ms,
+                workers_window_ms,
             })
         } else {
             Err(err)

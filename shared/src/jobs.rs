@@ -193,6 +193,18 @@ pub fn worker_heartbeat_args(body: &Body) -> Result<Value, ApiError> {
     }))
 }
 
+/// A heartbeat as the presence streams show it: the worker's row.
+pub fn presence_row(args: &Value, outcome: &Value) -> Value {
+    let mut row = Map::new();
+    if let Value::Object(args) = args {
+        for (name, value) in args {
+            row.insert(name.trim_start_matches("p_").to_string(), value.clone());
+        }
+    }
+    row.insert("last_seen_at".into(), outcome["lastSeenAt"].clone());
+    Value::Object(row)
+}
+
 /// Errors the queue functions raise on purpose (`RAISE SQLSTATE 'PTxyz'
 /// USING MESSAGE = '<code>'`) become our error with that status and code;
 /// anything else is an upstream failure.

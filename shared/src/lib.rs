@@ -8,6 +8,7 @@
 pub mod artifacts;
 pub mod auth;
 pub mod body;
+pub mod channels;
 pub mod chat;
 pub mod config;
 pub mod cors;

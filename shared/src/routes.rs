@@ -40,6 +40,9 @@ pub enum Endpoint {
     JobEventStream,
     Chat,
     TraceStatus,
+    Broadcast,
+    ChannelStream,
+    WorkersStream,
 }
 
 /// Who may call what (DESIGN.md section 3). A user's reads run under their
@@ -48,6 +51,8 @@ pub const ANYONE: &[Role] = &[Anon, Authenticated, Worker, Service];
 pub const USERS: &[Role] = &[Authenticated, Service];
 pub const WORKERS: &[Role] = &[Worker, Service];
 pub const PLATFORM: &[Role] = &[Service];
+/// Any caller with a credential.
+pub const MEMBERS: &[Role] = &[Authenticated, Worker, Service];
 
 #[rustfmt::skip]
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -80,6 +85,9 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Get], allow: USERS, paths: &["/job-events"], endpoint: Endpoint::JobEventStream },
     Route { methods: &[Post], allow: USERS, paths: &["/chat"], endpoint: Endpoint::Chat },
     Route { methods: &[Get], allow: USERS, paths: &["/trace-status"], endpoint: Endpoint::TraceStatus },
+    Route { methods: &[Post], allow: WORKERS, paths: &["/broadcast"], endpoint: Endpoint::Broadcast },
+    Route { methods: &[Get], allow: MEMBERS, paths: &["/channel"], endpoint: Endpoint::ChannelStream },
+    Route { methods: &[Get], allow: PLATFORM, paths: &["/workers-stream"], endpoint: Endpoint::WorkersStream },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];

@@ -12,7 +12,8 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| Stack::builder().var("SSE_KEEPALIVE_MS", "300").start())
+    STACK
+        .get_or_init(|| Stack::builder().var("SSE_KEEPALIVE_MS", "300").var("WORKERS_ACTIVE_WINDOW_MS", "1500").start())
 }
 
 fn user(sub: &str) -> String {
@@ -310,4 +311,93 @@ async fn chat_without_a_stream_hands_off_and_trace_status_follows() {
     assert_eq!(other.status, 404);
     let bad = client.post("/functions/v1/chat", &json!({"session_id": "s1"})).await;
     assert_eq!((bad.status, bad.json()["error"]["code"].as_str()), (400, Some("missing_field")));
+}
+
+async fn open(authorization: &str, path: &str, last_event_id: Option<i64>) -> EventStream {
+    let mut req = reqwest::Client::new().get(stack().url(path)).header("authorization", authorization);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    EventStream::new(resp)
+}
+
+/// The next frame that is not a keepalive.
+async fn next_message(stream: &mut EventStream) -> Frame {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let frame = stream.next().await.expect("open");
+            if frame.event != "keepalive" {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("a message arrives")
+}
+
+#[tokio::test]
+async fn agents_broadcast_on_their_channel_and_reconnects_catch_up() {
+    let agent = unique("agent-b");
+    let agent_auth = format!(
+        "Bearer {}",
+        stack().token(json!({"role": "worker", "sub": agent, "exp": cogo_dev::token::unix_now() + 600}))
+    );
+    let watcher = user(&unique("watcher"));
+    let channel = format!("agents:{agent}");
+    let mut stream = open(&watcher, &format!("/functions/v1/channel?name={channel}"), None).await;
+    assert_eq!(next_message(&mut stream).await.event, "ready");
+    let speaker = stack().client_with(Some(&agent_auth));
+    let status = json!({"channel": channel, "type": "agent.status", "payload": {"state": "busy"}});
+    let sent = speaker.post_ok("/functions/v1/broadcast", &status).await;
+    let heard = next_message(&mut stream).await;
+    assert_eq!((heard.event.as_str(), heard.id), ("agent.status", sent["seq"].as_i64()));
+    assert_eq!(heard.data["payload"], json!({"state": "busy"}));
+    drop(stream);
+    let metrics = json!({"channel": channel, "type": "worker.metrics", "payload": {"cpu": 0.5}});
+    speaker.post_ok("/functions/v1/broadcast", &metrics).await;
+    let mut again = open(&watcher, &format!("/functions/v1/channel?name={channel}"), Some(heard.id.unwrap())).await;
+    assert_eq!(next_message(&mut again).await.event, "ready");
+    assert_eq!(next_message(&mut again).await.event, "worker.metrics", "the missed message is replayed");
+
+    // Only that agent (or the platform) speaks there; only the platform announces.
+    let other = json!({"channel": format!("agents:{}", unique("other")), "type": "agent.status"});
+    assert_eq!(speaker.post("/functions/v1/broadcast", &other).await.status, 403);
+    let announce = json!({"channel": "system:events", "type": "maintenance", "payload": {"at": "soon"}});
+    assert_eq!(speaker.post("/functions/v1/broadcast", &announce).await.status, 403);
+    assert_eq!(stack().client().post_ok("/functions/v1/broadcast", &announce).await["channel"], "system:events");
+    let big = json!({"channel": channel, "type": "x", "payload": "a".repeat(20_000)});
+    assert_eq!(speaker.post("/functions/v1/broadcast", &big).await.status, 413);
+    let bad = stack().client().get("/functions/v1/channel?name=nowhere").await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn workers_stream_shows_joins_updates_and_leaves() {
+    let service = format!("Bearer {}", stack().service_key);
+    let mut stream = open(&service, "/functions/v1/workers-stream", None).await;
+    assert_eq!(next_message(&mut stream).await.event, "ready");
+    let executor = unique("presence");
+    let beat = json!({"agentId": executor, "executorId": executor, "status": "idle"});
+    stack().client().post_ok("/api/collab/workers/heartbeat", &beat).await;
+    let mine = |f: &Frame| f.data["payload"]["worker_id"] == executor.as_str();
+    let mut seen = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while !seen.iter().any(|f: &Frame| f.event == "worker.left" && mine(f)) {
+            let frame = next_message(&mut stream).await;
+            if mine(&frame) && seen.is_empty() {
+                // A second heartbeat is an update.
+                stack().client().post_ok("/api/collab/workers/heartbeat", &beat).await;
+            }
+            if mine(&frame) {
+                seen.push(frame);
+            }
+        }
+    })
+    .await
+    .expect("the worker joins, updates, then leaves once its heartbeat is older than the window");
+    let kinds: Vec<&str> = seen.iter().map(|f| f.event.as_str()).collect();
+    assert_eq!(kinds, ["worker.joined", "worker.updated", "worker.left"]);
+    assert_eq!(seen[0].data["payload"]["status"], "idle");
 }
