@@ -18,7 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{TransformStream, WritableStreamDefaultWriter};
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, State};
 
-use crate::hub::{enqueue, sse_response};
+use crate::hub::{enqueue, queue, sse_response};
 use crate::{config, platform};
 
 const BINDING: &str = "CHANNEL_HUB";
@@ -54,7 +54,7 @@ impl Channel {
     fn broadcast(&mut self, text: &str) {
         for (_, writer) in &self.subscribers {
             // A write to a client that left fails; the keepalive drops it.
-            let _ = enqueue(writer, text);
+            queue(writer, text);
         }
     }
 }
@@ -115,18 +115,18 @@ impl ChannelHub {
         let writer = stream.writable().get_writer().map_err(worker::Error::from)?;
         let name = self.channel.borrow().name.clone();
         // Queued in this order: ready, what was missed, then live messages.
-        let _ = enqueue(&writer, &frame("ready", None, &json!({ "channel": name })));
+        queue(&writer, &frame("ready", None, &json!({ "channel": name })));
         if name == WORKERS {
             self.load_roster(config).await;
             for (_, row) in self.channel.borrow().workers.values() {
-                let _ = enqueue(&writer, &frame("worker.joined", None, &json!({ "channel": name, "payload": row })));
+                queue(&writer, &frame("worker.joined", None, &json!({ "channel": name, "payload": row })));
             }
         }
         {
             let mut channel = self.channel.borrow_mut();
             if let Some(after) = after {
                 for (_, text) in channel.recent.iter().filter(|(seq, _)| *seq > after) {
-                    let _ = enqueue(&writer, text);
+                    queue(&writer, text);
                 }
             }
             let id = channel.next_id;

@@ -133,6 +133,12 @@ pub(crate) fn sse_response(stream: &TransformStream) -> worker::Result<Response>
     Ok(response)
 }
 
+/// Queues `text` as one chunk, for a caller that learns of a departed
+/// client another way.
+pub(crate) fn queue(writer: &WritableStreamDefaultWriter, text: &str) {
+    let _promise = writer.write_with_chunk(&js_sys::Uint8Array::from(text.as_bytes()));
+}
+
 /// Queues `text` as one chunk; the future settles when the client has
 /// taken it, or fails once the client is gone.
 pub(crate) fn enqueue(writer: &WritableStreamDefaultWriter, text: &str) -> JsFuture {

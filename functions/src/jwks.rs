@@ -1,11 +1,11 @@
-//! The project's JWKS (ES256 signing keys), fetched when a token needs it
-//! and kept per isolate: fresh for 10 minutes (Supabase serves it with
-//! max-age 600), refetched early once a token names a key it lacks, so a
-//! key rotation is picked up without a deploy.
+//! The project's JWKS (ES256 and RS256 signing keys), fetched when a token
+//! needs it and kept per isolate: fresh for 10 minutes (Supabase serves it
+//! with max-age 600), refetched early once a token names a key it lacks, so
+//! a key rotation is picked up without a deploy.
 
 use std::cell::RefCell;
 
-use cogo_shared::auth::{es256_key_id, JwkSet};
+use cogo_shared::auth::{jwks_key_id, JwkSet};
 use cogo_shared::config::Config;
 use cogo_shared::http::{HttpRequest, Method, Transport};
 
@@ -21,9 +21,9 @@ thread_local! {
 }
 
 /// The key set to verify this request's bearer token with, when it is an
-/// ES256 token and a JWKS URL is configured.
+/// ES256 or RS256 token and a JWKS URL is configured.
 pub async fn for_token(config: &Config, authorization: Option<&str>) -> Option<JwkSet> {
-    let kid = es256_key_id(authorization)?;
+    let kid = jwks_key_id(authorization)?;
     let url = config.jwks_url.as_deref()?;
     let now = js_sys::Date::now();
     let cached = CACHE.with(|c| c.borrow().clone());

@@ -7,7 +7,7 @@
 //! `"{x-ts}:{path+query}"`, or `X-Timestamp` + `X-Signature` over the body).
 
 use hmac::{Hmac, Mac};
-use jwt_compact::alg::{Es256, Hs256, Hs256Key};
+use jwt_compact::alg::{Es256, Hs256, Hs256Key, Rsa, RsaPublicKey, StrongAlg, StrongKey};
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{AlgorithmExt, Token, UntrustedToken};
 use p256::ecdsa::VerifyingKey;
@@ -124,14 +124,46 @@ pub struct Credentials<'a> {
     pub body: &'a [u8],
 }
 
-/// The ES256 public keys of a JWKS document (Supabase's signing keys), by `kid`.
+/// A public key of a JWKS document, with the one algorithm it verifies.
+#[derive(Debug, Clone)]
+enum JwksKey {
+    /// P-256.
+    Es256(VerifyingKey),
+    /// RSA of 2048, 3072 or 4096 bits (`StrongKey` refuses shorter ones).
+    Rs256(StrongKey<RsaPublicKey>),
+}
+
+impl JwksKey {
+    fn from_jwk(jwk: &JsonWebKey<'_>) -> Option<JwksKey> {
+        match jwk {
+            JsonWebKey::EllipticCurve { .. } => VerifyingKey::try_from(jwk).ok().map(JwksKey::Es256),
+            JsonWebKey::Rsa { .. } => {
+                let key = RsaPublicKey::try_from(jwk).ok()?;
+                StrongKey::try_from(key).ok().map(JwksKey::Rs256)
+            }
+            _ => None,
+        }
+    }
+
+    fn alg(&self) -> &'static str {
+        match self {
+            JwksKey::Es256(_) => "ES256",
+            JwksKey::Rs256(_) => "RS256",
+        }
+    }
+}
+
+/// The ES256 and RS256 public keys of a JWKS document (Supabase's signing
+/// keys), by `kid`.
 #[derive(Debug, Clone, Default)]
 pub struct JwkSet {
-    keys: Vec<(String, VerifyingKey)>,
+    keys: Vec<(String, JwksKey)>,
 }
 
 impl JwkSet {
-    /// Reads `{"keys": [...]}`; keys of other types are skipped.
+    /// Reads `{"keys": [...]}`; keys of other types are skipped, and so are
+    /// keys whose `alg` or `use` says they are not for signatures with that
+    /// algorithm.
     pub fn parse(json: &[u8]) -> Result<JwkSet, String> {
         let doc: Value = serde_json::from_slice(json).map_err(|e| format!("JWKS is not JSON: {e}"))?;
         let items = doc.get("keys").and_then(Value::as_array).ok_or("JWKS has no keys array")?;
@@ -140,7 +172,9 @@ impl JwkSet {
             .filter_map(|item| {
                 let kid = item.get("kid")?.as_str()?.to_string();
                 let jwk: JsonWebKey<'_> = serde_json::from_value(item.clone()).ok()?;
-                Some((kid, VerifyingKey::try_from(&jwk).ok()?))
+                let key = JwksKey::from_jwk(&jwk)?;
+                let declared = |field: &str, value: &str| item.get(field).is_none_or(|v| v.as_str() == Some(value));
+                (declared("alg", key.alg()) && declared("use", "sig")).then_some((kid, key))
             })
             .collect();
         Ok(JwkSet { keys })
@@ -150,16 +184,18 @@ impl JwkSet {
         self.keys.iter().any(|(k, _)| k == kid)
     }
 
-    fn get(&self, kid: &str) -> Option<&VerifyingKey> {
-        self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
+    /// The key named `kid` that verifies `alg`: a token cannot pick a key of
+    /// another algorithm by naming its kid.
+    fn get(&self, kid: &str, alg: &str) -> Option<&JwksKey> {
+        self.keys.iter().find(|(k, key)| k == kid && key.alg() == alg).map(|(_, key)| key)
     }
 }
 
-/// The `kid` of an ES256 bearer token, which only a JWKS can verify.
-pub fn es256_key_id(authorization: Option<&str>) -> Option<String> {
+/// The `kid` of an ES256 or RS256 bearer token, which only a JWKS can verify.
+pub fn jwks_key_id(authorization: Option<&str>) -> Option<String> {
     let token = authorization?.strip_prefix("Bearer ").or_else(|| authorization?.strip_prefix("bearer "))?;
     let untrusted = UntrustedToken::new(token.trim()).ok()?;
-    (untrusted.algorithm() == "ES256").then(|| untrusted.header().key_id.clone()).flatten()
+    matches!(untrusted.algorithm(), "ES256" | "RS256").then(|| untrusted.header().key_id.clone()).flatten()
 }
 
 fn unauthorized(code: &'static str, message: &str) -> ApiError {
@@ -249,10 +285,15 @@ fn verify_jwt(config: &AuthConfig, token: &str, jwks: Option<&JwkSet>, now: i64)
             let secret = config.jwt_secret.as_deref().ok_or_else(|| invalid("HS256 tokens are not accepted here"))?;
             Hs256.validator(&Hs256Key::new(secret.as_bytes())).validate(&untrusted).map_err(bad_signature)?
         }
-        "ES256" => {
+        alg @ ("ES256" | "RS256") => {
             let kid = untrusted.header().key_id.as_deref().ok_or_else(|| invalid("the token names no key (kid)"))?;
-            let key = jwks.and_then(|set| set.get(kid)).ok_or_else(|| invalid("the token's signing key is unknown"))?;
-            Es256.validator(key).validate(&untrusted).map_err(bad_signature)?
+            let key =
+                jwks.and_then(|set| set.get(kid, alg)).ok_or_else(|| invalid("the token's signing key is unknown"))?;
+            match key {
+                JwksKey::Es256(key) => Es256.validator(key).validate(&untrusted),
+                JwksKey::Rs256(key) => StrongAlg(Rsa::rs256()).validator(key).validate(&untrusted),
+            }
+            .map_err(bad_signature)?
         }
         other => return Err(invalid(&format!("tokens signed with {other} are not accepted"))),
     };
@@ -484,41 +525,180 @@ mod tests {
         p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap()
     }
 
-    fn jwks_of(keys: &[(&str, &p256::ecdsa::SigningKey)]) -> JwkSet {
+    /// Two fixed 2048-bit RSA keys (`openssl genpkey -algorithm RSA`).
+    const RSA_A: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDTGtXLvdBqFY5h
+We/9l5/p5I60kwcpap/SvazihQYAPY7/NdiZxHRLVcNFPmldP5XIZiDv32pWB+og
+4ACTbfY6kvHbOwAY3wzqnA7h+00bSYZRDQASpg/1xnd3SbScNKLuoHPJRc+4fCgV
++p8n/MAUSWOOxiut031zreyHrLUGNKfAmkjgLxMML4FMomgfJ1QbYLpcXw6bUUqH
+a5Fkhy5fOzpwxWbAJauGUfpBnHlb2UbEBZ6+VEG2V2+9eym6pzKcCZQOB0es/+Xu
+/fqsCYaDoxRoeiBTDQb2i7bxw8t/blCwSTpAa8VvhMRjZhBojKn7N3N5PnTknEku
+faEV4gl7AgMBAAECggEAHGC58bf+mWweu4EgDO/CJuplsT98fHmhVMPQ8ZMJN09k
+dskxvfCV439QDxxbL0D6F7om3lKi/uqfHgk5T+2TESpUtHBDdz8bWORemcvdgHgL
+RBT3zV9Lu5xmIyp3dXIb9EZXGkI2Bf+RUexiqGObxykFvEPGdl5SOb0yaRtIgGCl
+dUF6ncesNu3XgZyv8mPKF9vSefFfn7tFEZOx26Rq/5ZkVVdKsyTWGv/y6wGD3Jnv
+A0isipCTGm4CIijI8VP33oYe/IHKoOL3ahxe69tCQqrRNDa50dmJYfAkNSJ1Wfpd
+45dBawDs/uydp8Ei6SYvFqw1+1oWVfYaV3rDM7XjjQKBgQDxboY4xzjIh1NAie3b
+K148NX2cp//L0+pnPYR5lRAkHtMiP0K8Mq07lX8ffHegBhDY5MLlz4Z05gATr1id
+xQlrTVN9x8Fpq6m1CLth/qE/ozO4adhJQiY5PCw/Dmo1UE2y2cni5nLMIXTMAt1E
+3zCP/gTjDvz886tHoz7IHKNjbwKBgQDf19dOLtqjJiv7RMZgUPgU0rw7H5Zr6Hf5
+pNfW1ymNN8KUdviR1KIuob1R30xpOWiRIg+Alh+1/j7Y0osWGZffuzc8qC/bOZdP
+2Wru9HgnZhx6jvK37EDdDpzV45Kfug8kSuHIAOTDgy7MhaDwFXKf5P4plIxcdwsG
+HkS7QKEEtQKBgQCnulsxMua2GZ2y5qACdZygQ6EipmxFVNIyK0DPnsl57phL4Jsi
+WCqVjISmgTgySkSGCleEhKoqqGdBRb5QzUR/8VahuZcbLJFYHdrgd5/asC0MXyxN
+qNEZTj6HCCKtKz7vk/J32hXCzzNvUEYcxNneD2GhxRXpPfeuazEAoTS5rQKBgQCv
+B0oeozpoqhdn8X4goA9r0OBIZsmq9OqjNQdkwXeHKdunVWPGO/rY9bVgiHdqK+6c
+1YJDrJ99IiGoTvFcxYRg+DYX4vcQt3aehEY+NMCjJhAMsSwPLtgFQkDWao0jAkyG
+t1rWlgRK8I+ucqrGMC8h4d/vSW17e8YN8asStFVzpQKBgBELfey9TVQ5SyV+ssxy
+bpsy+eURyBe057KdkHcc8eQCJcrYQ9UZ8HQQnhSU186hBK7PfHEAw/WIXLVpRKKv
+OkPtFEEklmFlGEaMYTs3gX9LDC8n6JK69PqnyGNcpX+qQDhwZZlvYV1d88XssN2T
+sEsgOxF0SbaddOvmHlMvrFrc
+-----END PRIVATE KEY-----
+";
+    const RSA_B: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDc6IZIEfSa6ntA
+wQzr/6Z+ruORloaUJroGgs+jugwDWAcltIawa0QrPwJUzDOCNkWGVKgQjbhLRaVF
+VV66sMswlHFmpK05/1/EFgMJzE/sZY7eJD8wYC37Cjh/zZ+jYoO6tCe/vm9jzHRn
+hOPOCqDt48GLYY8MNQXV3kPPMNP6rW1J93mO5D7irXc9QgYgmBdx8Oy/bHaZFfma
+0PpOGGaAVeRlXXQhc3Fj+sQPRYZxe77xGkOEeoOlXNOzTfVCi8Dv0g9T3cNBU/lV
++OIpMZ820bLOFKFK5m4eaotqbeWT7mKwyqewK9POOhmjWYgcJ7Q0aSo6r9WKbYN1
+31UPxBU/AgMBAAECggEAHjdEmBqzS/XzCj49qmbLWxGd4/3kW42ugpHQR/NR4v/e
+k7w3yMLAo2+uEx45P2rKo19J+7WpdcuexGHdyrMVn91LY5WhHMk+9p8SJvwbby4h
+rBCQ1L5Fxnbf7S9EJ4DOnDI51k18hqM3xX8U+nZUC9ChhRNA5z5gwB+eQ8/zIXA9
+H+IWZFEQZj49PGyEmlLhJ4WDokHz69iRgWoGnKJayx/HerqwksOt8oinja+GDYl6
+9EIJ1Kvcq8BujMGxPfX6bq6T/DR+vonXbwiVWXw9IBmerE5SpV3qyvmtC3xvAbt/
+M/CYH61mKX+2FrT5MVIcGa9DwEV7ctAGbTGr6evkxQKBgQD+RQbRq7f+WUdkDUlP
+C0xSCx6iY7KZqg3p+udsugPSsAmD4EuWen/YBKiRC/jfeEPPqCnWyWVDfkCg8wZI
+AAPoCdRnPBSdm2jgD+dS/NskRRtCmzzymYsfMUlSgZOE5cz/R2WgFQHQao9Hm/NW
+/irwa59HsVrExtP5N14yuFEb/QKBgQDeaWC1yw6H+v1UOopSqIEUjHJeZMMgAh4+
+1O8zuaUS/QwBBp+uhKt4LoMmc62kp1/pXw/6nHfKTLCSsQrEXlqx8zVNWdAPQLhY
+0HwUaf4JiiTvrL46m6fKv3r/wCYV5CSvEtTH20gA/kyJt52PONyIzuAXOG9GjLdt
+xmLUtCA06wKBgCARAngkyNJ53ef/SPR//0MFhfqCyj5Y1OJiMxdiKiNC8iBAhCfZ
+ERBkHgIU2XENULf6hDRDN9MYM/xYSb2Ayv1TaAcQ66SoucQwHUM5AkYDtRlkTH5n
+4MSxSYbvMnR7KqwzC9zxaUYoeiNUxo59BVtGp1K6SjEwxgDS+703w3rdAoGAYqTk
+Qt0TzdXRQ+lO7khUL9P26czRCkJGPeHdUdi10U0wZMgWTKYFEyG2A3js/AlMLcp+
+4M1DCBOpgPZK6ztaCHDxJCSAdjNjT+jwD3HPPVXq+e5o1L+y1ObGW+ZSPgVZC9lT
+TG0Ca4ZeVfp9REeY8IiotUPPfr/snyCNNv/JBQ8CgYEA9XQ0/qSQKQ+mc/AF4hyh
+dqVC1rjk7nWMk1xdGZQawgd/cAlznf0nLuhNASsfQ+dPhF/GE/WWu0GL6xpI/X+j
+prtNzXQOHDzibAhPHXbgnos5r4LmJZbbBK1wJFPerFncVI1jfpWe2JMtpj6JwzmV
+WSIYzxpI1CJM9jShfRp1/dM=
+-----END PRIVATE KEY-----
+";
+
+    fn rsa_key(pem: &str) -> jwt_compact::alg::RsaPrivateKey {
+        use rsa::pkcs8::DecodePrivateKey;
+        jwt_compact::alg::RsaPrivateKey::from_pkcs8_pem(pem).unwrap()
+    }
+
+    fn jwk_doc(keys: &[(&str, JsonWebKey<'_>)]) -> Value {
         let items: Vec<Value> = keys
             .iter()
-            .map(|(kid, k)| {
-                let mut jwk = serde_json::to_value(JsonWebKey::from(k.verifying_key())).unwrap();
+            .map(|(kid, key)| {
+                let mut jwk = serde_json::to_value(key).unwrap();
                 jwk["kid"] = (*kid).into();
                 jwk
             })
             .collect();
-        JwkSet::parse(json!({ "keys": items }).to_string().as_bytes()).unwrap()
+        json!({ "keys": items })
     }
 
-    fn es256_token(kid: &str, key: &p256::ecdsa::SigningKey) -> String {
+    fn jwks_of(keys: &[(&str, JsonWebKey<'_>)]) -> JwkSet {
+        JwkSet::parse(jwk_doc(keys).to_string().as_bytes()).unwrap()
+    }
+
+    fn signed<A: jwt_compact::Algorithm>(alg: A, kid: &str, key: &A::SigningKey) -> String {
         let Value::Object(map) = json!({"role": "authenticated", "sub": "u1", "exp": NOW + 60}) else { panic!() };
-        Es256.token(&Header::empty().with_key_id(kid), &Claims::new(map), key).unwrap()
+        alg.token(&Header::empty().with_key_id(kid), &Claims::new(map), key).unwrap()
+    }
+
+    fn auth_against(token: &str, set: &JwkSet) -> Result<Principal, ApiError> {
+        authenticate(
+            &config(),
+            &Credentials { authorization: Some(&bearer(token)), ..Default::default() },
+            Some(set),
+            NOW,
+        )
     }
 
     #[test]
     fn es256_tokens_verify_against_the_jwks_by_kid() {
         let (a, b) = (es256_key(1), es256_key(2));
-        let set = jwks_of(&[("a", &a)]);
-        let auth = |token: &str, set: &JwkSet| {
-            authenticate(
-                &config(),
-                &Credentials { authorization: Some(&bearer(token)), ..Default::default() },
-                Some(set),
-                NOW,
-            )
-        };
-        let p = auth(&es256_token("a", &a), &set).unwrap();
+        let set = jwks_of(&[("a", JsonWebKey::from(a.verifying_key()))]);
+        let p = auth_against(&signed(Es256, "a", &a), &set).unwrap();
         assert_eq!((p.role, p.sub.as_deref()), (Role::Authenticated, Some("u1")));
-        assert_eq!(es256_key_id(Some(&bearer(&es256_token("a", &a)))).as_deref(), Some("a"));
-        assert_eq!(auth(&es256_token("b", &b), &set).unwrap_err().message, "the token's signing key is unknown");
-        assert_eq!(auth(&es256_token("a", &b), &set).unwrap_err().message, "the token's signature does not verify");
+        assert_eq!(jwks_key_id(Some(&bearer(&signed(Es256, "a", &a)))).as_deref(), Some("a"));
+        assert_eq!(
+            auth_against(&signed(Es256, "b", &b), &set).unwrap_err().message,
+            "the token's signing key is unknown"
+        );
+        assert_eq!(
+            auth_against(&signed(Es256, "a", &b), &set).unwrap_err().message,
+            "the token's signature does not verify"
+        );
         assert!(set.has("a") && !set.has("b"));
+    }
+
+    #[test]
+    fn rs256_tokens_verify_against_the_jwks_rsa_key_of_their_kid_only() {
+        let (a, b, ec) = (rsa_key(RSA_A), rsa_key(RSA_B), es256_key(1));
+        let set = jwks_of(&[("r", JsonWebKey::from(&a.to_public_key())), ("e", JsonWebKey::from(ec.verifying_key()))]);
+        let rs256 = Rsa::rs256();
+        let good = signed(rs256, "r", &a);
+        let p = auth_against(&good, &set).unwrap();
+        assert_eq!((p.role, p.sub.as_deref(), p.via), (Role::Authenticated, Some("u1"), Via::Jwt));
+        assert_eq!(jwks_key_id(Some(&bearer(&good))).as_deref(), Some("r"));
+        assert!(auth_against(&signed(Es256, "e", &ec), &set).is_ok(), "ES256 still verifies beside RSA keys");
+
+        let (head, signature) = good.rsplit_once('.').unwrap();
+        let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+        let tampered = format!("{head}.{flipped}{}", &signature[1..]);
+        // The classic confusion: HS256 with the public key as the HMAC secret.
+        let public = serde_json::to_vec(&JsonWebKey::from(&a.to_public_key())).unwrap();
+        let Value::Object(map) = json!({"role": "service_role", "exp": NOW + 60}) else { panic!() };
+        let hs256 = Hs256.token(&Header::empty().with_key_id("r"), &Claims::new(map), &Hs256Key::new(public)).unwrap();
+        for (token, why) in [
+            (signed(rs256, "r", &b), "the token's signature does not verify"),
+            (tampered, "the token's signature does not verify"),
+            (signed(rs256, "x", &a), "the token's signing key is unknown"),
+            // No algorithm confusion: a kid selects a key of the token's own algorithm.
+            (signed(rs256, "e", &a), "the token's signing key is unknown"),
+            (signed(Es256, "r", &ec), "the token's signing key is unknown"),
+            (hs256, "the token's signature does not verify"),
+        ] {
+            let e = auth_against(&token, &set).unwrap_err();
+            assert_eq!((e.status, e.code, e.message.as_str()), (401, "invalid_token", why));
+            assert!(e.headers.iter().any(|(k, v)| k == "WWW-Authenticate" && v.contains("invalid_token")));
+        }
+    }
+
+    #[test]
+    fn jwks_keys_of_other_types_or_declared_for_other_uses_are_skipped() {
+        let (rsa, ec) = (rsa_key(RSA_A).to_public_key(), es256_key(1));
+        let mut doc = jwk_doc(&[
+            ("rs", JsonWebKey::from(&rsa)),
+            ("rs-as-es", JsonWebKey::from(&rsa)),
+            ("rs-enc", JsonWebKey::from(&rsa)),
+            ("es", JsonWebKey::from(ec.verifying_key())),
+            ("es-as-rs", JsonWebKey::from(ec.verifying_key())),
+        ]);
+        let keys = doc["keys"].as_array_mut().unwrap();
+        keys[0]["alg"] = "RS256".into();
+        keys[0]["use"] = "sig".into();
+        keys[1]["alg"] = "ES256".into();
+        keys[2]["use"] = "enc".into();
+        keys[4]["alg"] = "RS256".into();
+        // 1008 bits: shorter than RS256 allows.
+        let mut weak = keys[0].clone();
+        weak["n"] = weak["n"].as_str().unwrap()[..168].into();
+        weak["kid"] = "weak".into();
+        keys.push(weak);
+        keys.push(json!({"kty": "oct", "kid": "oct", "k": "c2VjcmV0"}));
+        keys.push(
+            json!({"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}),
+        );
+        let set = JwkSet::parse(doc.to_string().as_bytes()).unwrap();
+        let kept: Vec<&str> = set.keys.iter().map(|(kid, _)| kid.as_str()).collect();
+        assert_eq!(kept, ["rs", "es"]);
     }
 
     #[test]

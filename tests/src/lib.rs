@@ -412,6 +412,9 @@ impl Recorded {
     }
 }
 
+/// A [`Recorder`]'s answer: status, extra headers, body.
+pub type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
 /// A local HTTP server that records every request and answers each with
 /// what `answer` returns for it: a stand-in for an upstream API whose
 /// requests a test checks.
@@ -421,7 +424,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub async fn start(answer: fn(&Recorded) -> (u16, Vec<(&'static str, String)>, Vec<u8>)) -> Recorder {
+    pub async fn start(answer: fn(&Recorded) -> Answer) -> Recorder {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();

@@ -2,7 +2,7 @@
 //! the local R2 bucket, signed download links with ranges, and the
 //! Supabase Storage backend against a local server that records requests.
 
-use cogo_tests::{unique, Client, Recorded, Recorder, Stack};
+use cogo_tests::{unique, Answer, Client, Recorded, Recorder, Stack};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -214,7 +214,7 @@ async fn someone_elses_artifact_is_404_and_uploads_need_the_lease() {
     assert_eq!(stack.client().post("/functions/v1/artifact-upload-url", &traversal).await.status, 400);
 }
 
-fn storage_answer(request: &Recorded) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+fn storage_answer(request: &Recorded) -> Answer {
     match request.method.as_str() {
         "POST" if request.path.starts_with("/storage/v1/object/sign/") => {
             let path = request.path.trim_start_matches("/storage/v1");

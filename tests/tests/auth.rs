@@ -32,6 +32,13 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("POST", "/functions/v1/dlq-retry", &["service_role"]),
     ("POST", "/functions/v1/artifact-upload-url", &["worker", "service_role"]),
     ("GET", "/functions/v1/sign-artifact?path=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01/a.txt", USERS),
+    ("GET", "/functions/v1/job-events?id=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", USERS),
+    ("POST", "/functions/v1/chat", USERS),
+    ("GET", "/functions/v1/trace-status?trace_id=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", USERS),
+    ("POST", "/functions/v1/broadcast", &["worker", "service_role"]),
+    // Streams that would stay open are asked something invalid: 400 proves the credential passed.
+    ("GET", "/functions/v1/channel?name=nowhere", &["authenticated", "worker", "service_role"]),
+    ("GET", "/functions/v1/workers-stream?after=x", &["service_role"]),
     // The artifact links themselves carry their credential (the signature): tests/artifacts.rs.
     ("GET", "/docs.json", ANYONE),
     ("GET", "/functions/v1/docs", ANYONE),
@@ -332,25 +339,35 @@ async fn jwks_server(
     port
 }
 
-fn jwks_doc(keys: &[(&str, &p256::ecdsa::SigningKey)]) -> String {
-    let items: Vec<Value> = keys
-        .iter()
-        .map(|(kid, key)| {
-            let mut jwk = serde_json::to_value(jwt_compact::jwk::JsonWebKey::from(key.verifying_key())).unwrap();
-            jwk["kid"] = (*kid).into();
-            jwk["alg"] = "ES256".into();
-            jwk
-        })
-        .collect();
-    json!({ "keys": items }).to_string()
+fn jwk(kid: &str, alg: &str, key: jwt_compact::jwk::JsonWebKey<'_>) -> Value {
+    let mut jwk = serde_json::to_value(key).unwrap();
+    jwk["kid"] = kid.into();
+    jwk["alg"] = alg.into();
+    jwk
+}
+
+fn es256_jwk(kid: &str, key: &p256::ecdsa::SigningKey) -> Value {
+    jwk(kid, "ES256", key.verifying_key().into())
+}
+
+fn rs256_jwk(kid: &str, key: &jwt_compact::alg::RsaPrivateKey) -> Value {
+    jwk(kid, "RS256", (&key.to_public_key()).into())
+}
+
+fn jwks_doc(keys: &[Value]) -> String {
+    json!({ "keys": keys }).to_string()
+}
+
+fn bearer<A: jwt_compact::Algorithm>(alg: A, kid: &str, key: &A::SigningKey, role: &str) -> String {
+    use jwt_compact::{AlgorithmExt, Claims, Header};
+    let now = cogo_dev::token::unix_now();
+    let Value::Object(map) = json!({"role": role, "sub": "jwks-user", "exp": now + 600}) else { unreachable!() };
+    let token = alg.token(&Header::empty().with_key_id(kid), &Claims::new(map), key).unwrap();
+    format!("Bearer {token}")
 }
 
 fn es256_bearer(kid: &str, key: &p256::ecdsa::SigningKey, role: &str) -> String {
-    use jwt_compact::{AlgorithmExt, Claims, Header};
-    let now = cogo_dev::token::unix_now();
-    let Value::Object(map) = json!({"role": role, "sub": "es-user", "exp": now + 600}) else { unreachable!() };
-    let token = jwt_compact::alg::Es256.token(&Header::empty().with_key_id(kid), &Claims::new(map), key).unwrap();
-    format!("Bearer {token}")
+    bearer(jwt_compact::alg::Es256, kid, key, role)
 }
 
 #[tokio::test]
@@ -359,7 +376,7 @@ async fn es256_tokens_through_a_jwks_and_key_rotation_without_restart() {
         p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap(),
         p256::ecdsa::SigningKey::from_slice(&[9; 32]).unwrap(),
     );
-    let doc = std::sync::Arc::new(std::sync::Mutex::new(jwks_doc(&[("old", &old_key)])));
+    let doc = std::sync::Arc::new(std::sync::Mutex::new(jwks_doc(&[es256_jwk("old", &old_key)])));
     let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let port = jwks_server(doc.clone(), fetches.clone()).await;
     let stack = Stack::builder().var("JWKS_URL", &format!("http://127.0.0.1:{port}/jwks")).start();
@@ -378,7 +395,7 @@ async fn es256_tokens_through_a_jwks_and_key_rotation_without_restart() {
 
     // Rotation: the project publishes a new key; a token signed with it
     // works once the unknown kid triggers a refetch, without a restart.
-    *doc.lock().unwrap() = jwks_doc(&[("old", &old_key), ("new", &new_key)]);
+    *doc.lock().unwrap() = jwks_doc(&[es256_jwk("old", &old_key), es256_jwk("new", &new_key)]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let reply = stack.client_with(Some(&es256_bearer("new", &new_key, "service_role"))).get(leases).await;
@@ -390,6 +407,97 @@ async fn es256_tokens_through_a_jwks_and_key_rotation_without_restart() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     assert!(fetches.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}
+
+/// Two fixed 2048-bit RSA keys (`openssl genpkey -algorithm RSA`).
+const RSA_A: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDTGtXLvdBqFY5h
+We/9l5/p5I60kwcpap/SvazihQYAPY7/NdiZxHRLVcNFPmldP5XIZiDv32pWB+og
+4ACTbfY6kvHbOwAY3wzqnA7h+00bSYZRDQASpg/1xnd3SbScNKLuoHPJRc+4fCgV
++p8n/MAUSWOOxiut031zreyHrLUGNKfAmkjgLxMML4FMomgfJ1QbYLpcXw6bUUqH
+a5Fkhy5fOzpwxWbAJauGUfpBnHlb2UbEBZ6+VEG2V2+9eym6pzKcCZQOB0es/+Xu
+/fqsCYaDoxRoeiBTDQb2i7bxw8t/blCwSTpAa8VvhMRjZhBojKn7N3N5PnTknEku
+faEV4gl7AgMBAAECggEAHGC58bf+mWweu4EgDO/CJuplsT98fHmhVMPQ8ZMJN09k
+dskxvfCV439QDxxbL0D6F7om3lKi/uqfHgk5T+2TESpUtHBDdz8bWORemcvdgHgL
+RBT3zV9Lu5xmIyp3dXIb9EZXGkI2Bf+RUexiqGObxykFvEPGdl5SOb0yaRtIgGCl
+dUF6ncesNu3XgZyv8mPKF9vSefFfn7tFEZOx26Rq/5ZkVVdKsyTWGv/y6wGD3Jnv
+A0isipCTGm4CIijI8VP33oYe/IHKoOL3ahxe69tCQqrRNDa50dmJYfAkNSJ1Wfpd
+45dBawDs/uydp8Ei6SYvFqw1+1oWVfYaV3rDM7XjjQKBgQDxboY4xzjIh1NAie3b
+K148NX2cp//L0+pnPYR5lRAkHtMiP0K8Mq07lX8ffHegBhDY5MLlz4Z05gATr1id
+xQlrTVN9x8Fpq6m1CLth/qE/ozO4adhJQiY5PCw/Dmo1UE2y2cni5nLMIXTMAt1E
+3zCP/gTjDvz886tHoz7IHKNjbwKBgQDf19dOLtqjJiv7RMZgUPgU0rw7H5Zr6Hf5
+pNfW1ymNN8KUdviR1KIuob1R30xpOWiRIg+Alh+1/j7Y0osWGZffuzc8qC/bOZdP
+2Wru9HgnZhx6jvK37EDdDpzV45Kfug8kSuHIAOTDgy7MhaDwFXKf5P4plIxcdwsG
+HkS7QKEEtQKBgQCnulsxMua2GZ2y5qACdZygQ6EipmxFVNIyK0DPnsl57phL4Jsi
+WCqVjISmgTgySkSGCleEhKoqqGdBRb5QzUR/8VahuZcbLJFYHdrgd5/asC0MXyxN
+qNEZTj6HCCKtKz7vk/J32hXCzzNvUEYcxNneD2GhxRXpPfeuazEAoTS5rQKBgQCv
+B0oeozpoqhdn8X4goA9r0OBIZsmq9OqjNQdkwXeHKdunVWPGO/rY9bVgiHdqK+6c
+1YJDrJ99IiGoTvFcxYRg+DYX4vcQt3aehEY+NMCjJhAMsSwPLtgFQkDWao0jAkyG
+t1rWlgRK8I+ucqrGMC8h4d/vSW17e8YN8asStFVzpQKBgBELfey9TVQ5SyV+ssxy
+bpsy+eURyBe057KdkHcc8eQCJcrYQ9UZ8HQQnhSU186hBK7PfHEAw/WIXLVpRKKv
+OkPtFEEklmFlGEaMYTs3gX9LDC8n6JK69PqnyGNcpX+qQDhwZZlvYV1d88XssN2T
+sEsgOxF0SbaddOvmHlMvrFrc
+-----END PRIVATE KEY-----
+";
+const RSA_B: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDc6IZIEfSa6ntA
+wQzr/6Z+ruORloaUJroGgs+jugwDWAcltIawa0QrPwJUzDOCNkWGVKgQjbhLRaVF
+VV66sMswlHFmpK05/1/EFgMJzE/sZY7eJD8wYC37Cjh/zZ+jYoO6tCe/vm9jzHRn
+hOPOCqDt48GLYY8MNQXV3kPPMNP6rW1J93mO5D7irXc9QgYgmBdx8Oy/bHaZFfma
+0PpOGGaAVeRlXXQhc3Fj+sQPRYZxe77xGkOEeoOlXNOzTfVCi8Dv0g9T3cNBU/lV
++OIpMZ820bLOFKFK5m4eaotqbeWT7mKwyqewK9POOhmjWYgcJ7Q0aSo6r9WKbYN1
+31UPxBU/AgMBAAECggEAHjdEmBqzS/XzCj49qmbLWxGd4/3kW42ugpHQR/NR4v/e
+k7w3yMLAo2+uEx45P2rKo19J+7WpdcuexGHdyrMVn91LY5WhHMk+9p8SJvwbby4h
+rBCQ1L5Fxnbf7S9EJ4DOnDI51k18hqM3xX8U+nZUC9ChhRNA5z5gwB+eQ8/zIXA9
+H+IWZFEQZj49PGyEmlLhJ4WDokHz69iRgWoGnKJayx/HerqwksOt8oinja+GDYl6
+9EIJ1Kvcq8BujMGxPfX6bq6T/DR+vonXbwiVWXw9IBmerE5SpV3qyvmtC3xvAbt/
+M/CYH61mKX+2FrT5MVIcGa9DwEV7ctAGbTGr6evkxQKBgQD+RQbRq7f+WUdkDUlP
+C0xSCx6iY7KZqg3p+udsugPSsAmD4EuWen/YBKiRC/jfeEPPqCnWyWVDfkCg8wZI
+AAPoCdRnPBSdm2jgD+dS/NskRRtCmzzymYsfMUlSgZOE5cz/R2WgFQHQao9Hm/NW
+/irwa59HsVrExtP5N14yuFEb/QKBgQDeaWC1yw6H+v1UOopSqIEUjHJeZMMgAh4+
+1O8zuaUS/QwBBp+uhKt4LoMmc62kp1/pXw/6nHfKTLCSsQrEXlqx8zVNWdAPQLhY
+0HwUaf4JiiTvrL46m6fKv3r/wCYV5CSvEtTH20gA/kyJt52PONyIzuAXOG9GjLdt
+xmLUtCA06wKBgCARAngkyNJ53ef/SPR//0MFhfqCyj5Y1OJiMxdiKiNC8iBAhCfZ
+ERBkHgIU2XENULf6hDRDN9MYM/xYSb2Ayv1TaAcQ66SoucQwHUM5AkYDtRlkTH5n
+4MSxSYbvMnR7KqwzC9zxaUYoeiNUxo59BVtGp1K6SjEwxgDS+703w3rdAoGAYqTk
+Qt0TzdXRQ+lO7khUL9P26czRCkJGPeHdUdi10U0wZMgWTKYFEyG2A3js/AlMLcp+
+4M1DCBOpgPZK6ztaCHDxJCSAdjNjT+jwD3HPPVXq+e5o1L+y1ObGW+ZSPgVZC9lT
+TG0Ca4ZeVfp9REeY8IiotUPPfr/snyCNNv/JBQ8CgYEA9XQ0/qSQKQ+mc/AF4hyh
+dqVC1rjk7nWMk1xdGZQawgd/cAlznf0nLuhNASsfQ+dPhF/GE/WWu0GL6xpI/X+j
+prtNzXQOHDzibAhPHXbgnos5r4LmJZbbBK1wJFPerFncVI1jfpWe2JMtpj6JwzmV
+WSIYzxpI1CJM9jShfRp1/dM=
+-----END PRIVATE KEY-----
+";
+
+fn rsa_key(pem: &str) -> jwt_compact::alg::RsaPrivateKey {
+    use rsa::pkcs8::DecodePrivateKey;
+    jwt_compact::alg::RsaPrivateKey::from_pkcs8_pem(pem).unwrap()
+}
+
+#[tokio::test]
+async fn rs256_tokens_through_a_jwks_beside_es256_keys() {
+    let (in_set, not_in_set, ec) =
+        (rsa_key(RSA_A), rsa_key(RSA_B), p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap());
+    let doc = jwks_doc(&[es256_jwk("ec", &ec), rs256_jwk("rsa", &in_set)]);
+    let port = jwks_server(std::sync::Arc::new(std::sync::Mutex::new(doc)), Default::default()).await;
+    let stack = Stack::builder().var("JWKS_URL", &format!("http://127.0.0.1:{port}/jwks")).start();
+    let leases = "/functions/v1/leases-release";
+    let rs256 = jwt_compact::alg::Rsa::rs256();
+
+    let ok = stack.client_with(Some(&bearer(rs256, "rsa", &in_set, "service_role"))).get(leases).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let es = stack.client_with(Some(&es256_bearer("ec", &ec, "service_role"))).get(leases).await;
+    assert_eq!(es.status, 200, "ES256 beside RSA keys: {}", es.text);
+
+    for (why, token) in [
+        ("a key not in the set", bearer(rs256, "rsa", &not_in_set, "service_role")),
+        ("an unknown kid", bearer(rs256, "other", &not_in_set, "service_role")),
+        ("an RS256 token naming the EC key", bearer(rs256, "ec", &in_set, "service_role")),
+    ] {
+        let r = stack.client_with(Some(&token)).get(leases).await;
+        assert_eq!((r.status, r.json()["error"]["code"].as_str()), (401, Some("invalid_token")), "{why}: {}", r.text);
+        assert!(r.header("www-authenticate").is_some_and(|v| v.contains("invalid_token")), "{why}");
+    }
 }
 
 #[tokio::test]
