@@ -13,6 +13,7 @@ pub mod chat;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod figma;
 pub mod health;
 pub mod http;
 pub mod idempotency;

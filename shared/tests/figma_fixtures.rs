@@ -1,0 +1,162 @@
+//! The converter over the real Figma documents in ../shared/fixtures/figma:
+//! each converts, and what it shows survives.
+
+use std::path::PathBuf;
+
+use cogo_shared::figma::convert;
+use serde_json::Value;
+
+fn fixtures() -> Vec<(String, Value)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/figma");
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            (name, serde_json::from_str(&text).unwrap())
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.len() >= 12, "the fixtures are there");
+    out
+}
+
+/// Every node of a converted tree.
+fn nodes(tree: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    let mut stack: Vec<&Value> = tree.as_array().unwrap().iter().collect();
+    while let Some(n) = stack.pop() {
+        out.push(n);
+        stack.extend(n["children"].as_array().into_iter().flatten());
+    }
+    out
+}
+
+/// The characters of the TEXT nodes a viewer sees: visible, and not under
+/// a hidden node (unless a component property shows it).
+fn visible_texts(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            let shown = map.get("visible") != Some(&Value::Bool(false))
+                || node["componentPropertyReferences"]["visible"].is_string();
+            if map.contains_key("type") && !shown {
+                return;
+            }
+            if map.get("type").and_then(Value::as_str) == Some("TEXT") {
+                out.push(node["characters"].as_str().unwrap_or_default().to_string());
+            }
+            map.values().for_each(|v| visible_texts(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| visible_texts(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_fixture_converts_and_keeps_every_visible_text() {
+    for (name, doc) in fixtures() {
+        let converted = convert(&doc, Some("00000000-0000-4000-8000-000000000001"))
+            .unwrap_or_else(|e| panic!("{name}: {}", e.message));
+        let cogo = &converted["cogo_ui_json"];
+        assert_eq!(cogo["version"], "1.0", "{name}");
+        assert!(cogo["tree"].as_array().is_some_and(|t| !t.is_empty()), "{name}: a tree");
+        let all = nodes(&cogo["tree"]);
+        for n in &all {
+            for key in ["id", "type", "props", "figma", "children"] {
+                assert!(n.get(key).is_some(), "{name}: node without {key}: {}", n["id"]);
+            }
+            assert!(n["figma"]["type"].is_string(), "{name}");
+        }
+        let uui = nodes(&converted["uui_json"]["tree"]);
+        assert_eq!(uui.len(), all.len(), "{name}: both forms hold the same nodes");
+        // Texts inside a collapsed vector group are drawings, not text.
+        let mut expected = Vec::new();
+        visible_texts(&doc, &mut expected);
+        let shown: Vec<&str> = all.iter().filter_map(|n| n["props"]["text"].as_str()).collect();
+        for text in expected.iter().filter(|t| !t.trim().is_empty()) {
+            assert!(shown.contains(&text.as_str()), "{name}: the text {text:?} was lost");
+        }
+    }
+}
+
+#[test]
+fn hidden_nodes_are_dropped_unless_a_property_shows_them() {
+    for (name, doc) in fixtures() {
+        let converted = convert(&doc, None).unwrap();
+        for n in nodes(&converted["cogo_ui_json"]["tree"]) {
+            if n["props"]["conditional"].is_object() {
+                assert!(n["props"]["conditional"]["property"].is_string(), "{name}");
+            }
+        }
+    }
+    // No fixture binds visibility to a property, so a node of its own does.
+    let frame = serde_json::json!({"id": "1:1", "type": "FRAME", "name": "f", "children": [
+        {"id": "1:2", "type": "TEXT", "name": "icon label", "visible": false, "characters": "x",
+         "componentPropertyReferences": {"visible": "Show label#1:0"}},
+        {"id": "1:3", "type": "TEXT", "name": "gone", "visible": false, "characters": "y"}]});
+    let converted = convert(&frame, None).unwrap();
+    let children = converted["cogo_ui_json"]["tree"][0]["children"].as_array().unwrap();
+    assert_eq!(children.len(), 1, "the plain hidden node is dropped");
+    assert_eq!(children[0]["props"]["conditional"]["property"], "Show label#1:0");
+    assert_eq!(children[0]["props"]["conditional"]["visibleByDefault"], false);
+}
+
+fn converted_node(fixture: &str, id: &str) -> Value {
+    let doc = fixtures().into_iter().find(|(n, _)| n == fixture).unwrap().1;
+    let converted = convert(&doc, None).unwrap();
+    let found = nodes(&converted["cogo_ui_json"]["tree"]).into_iter().find(|n| n["id"] == id).cloned();
+    found.unwrap_or_else(|| panic!("{fixture}: no node {id}"))
+}
+
+#[test]
+fn spot_checks_on_named_nodes() {
+    // An auto-layout column: gap, padding, alignment from REST's defaults.
+    let column = converted_node("rest-govuk-cookie-banner.json", "18330:13859");
+    let layout = &column["props"]["layout"];
+    assert_eq!((layout["mode"].as_str(), layout["gap"].as_f64()), (Some("column"), Some(20.0)));
+    assert_eq!((layout["padding"]["top"].as_f64(), layout["padding"]["left"].as_f64()), (Some(20.0), Some(20.0)));
+    assert_eq!((layout["justify"].as_str(), layout["align"].as_str()), (Some("start"), Some("start")));
+    // A child that stretches across its parent's axis fills it.
+    let stretched = converted_node("rest-govuk-cookie-banner.json", "18330:13858");
+    assert!(stretched["props"]["sizing"].as_object().unwrap().values().any(|v| v == "fill"), "{stretched}");
+    // Mixed styles: more than one run, and the runs spell the text.
+    let mixed = converted_node("rest-govuk-cookie-banner.json", "18330:13844");
+    let runs = mixed["props"]["textStyle"]["runs"].as_array().unwrap();
+    assert!(runs.len() > 1);
+    let spelled: String = runs.iter().map(|r| r["text"].as_str().unwrap()).collect();
+    assert_eq!(spelled, mixed["props"]["text"].as_str().unwrap());
+    // A gradient and an image fill.
+    let gradient = converted_node("rest-nodes-styles-gradients-effects.json", "339:0");
+    assert_eq!(gradient["props"]["style"]["fills"][0]["type"], "linear_gradient");
+    assert!(gradient["props"]["style"]["fills"][0]["stops"].as_array().unwrap().len() >= 2);
+    let image = converted_node("rest-nodes-styles-gradients-effects.json", "339:7");
+    assert_eq!(
+        (image["type"].as_str(), image["props"]["style"]["fills"][0]["type"].as_str()),
+        (Some("image"), Some("image"))
+    );
+    // A node rotated by pi radians: 180 degrees.
+    let rotated = converted_node("rest-file-not-pink-presentation.json", "26:31");
+    assert_eq!(rotated["props"]["rotation"].as_f64().map(f64::abs), Some(180.0));
+    // A stroke on one side only.
+    let ruled = converted_node("rest-govuk-footer.json", "19792:14486");
+    let sides = &ruled["props"]["style"]["stroke"]["sides"];
+    assert_eq!((sides["top"].as_f64(), sides["bottom"].as_f64()), (Some(1.0), Some(0.0)));
+}
+
+#[test]
+fn plugin_serializations_use_the_same_model() {
+    let dump = fixtures().into_iter().find(|(n, _)| n == "plugin-dump-frame-image-gradient-text.json").unwrap().1;
+    let converted = convert(&dump, None).unwrap();
+    let all = nodes(&converted["cogo_ui_json"]["tree"]);
+    let text = all.iter().find(|n| n["type"] == "text").expect("a text node");
+    assert!(text["props"]["textStyle"]["style"]["fontFamily"].is_string(), "{text}");
+    assert!(text["props"]["textStyle"]["style"]["fontSize"].is_number());
+    let image = all.iter().find(|n| n["type"] == "image").expect("an image");
+    assert_eq!(image["props"]["frame"]["y"], 109.0);
+    let ellipse = all.iter().find(|n| n["figma"]["type"] == "ELLIPSE").unwrap();
+    let fills = ellipse["props"]["style"]["fills"].as_array().unwrap();
+    assert_eq!((fills[0]["type"].as_str(), fills[1]["type"].as_str()), (Some("solid"), Some("linear_gradient")));
+    assert_eq!(fills[0]["color"], "#77A7C1", "0.4667, 0.6549, 0.7569 to eight bits");
+}
