@@ -49,7 +49,7 @@ fn pages(input: &Value) -> Result<Vec<(String, String, Vec<Value>)>, ApiError> {
         }
         Value::Object(o) if o.get("type").is_some_and(Value::is_string) => Ok(from_document(input)),
         Value::Array(items) => {
-            Ok(vec![(String::new(), String::new(), items.iter().map(|n| normalize_plugin(n)).collect())])
+            Ok(vec![(String::new(), String::new(), items.iter().map(normalize_plugin).collect())])
         }
         _ => Err(bad_input("$", "expected a Figma REST response, a REST node or a plugin serialization")),
     }
