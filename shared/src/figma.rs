@@ -48,9 +48,7 @@ fn pages(input: &Value) -> Result<Vec<(String, String, Vec<Value>)>, ApiError> {
             Ok(out)
         }
         Value::Object(o) if o.get("type").is_some_and(Value::is_string) => Ok(from_document(input)),
-        Value::Array(items) => {
-            Ok(vec![(String::new(), String::new(), items.iter().map(normalize_plugin).collect())])
-        }
+        Value::Array(items) => Ok(vec![(String::new(), String::new(), items.iter().map(normalize_plugin).collect())]),
         _ => Err(bad_input("$", "expected a Figma REST response, a REST node or a plugin serialization")),
     }
 }
@@ -100,6 +98,9 @@ fn normalize_plugin(node: &Value) -> Value {
         out.insert("strokeDashes".into(), Value::Array(dashes.clone()));
     }
     if map.get("type").and_then(Value::as_str) == Some("TEXT") {
+        // A REST-style `style` (the reverse direction writes one) wins over
+        // what the plugin fields say.
+        let given = map.get("style").and_then(Value::as_object).cloned().unwrap_or_default();
         let mut style = Map::new();
         if let Some(font) = map.get("fontName").filter(|f| f.is_object()) {
             style.insert("fontFamily".into(), font["family"].clone());
@@ -137,6 +138,7 @@ fn normalize_plugin(node: &Value) -> Value {
             };
             style.insert("letterSpacing".into(), px.into());
         }
+        style.extend(given);
         out.insert("style".into(), Value::Object(style));
     }
     if let Some(Value::Array(children)) = map.get("children") {
@@ -244,6 +246,11 @@ fn visibility_property(node: &Value) -> Option<String> {
 }
 
 fn kind_of(node: &Value) -> &'static str {
+    // Written by the reverse direction for what the type alone cannot say
+    // (a group collapsed into one vector).
+    if node["cogoKind"] == "vector" {
+        return "vector";
+    }
     match node["type"].as_str().unwrap_or("") {
         "TEXT" => "text",
         "INSTANCE" => "instance",
@@ -568,7 +575,7 @@ fn convert_node(node: &Value, at: &Walk<'_>, path: &str) -> Result<Option<Value>
         "type": kind,
         "name": text(node, "name"),
         "props": props,
-        "figma": { "id": node["id"], "type": figma_type, "name": node["name"] },
+        "figma": { "id": text(node, "id"), "type": figma_type, "name": text(node, "name") },
     });
     let children_box = node.get("absoluteBoundingBox").filter(|b| b.is_object());
     let mut children = Vec::new();

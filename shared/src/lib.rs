@@ -14,6 +14,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod figma;
+pub mod figma_reverse;
 pub mod health;
 pub mod http;
 pub mod idempotency;

@@ -160,3 +160,40 @@ fn plugin_serializations_use_the_same_model() {
     assert_eq!((fills[0]["type"].as_str(), fills[1]["type"].as_str()), (Some("solid"), Some("linear_gradient")));
     assert_eq!(fills[0]["color"], "#77A7C1", "0.4667, 0.6549, 0.7569 to eight bits");
 }
+
+#[test]
+fn to_cogo_and_back_and_to_cogo_again_is_a_fixed_point() {
+    for (name, doc) in fixtures() {
+        let first = convert(&doc, None).unwrap();
+        let tree = &first["cogo_ui_json"]["tree"];
+        let back = cogo_shared::figma_reverse::to_figma_like(&first["cogo_ui_json"]).unwrap();
+        let again = convert(&back["figma_like"], None).unwrap_or_else(|e| panic!("{name}: {}", e.message));
+        let again_tree = &again["cogo_ui_json"]["tree"];
+        if tree != again_tree {
+            let (a, b) = (nodes(tree), nodes(again_tree));
+            for (x, y) in a.iter().zip(b.iter()) {
+                for key in ["type", "props", "figma", "name"] {
+                    assert_eq!(x[key], y[key], "{name}: node {} differs in {key}", x["id"]);
+                }
+            }
+            assert_eq!(a.len(), b.len(), "{name}: node count");
+        }
+    }
+}
+
+#[test]
+fn every_conversion_validates_against_the_published_schema() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("figma/cogo-ui.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    for (name, doc) in fixtures() {
+        let converted = convert(&doc, None).unwrap();
+        let errors: Vec<String> =
+            validator.iter_errors(&converted).take(5).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        // The schema can fail: a node of an unknown kind does.
+        let mut broken = converted.clone();
+        broken["cogo_ui_json"]["tree"][0]["type"] = "widget".into();
+        assert!(!validator.is_valid(&broken), "{name}");
+    }
+}
