@@ -5,7 +5,7 @@ use cogo_shared::http::ApiResponse;
 use cogo_shared::routes::Endpoint;
 use cogo_shared::ApiError;
 
-use crate::{artifacts, chat, docs, events, health, jobs, reads, Reply, RequestContext};
+use crate::{artifacts, chat, docs, events, figma, health, jobs, reads, Reply, RequestContext};
 
 pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, ApiError> {
     let buffered: Result<ApiResponse, ApiError> = match endpoint {
@@ -41,6 +41,9 @@ pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, 
         Endpoint::Broadcast => events::broadcast(ctx).await,
         Endpoint::ChannelStream => return events::channel(ctx).await,
         Endpoint::WorkersStream => return events::workers(ctx).await,
+        Endpoint::FigmaHealth => Ok(figma::health(ctx)),
+        Endpoint::FigmaGenerate => figma::generate(ctx),
+        Endpoint::FigmaFromUui => figma::from_uui(ctx),
     };
     buffered.map(Reply::from)
 }

@@ -11,6 +11,7 @@ mod config;
 mod dispatch;
 mod docs;
 mod events;
+mod figma;
 mod health;
 mod hub;
 mod jobs;
@@ -47,6 +48,8 @@ pub struct RequestContext {
     /// The route's `:name` path segments.
     pub params: Vec<(&'static str, String)>,
     pub env: Env,
+    /// The largest body this endpoint takes.
+    pub body_limit: usize,
     /// Keeps work going after the response (job hub doorbells).
     pub worker_ctx: Context,
 }
@@ -62,7 +65,7 @@ impl RequestContext {
 
     /// The body as one JSON object.
     pub fn body(&self) -> Result<Body, ApiError> {
-        Body::parse(&self.body_bytes, self.config.max_body_bytes)
+        Body::parse(&self.body_bytes, self.body_limit)
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -221,43 +224,55 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         }
         RouteMatch::NotFound => return Err(ApiError::not_found(format!("no route for {path}"))),
     };
-    let config = config::load(&env)?;
-    let mut request = request;
-    let body_bytes =
-        if method == Method::Post { read_body(&mut request, config.max_body_bytes).await? } else { Vec::new() };
-    let authorization = request.headers().get("authorization").ok().flatten();
-    let keys = jwks::for_token(&config, authorization.as_deref()).await;
-    let principal = authenticate_request(&request, &config, &body_bytes, keys.as_ref())?;
-    if principal.via == Via::Signature {
-        if let Some(signature) = request.headers().get("x-signature").ok().flatten() {
-            replay::first_use(&env, &signature).await?;
+    // figma-compat answers every error in the plugin's shape.
+    let served = async {
+        let config = config::load(&env)?;
+        let mut request = request;
+        let body_bytes = if method == Method::Post {
+            read_body(&mut request, endpoint.body_limit(&config)).await?
+        } else {
+            Vec::new()
+        };
+        let authorization = request.headers().get("authorization").ok().flatten();
+        let keys = jwks::for_token(&config, authorization.as_deref()).await;
+        let principal = authenticate_request(&request, &config, &body_bytes, keys.as_ref())?;
+        if principal.via == Via::Signature {
+            if let Some(signature) = request.headers().get("x-signature").ok().flatten() {
+                replay::first_use(&env, &signature).await?;
+            }
+        }
+        authorize(&principal, allow)?;
+        // The platform itself is not limited, nor are signed links: their
+        // signature is the credential, and anonymous callers would share one limit.
+        let limited = principal.role != Role::Service && !artifacts::is_signed_link(endpoint);
+        let limit_headers = if config.rate_limit_per_min > 0 && limited {
+            let key = format!("{}|{endpoint:?}", principal.id());
+            ratelimit::enforce(&env, &key, Limit { per_minute: config.rate_limit_per_min }).await?
+        } else {
+            Vec::new()
+        };
+        let body_limit = endpoint.body_limit(&config);
+        let ctx = RequestContext { request, body_bytes, config, principal, params, env, body_limit, worker_ctx };
+        let result = match ctx.header(idempotency::HEADER) {
+            // A chat message is idempotent by its key already, and answers a stream.
+            Some(key) if method == Method::Post && endpoint != Endpoint::Chat => idempotent(ctx, endpoint, &key).await,
+            _ => dispatch::dispatch(endpoint, ctx).await,
+        };
+        match result {
+            Ok(mut reply) => {
+                reply.add_headers(limit_headers);
+                Ok(reply)
+            }
+            Err(mut e) => {
+                e.headers.extend(limit_headers);
+                Err(e)
+            }
         }
     }
-    authorize(&principal, allow)?;
-    // The platform itself is not limited, nor are signed links: their
-    // signature is the credential, and anonymous callers would share one limit.
-    let limited = principal.role != Role::Service && !artifacts::is_signed_link(endpoint);
-    let limit_headers = if config.rate_limit_per_min > 0 && limited {
-        let key = format!("{}|{endpoint:?}", principal.id());
-        ratelimit::enforce(&env, &key, Limit { per_minute: config.rate_limit_per_min }).await?
-    } else {
-        Vec::new()
-    };
-    let ctx = RequestContext { request, body_bytes, config, principal, params, env, worker_ctx };
-    let result = match ctx.header(idempotency::HEADER) {
-        // A chat message is idempotent by its key already, and answers a stream.
-        Some(key) if method == Method::Post && endpoint != Endpoint::Chat => idempotent(ctx, endpoint, &key).await,
-        _ => dispatch::dispatch(endpoint, ctx).await,
-    };
-    match result {
-        Ok(mut reply) => {
-            reply.add_headers(limit_headers);
-            Ok(reply)
-        }
-        Err(mut e) => {
-            e.headers.extend(limit_headers);
-            Err(e)
-        }
+    .await;
+    match served {
+        Err(e) if endpoint.is_figma() => Ok(cogo_shared::figma::plugin_error(e).into()),
+        other => other,
     }
 }
 
@@ -332,6 +347,7 @@ async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Resul
         Ok(Reply::Buffered(r)) => r,
         // Streams are downloads, never POSTs; nothing to store.
         Ok(streamed) => return Ok(streamed),
+        Err(e) if endpoint.is_figma() => cogo_shared::figma::plugin_error(e),
         Err(e) => e.into_response(),
     };
     let finish = idempotency::finish_args(&principal, route, key, &response);

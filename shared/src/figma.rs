@@ -13,7 +13,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::body::Body;
 use crate::error::ApiError;
+use crate::http::ApiResponse;
 
 /// A conversion failure naming the JSON path of the offending value.
 fn bad_input(path: &str, reason: &str) -> ApiError {
@@ -623,6 +625,80 @@ fn normalize_root(node: &Value) -> Value {
     }
 }
 
+/// `uui/generate`: the conversion of `figma_json` (a REST response, a REST
+/// node or a plugin serialization) or `figma_like` (plugin-style nodes), or
+/// `cogo_ui_json` given as it is, in both forms.
+pub fn generate(body: &Body, project_id: Option<&str>) -> Result<Value, ApiError> {
+    if let Some(doc) = body.opt_value(&["figma_json", "figmaJson"]) {
+        return convert(&doc, project_id).map_err(|e| at_field(e, "figma_json"));
+    }
+    if let Some(like) = body.opt_value(&["figma_like", "figmaLike"]) {
+        return convert(&like, project_id).map_err(|e| at_field(e, "figma_like"));
+    }
+    if let Some(cogo) = body.opt_value(&["cogo_ui_json", "cogoUiJson"]) {
+        return from_cogo(&cogo, project_id);
+    }
+    Err(bad_input("$", "one of figma_json, figma_like or cogo_ui_json is required"))
+}
+
+/// The JSON path of a conversion error, under the body field it came from.
+fn at_field(mut e: ApiError, field: &str) -> ApiError {
+    if let Some(Value::String(path)) = e.details.as_mut().and_then(|d| d.get_mut("path")) {
+        *path = path.replacen('$', &format!("$.{field}"), 1);
+        e.message = e.message.replacen('$', &format!("$.{field}"), 1);
+    }
+    e
+}
+
+/// A `cogo_ui_json` as the plugin seeds it (`{tree}` or a bare array of
+/// `{id, type, props?, children?}`), with its `uui_json` form.
+fn from_cogo(cogo: &Value, project_id: Option<&str>) -> Result<Value, ApiError> {
+    let tree = match cogo {
+        Value::Array(items) => items,
+        Value::Object(o) => o
+            .get("tree")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad_input("$.cogo_ui_json.tree", "must be an array of nodes"))?,
+        _ => return Err(bad_input("$.cogo_ui_json", "must be an object with a tree, or an array of nodes")),
+    };
+    fn check(node: &Value, path: &str) -> Result<Value, ApiError> {
+        for key in ["id", "type"] {
+            if !node[key].is_string() {
+                return Err(bad_input(&format!("{path}.{key}"), "must be a string"));
+            }
+        }
+        let mut children = Vec::new();
+        for (i, child) in node["children"].as_array().into_iter().flatten().enumerate() {
+            children.push(check(child, &format!("{path}.children[{i}]"))?);
+        }
+        Ok(json!({ "id": node["id"], "kind": node["type"], "name": node.get("name").cloned().unwrap_or(Value::Null),
+                   "attrs": node.get("props").cloned().unwrap_or(json!({})), "children": children }))
+    }
+    let uui: Vec<Value> = tree
+        .iter()
+        .enumerate()
+        .map(|(i, n)| check(n, &format!("$.cogo_ui_json.tree[{i}]")))
+        .collect::<Result<_, _>>()?;
+    let meta = json!({ "project_id": project_id });
+    let page = cogo.get("page").cloned().unwrap_or(json!({}));
+    Ok(json!({
+        "uui_json": { "version": "1.0", "tree": uui, "meta": meta },
+        "cogo_ui_json": { "version": "1.0", "page": page, "tree": tree, "meta": meta },
+    }))
+}
+
+/// An error as the Figma plugin reads it: `{ok: false, error, reason,
+/// details}` (a body over the limit: `error: "payload_too_large"`).
+pub fn plugin_error(e: ApiError) -> ApiResponse {
+    let mut body = json!({ "ok": false, "error": e.code, "reason": e.message });
+    if let Some(details) = &e.details {
+        body["details"] = details.clone();
+    }
+    let mut response = ApiResponse::json(e.status, &body);
+    response.headers.extend(e.headers);
+    response
+}
+
 /// The `uui_json` form of a node: `kind` and `attrs` for `type` and `props`.
 fn to_uui(node: &Value) -> Value {
     let children: Vec<Value> = node["children"].as_array().into_iter().flatten().map(to_uui).collect();
@@ -647,6 +723,32 @@ mod tests {
         assert_eq!(weight_from_style("Extra Bold"), 800);
         assert_eq!(weight_from_style("Bold"), 700);
         assert_eq!(weight_from_style("Regular"), 400);
+    }
+
+    fn body(s: &str) -> Body {
+        Body::parse(s.as_bytes(), 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn generate_takes_any_of_the_three_inputs() {
+        let seed = generate(&body(r#"{"cogo_ui_json":[{"type":"container","id":"root","children":[{"type":"text","id":"t","props":{"text":"Welcome"}}]}]}"#), Some("p")).unwrap();
+        assert_eq!(seed["uui_json"]["tree"][0]["children"][0]["attrs"]["text"], "Welcome");
+        assert_eq!(seed["uui_json"]["tree"][0]["kind"], "container");
+        assert_eq!(seed["cogo_ui_json"]["meta"]["project_id"], "p");
+        let figma =
+            generate(&body(r#"{"figma_json":{"id":"1:1","type":"TEXT","name":"t","characters":"Hi"}}"#), None).unwrap();
+        assert_eq!(figma["cogo_ui_json"]["tree"][0]["props"]["text"], "Hi");
+        let e = generate(
+            &body(r#"{"figma_json":{"document":{"type":"DOCUMENT","children":[{"type":"CANVAS","children":[{}]}]}}}"#),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.details.unwrap()["path"], "$.figma_json.pages[0].children[0].type");
+        let e = generate(&body(r#"{"cogo_ui_json":{"tree":[{"id":"a","type":3}]}}"#), None).unwrap_err();
+        assert_eq!(e.details.unwrap()["path"], "$.cogo_ui_json.tree[0].type");
+        assert_eq!(generate(&body(r#"{"intent":"x"}"#), None).unwrap_err().status, 400);
+        let shaped: Value = serde_json::from_slice(&plugin_error(crate::body::too_large(10)).body).unwrap();
+        assert_eq!((shaped["ok"].as_bool(), shaped["error"].as_str()), (Some(false), Some("payload_too_large")));
     }
 
     #[test]

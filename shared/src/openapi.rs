@@ -28,15 +28,30 @@ fn public_path(pattern: &str) -> String {
 
 fn operation(spec: &Value, endpoint: Endpoint, method: Method, allow: &[Role], id: String) -> Option<Value> {
     let mut op = spec["operations"].get(format!("{endpoint:?}"))?.clone();
-    let error = json!({ "$ref": "#/components/responses/Error" });
+    let error = if endpoint.is_figma() {
+        json!({ "$ref": "#/components/responses/PluginError" })
+    } else {
+        json!({ "$ref": "#/components/responses/Error" })
+    };
     // The answers every operation can give besides its own.
     let mut common = Vec::new();
     if allow == ANYONE {
         op["security"] = json!([]);
+    } else if endpoint.is_figma() {
+        common.push(("401", error.clone()));
     } else {
         common.push(("401", json!({ "$ref": "#/components/responses/Unauthorized" })));
+    }
+    if allow != ANYONE {
         common.push(("403", error.clone()));
-        common.push(("429", json!({ "$ref": "#/components/responses/TooManyRequests" })));
+        common.push((
+            "429",
+            if endpoint.is_figma() {
+                error.clone()
+            } else {
+                json!({ "$ref": "#/components/responses/TooManyRequests" })
+            },
+        ));
     }
     if method == Method::Post {
         common.extend(["400", "409", "413", "422"].map(|status| (status, error.clone())));

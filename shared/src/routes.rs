@@ -43,6 +43,26 @@ pub enum Endpoint {
     Broadcast,
     ChannelStream,
     WorkersStream,
+    FigmaHealth,
+    FigmaGenerate,
+    FigmaFromUui,
+}
+
+impl Endpoint {
+    /// figma-compat answers errors in the plugin's shape and takes whole
+    /// Figma documents as bodies.
+    pub fn is_figma(self) -> bool {
+        matches!(self, Endpoint::FigmaHealth | Endpoint::FigmaGenerate | Endpoint::FigmaFromUui)
+    }
+
+    /// The largest body this endpoint takes.
+    pub fn body_limit(self, config: &crate::config::Config) -> usize {
+        if self.is_figma() {
+            config.figma_max_body_bytes
+        } else {
+            config.max_body_bytes
+        }
+    }
 }
 
 /// Who may call what (DESIGN.md section 3). A user's reads run under their
@@ -88,6 +108,9 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Post], allow: WORKERS, paths: &["/broadcast"], endpoint: Endpoint::Broadcast },
     Route { methods: &[Get], allow: MEMBERS, paths: &["/channel"], endpoint: Endpoint::ChannelStream },
     Route { methods: &[Get], allow: PLATFORM, paths: &["/workers-stream"], endpoint: Endpoint::WorkersStream },
+    Route { methods: &[Get], allow: ANYONE, paths: &["/figma-compat/healthz"], endpoint: Endpoint::FigmaHealth },
+    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/generate"], endpoint: Endpoint::FigmaGenerate },
+    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/figma/from-uui"], endpoint: Endpoint::FigmaFromUui },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];

@@ -39,6 +39,9 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     // Streams that would stay open are asked something invalid: 400 proves the credential passed.
     ("GET", "/functions/v1/channel?name=nowhere", &["authenticated", "worker", "service_role"]),
     ("GET", "/functions/v1/workers-stream?after=x", &["service_role"]),
+    ("GET", "/figma-compat/healthz", ANYONE),
+    ("POST", "/figma-compat/uui/generate", &["authenticated", "worker", "service_role"]),
+    ("POST", "/functions/v1/figma-compat/figma/from-uui", &["authenticated", "worker", "service_role"]),
     // The artifact links themselves carry their credential (the signature): tests/artifacts.rs.
     ("GET", "/docs.json", ANYONE),
     ("GET", "/functions/v1/docs", ANYONE),
@@ -74,7 +77,7 @@ async fn every_route_against_every_credential() {
             assert_eq!(none.status, 200, "{path}: {}", none.text);
         } else {
             assert_eq!(none.status, 401, "{path} without credential: {}", none.text);
-            assert_eq!(none.json()["error"]["code"], "missing_credentials");
+            assert_eq!(error_code(&none.json()), "missing_credentials");
             assert!(none.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")), "{path}");
         }
         for (label, auth, code) in [
@@ -89,7 +92,7 @@ async fn every_route_against_every_credential() {
                 call(Some(auth)).await
             };
             assert_eq!(reply.status, 401, "{path} {label}: {}", reply.text);
-            assert_eq!(reply.json()["error"]["code"], code, "{path} {label}");
+            assert_eq!(error_code(&reply.json()), code, "{path} {label}");
             assert!(reply.header("www-authenticate").unwrap().contains("invalid_token") || code == "invalid_api_key");
         }
         for role in ["authenticated", "worker", "service_role"] {
@@ -98,10 +101,16 @@ async fn every_route_against_every_credential() {
                 assert!(![401, 403].contains(&reply.status), "{path} as {role}: {} {}", reply.status, reply.text);
             } else {
                 assert_eq!(reply.status, 403, "{path} as {role}: {}", reply.text);
-                assert_eq!(reply.json()["error"]["code"], "forbidden");
+                assert_eq!(error_code(&reply.json()), "forbidden");
             }
         }
     }
+}
+
+/// The error code of either error shape: ours, or the Figma plugin's
+/// (`{ok: false, error: "<code>"}`, figma-compat).
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().or(body["error"].as_str()).unwrap_or_default()
 }
 
 #[tokio::test]

@@ -1,0 +1,82 @@
+//! figma-compat through the real stack: the plugin's calls, its error
+//! shape, and the larger body cap for whole Figma documents.
+
+use std::sync::OnceLock;
+
+use cogo_tests::Stack;
+use serde_json::{json, Value};
+
+fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| Stack::builder().var("FIGMA_MAX_BODY_BYTES", "3000000").start())
+}
+
+fn fixture(name: &str) -> Value {
+    let path = cogo_tests::workspace_root().join("../shared/fixtures/figma").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn healthz_on_both_url_families() {
+    for path in ["/functions/v1/figma-compat/healthz", "/figma-compat/healthz"] {
+        let reply = stack().client_with(None).get(path).await;
+        assert_eq!((reply.status, reply.json()["ok"].as_bool()), (200, Some(true)), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn generate_converts_a_large_file_and_back() {
+    let client = stack().client();
+    // 1.9 MB: over the 1 MB default cap of other routes, under figma-compat's.
+    let doc = fixture("rest-file-design-system-constraints.json");
+    let project = "00000000-0000-4000-8000-000000000042";
+    let reply = client.post("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc})).await;
+    assert_eq!(reply.status, 200, "{}", &reply.text[..reply.text.len().min(300)]);
+    let answer = reply.json();
+    assert_eq!(answer["ok"], true);
+    assert_eq!(answer["trace_id"].as_str().map(str::len), Some(36));
+    let result = &answer["result"];
+    assert_eq!(result["cogo_ui_json"]["meta"]["project_id"], project);
+    assert_eq!(
+        result["uui_json"]["tree"].as_array().unwrap().len(),
+        result["cogo_ui_json"]["tree"].as_array().unwrap().len()
+    );
+
+    let back = client
+        .post("/functions/v1/figma-compat/figma/from-uui", &json!({"cogo_ui_json": result["cogo_ui_json"]}))
+        .await;
+    assert_eq!(back.status, 200);
+    let figma_like = back.json()["figma_like"].clone();
+    let again = client.post("/figma-compat/uui/generate", &json!({"figma_like": figma_like})).await.json();
+    assert_eq!(
+        again["result"]["cogo_ui_json"]["tree"], result["cogo_ui_json"]["tree"],
+        "a fixed point through the edge"
+    );
+
+    // The plugin's seed form.
+    let seed = json!({"cogo_ui_json": {"tree": [{"type": "container", "id": "root", "children": [{"type": "text", "id": "t", "props": {"text": "Welcome"}}]}]}});
+    let seeded = client.post("/figma-compat/uui/generate", &seed).await.json();
+    assert_eq!(seeded["result"]["uui_json"]["tree"][0]["children"][0]["kind"], "text");
+}
+
+#[tokio::test]
+async fn errors_come_in_the_plugins_shape() {
+    let client = stack().client();
+    let bad = json!({"figma_json": {"document": {"type": "DOCUMENT", "children": [{"type": "CANVAS", "children": [{"id": "1:1"}]}]}}});
+    let reply = client.post("/figma-compat/uui/generate", &bad).await;
+    assert_eq!(reply.status, 400);
+    let body = reply.json();
+    assert_eq!((body["ok"].as_bool(), body["error"].as_str()), (Some(false), Some("invalid_figma_json")));
+    assert_eq!(body["details"]["path"], "$.figma_json.pages[0].children[0].type");
+    assert!(body["reason"].as_str().unwrap().contains("is missing"));
+    let none = client.post("/figma-compat/uui/generate", &json!({"intent": "x"})).await;
+    assert_eq!((none.status, none.json()["ok"].as_bool()), (400, Some(false)));
+    let huge = vec![b' '; 3_100_000];
+    let mut big = br#"{"figma_json":{}}"#.to_vec();
+    big.extend(huge);
+    let too_big = client.send_raw("POST", "/figma-compat/uui/generate", big).await;
+    assert_eq!(too_big.status, 413);
+    assert_eq!(too_big.json()["error"], "payload_too_large");
+    let anonymous = stack().client_with(None).post("/figma-compat/uui/generate", &json!({"figma_json": {}})).await;
+    assert_eq!((anonymous.status, anonymous.json()["ok"].as_bool()), (401, Some(false)));
+}
