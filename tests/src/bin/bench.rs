@@ -2,11 +2,11 @@
 //! release wasm in workerd, the gateway, PostgreSQL), the same loop against
 //! the gateway's RPC directly, and the latency of the reads operators poll
 //! (metrics-overview, jobs-recent) over 10k and 1M jobs, and the time from
-//! a progress report to its SSE frame with 1 and 100 subscribers; figures
-//! and ratios from one run.
+//! a progress report to its SSE frame with 1 and 100 subscribers, and the
+//! conversion time of each Figma fixture; figures and ratios from one run.
 //!
-//! `scripts/bench [--quick] [--reads | --sse]` (only the read latencies, or
-//! only the progress-to-SSE-frame latencies)
+//! `scripts/bench [--quick] [--reads | --sse | --figma]` (only the read
+//! latencies, the progress-to-SSE-frame latencies, or the Figma conversions)
 
 use std::time::{Duration, Instant};
 
@@ -368,6 +368,53 @@ async fn sse_latency(stack: &Stack, subscribers: usize, rounds: usize) -> Vec<f6
     ms
 }
 
+/// Conversion time of each Figma fixture: natively (the converter alone,
+/// median of repeated runs) and end to end through workerd (uui/generate).
+async fn figma_conversions(stack: &Stack) {
+    println!("\n{:<48} {:>10} {:>12} {:>12}", "figma-compat uui/generate", "size", "native", "workerd");
+    let dir = cogo_tests::workspace_root().join("../shared/fixtures/figma");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    let http = reqwest::Client::new();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|x| x == "json")) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        let runs = if text.len() > 500_000 { 10 } else { 50 };
+        let mut native = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            cogo_shared::figma::convert(&parsed, None).unwrap();
+            native.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let body = serde_json::to_vec(&json!({ "figma_json": doc })).unwrap();
+        let mut edge = Vec::new();
+        for i in 0..runs.min(20) + 2 {
+            let t = Instant::now();
+            let resp = http
+                .post(stack.url("/functions/v1/figma-compat/uui/generate"))
+                .header("authorization", format!("Bearer {}", stack.service_key))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{}", path.display());
+            resp.bytes().await.unwrap();
+            if i >= 2 {
+                edge.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        println!(
+            "{:<48} {:>8.0}KB {:>10.2}ms {:>10.2}ms",
+            path.file_name().unwrap().to_string_lossy(),
+            text.len() as f64 / 1024.0,
+            percentile(&native, 0.5),
+            percentile(&edge, 0.5)
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -375,6 +422,9 @@ async fn main() {
     let read_sizes: &[i64] = if quick { &[10_000, 100_000] } else { &[10_000, 1_000_000] };
     if std::env::args().any(|a| a == "--reads") {
         return read_latencies(stack, read_sizes).await;
+    }
+    if std::env::args().any(|a| a == "--figma") {
+        return figma_conversions(stack).await;
     }
     if std::env::args().any(|a| a == "--sse") {
         return sse_latencies(stack, if quick { 50 } else { 200 }).await;
@@ -419,6 +469,7 @@ async fn main() {
 
     read_latencies(stack, read_sizes).await;
     sse_latencies(stack, if quick { 50 } else { 200 }).await;
+    figma_conversions(stack).await;
 }
 
 async fn sse_latencies(stack: &Stack, rounds: usize) {
