@@ -418,65 +418,9 @@ async fn es256_tokens_through_a_jwks_and_key_rotation_without_restart() {
     assert!(fetches.load(std::sync::atomic::Ordering::SeqCst) >= 2);
 }
 
-/// Two fixed 2048-bit RSA keys (`openssl genpkey -algorithm RSA`).
-const RSA_A: &str = "-----BEGIN PRIVATE KEY-----
-MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDTGtXLvdBqFY5h
-We/9l5/p5I60kwcpap/SvazihQYAPY7/NdiZxHRLVcNFPmldP5XIZiDv32pWB+og
-4ACTbfY6kvHbOwAY3wzqnA7h+00bSYZRDQASpg/1xnd3SbScNKLuoHPJRc+4fCgV
-+p8n/MAUSWOOxiut031zreyHrLUGNKfAmkjgLxMML4FMomgfJ1QbYLpcXw6bUUqH
-a5Fkhy5fOzpwxWbAJauGUfpBnHlb2UbEBZ6+VEG2V2+9eym6pzKcCZQOB0es/+Xu
-/fqsCYaDoxRoeiBTDQb2i7bxw8t/blCwSTpAa8VvhMRjZhBojKn7N3N5PnTknEku
-faEV4gl7AgMBAAECggEAHGC58bf+mWweu4EgDO/CJuplsT98fHmhVMPQ8ZMJN09k
-dskxvfCV439QDxxbL0D6F7om3lKi/uqfHgk5T+2TESpUtHBDdz8bWORemcvdgHgL
-RBT3zV9Lu5xmIyp3dXIb9EZXGkI2Bf+RUexiqGObxykFvEPGdl5SOb0yaRtIgGCl
-dUF6ncesNu3XgZyv8mPKF9vSefFfn7tFEZOx26Rq/5ZkVVdKsyTWGv/y6wGD3Jnv
-A0isipCTGm4CIijI8VP33oYe/IHKoOL3ahxe69tCQqrRNDa50dmJYfAkNSJ1Wfpd
-45dBawDs/uydp8Ei6SYvFqw1+1oWVfYaV3rDM7XjjQKBgQDxboY4xzjIh1NAie3b
-K148NX2cp//L0+pnPYR5lRAkHtMiP0K8Mq07lX8ffHegBhDY5MLlz4Z05gATr1id
-xQlrTVN9x8Fpq6m1CLth/qE/ozO4adhJQiY5PCw/Dmo1UE2y2cni5nLMIXTMAt1E
-3zCP/gTjDvz886tHoz7IHKNjbwKBgQDf19dOLtqjJiv7RMZgUPgU0rw7H5Zr6Hf5
-pNfW1ymNN8KUdviR1KIuob1R30xpOWiRIg+Alh+1/j7Y0osWGZffuzc8qC/bOZdP
-2Wru9HgnZhx6jvK37EDdDpzV45Kfug8kSuHIAOTDgy7MhaDwFXKf5P4plIxcdwsG
-HkS7QKEEtQKBgQCnulsxMua2GZ2y5qACdZygQ6EipmxFVNIyK0DPnsl57phL4Jsi
-WCqVjISmgTgySkSGCleEhKoqqGdBRb5QzUR/8VahuZcbLJFYHdrgd5/asC0MXyxN
-qNEZTj6HCCKtKz7vk/J32hXCzzNvUEYcxNneD2GhxRXpPfeuazEAoTS5rQKBgQCv
-B0oeozpoqhdn8X4goA9r0OBIZsmq9OqjNQdkwXeHKdunVWPGO/rY9bVgiHdqK+6c
-1YJDrJ99IiGoTvFcxYRg+DYX4vcQt3aehEY+NMCjJhAMsSwPLtgFQkDWao0jAkyG
-t1rWlgRK8I+ucqrGMC8h4d/vSW17e8YN8asStFVzpQKBgBELfey9TVQ5SyV+ssxy
-bpsy+eURyBe057KdkHcc8eQCJcrYQ9UZ8HQQnhSU186hBK7PfHEAw/WIXLVpRKKv
-OkPtFEEklmFlGEaMYTs3gX9LDC8n6JK69PqnyGNcpX+qQDhwZZlvYV1d88XssN2T
-sEsgOxF0SbaddOvmHlMvrFrc
------END PRIVATE KEY-----
-";
-const RSA_B: &str = "-----BEGIN PRIVATE KEY-----
-MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDc6IZIEfSa6ntA
-wQzr/6Z+ruORloaUJroGgs+jugwDWAcltIawa0QrPwJUzDOCNkWGVKgQjbhLRaVF
-VV66sMswlHFmpK05/1/EFgMJzE/sZY7eJD8wYC37Cjh/zZ+jYoO6tCe/vm9jzHRn
-hOPOCqDt48GLYY8MNQXV3kPPMNP6rW1J93mO5D7irXc9QgYgmBdx8Oy/bHaZFfma
-0PpOGGaAVeRlXXQhc3Fj+sQPRYZxe77xGkOEeoOlXNOzTfVCi8Dv0g9T3cNBU/lV
-+OIpMZ820bLOFKFK5m4eaotqbeWT7mKwyqewK9POOhmjWYgcJ7Q0aSo6r9WKbYN1
-31UPxBU/AgMBAAECggEAHjdEmBqzS/XzCj49qmbLWxGd4/3kW42ugpHQR/NR4v/e
-k7w3yMLAo2+uEx45P2rKo19J+7WpdcuexGHdyrMVn91LY5WhHMk+9p8SJvwbby4h
-rBCQ1L5Fxnbf7S9EJ4DOnDI51k18hqM3xX8U+nZUC9ChhRNA5z5gwB+eQ8/zIXA9
-H+IWZFEQZj49PGyEmlLhJ4WDokHz69iRgWoGnKJayx/HerqwksOt8oinja+GDYl6
-9EIJ1Kvcq8BujMGxPfX6bq6T/DR+vonXbwiVWXw9IBmerE5SpV3qyvmtC3xvAbt/
-M/CYH61mKX+2FrT5MVIcGa9DwEV7ctAGbTGr6evkxQKBgQD+RQbRq7f+WUdkDUlP
-C0xSCx6iY7KZqg3p+udsugPSsAmD4EuWen/YBKiRC/jfeEPPqCnWyWVDfkCg8wZI
-AAPoCdRnPBSdm2jgD+dS/NskRRtCmzzymYsfMUlSgZOE5cz/R2WgFQHQao9Hm/NW
-/irwa59HsVrExtP5N14yuFEb/QKBgQDeaWC1yw6H+v1UOopSqIEUjHJeZMMgAh4+
-1O8zuaUS/QwBBp+uhKt4LoMmc62kp1/pXw/6nHfKTLCSsQrEXlqx8zVNWdAPQLhY
-0HwUaf4JiiTvrL46m6fKv3r/wCYV5CSvEtTH20gA/kyJt52PONyIzuAXOG9GjLdt
-xmLUtCA06wKBgCARAngkyNJ53ef/SPR//0MFhfqCyj5Y1OJiMxdiKiNC8iBAhCfZ
-ERBkHgIU2XENULf6hDRDN9MYM/xYSb2Ayv1TaAcQ66SoucQwHUM5AkYDtRlkTH5n
-4MSxSYbvMnR7KqwzC9zxaUYoeiNUxo59BVtGp1K6SjEwxgDS+703w3rdAoGAYqTk
-Qt0TzdXRQ+lO7khUL9P26czRCkJGPeHdUdi10U0wZMgWTKYFEyG2A3js/AlMLcp+
-4M1DCBOpgPZK6ztaCHDxJCSAdjNjT+jwD3HPPVXq+e5o1L+y1ObGW+ZSPgVZC9lT
-TG0Ca4ZeVfp9REeY8IiotUPPfr/snyCNNv/JBQ8CgYEA9XQ0/qSQKQ+mc/AF4hyh
-dqVC1rjk7nWMk1xdGZQawgd/cAlznf0nLuhNASsfQ+dPhF/GE/WWu0GL6xpI/X+j
-prtNzXQOHDzibAhPHXbgnos5r4LmJZbbBK1wJFPerFncVI1jfpWe2JMtpj6JwzmV
-WSIYzxpI1CJM9jShfRp1/dM=
------END PRIVATE KEY-----
-";
+/// Two fixed 2048-bit RSA test keys (`openssl genpkey -algorithm RSA`), shared with the shared crate's tests.
+const RSA_A: &str = include_str!("../../shared/testdata/rsa-a.pem");
+const RSA_B: &str = include_str!("../../shared/testdata/rsa-b.pem");
 
 fn rsa_key(pem: &str) -> jwt_compact::alg::RsaPrivateKey {
     use rsa::pkcs8::DecodePrivateKey;
