@@ -5,7 +5,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cogo_shared::artifacts::{self, check_bucket, check_mime, check_path, link_url, parse_range, Range, BUCKET};
+use cogo_shared::artifacts::{
+    self, check_bucket, check_mime, check_path, link_url, parse_range, Range, BUCKET, FIGMA_BUCKET,
+};
 use cogo_shared::auth::Role;
 use cogo_shared::body::parse_uuid;
 use cogo_shared::http::ApiResponse;
@@ -26,7 +28,7 @@ pub fn is_signed_link(endpoint: Endpoint) -> bool {
     matches!(endpoint, Endpoint::ArtifactPut | Endpoint::ArtifactGet)
 }
 
-fn link_secret(ctx: &RequestContext) -> Result<&str, ApiError> {
+pub fn link_secret(ctx: &RequestContext) -> Result<&str, ApiError> {
     ctx.config
         .storage
         .link_secret
@@ -70,13 +72,35 @@ fn signed_target(ctx: &RequestContext, method: &str) -> Result<(String, String),
     Ok((bucket, path))
 }
 
-/// `PUT artifact/<bucket>/<job id>/<name>?exp&sig` with the bytes ->
-/// 201 `{ok, artifact}` (its size and sha256 as stored).
+/// `PUT artifact/<bucket>/<path>?exp&sig` with the bytes. An artifact
+/// (`artifacts/<job id>/<name>`) -> 201 `{ok, artifact}`, recorded with its
+/// size and sha256; a Figma document (`figma/uploads/...`) -> 201 `{ok,
+/// bucket, key, size, sha256}`.
 pub async fn upload(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let (bucket, path) = signed_target(&ctx, "PUT")?;
-    let (job_id, name) =
-        path.split_once('/').ok_or_else(|| ApiError::bad_request("invalid_path", "not an upload path"))?;
-    let job_id = parse_uuid(job_id).ok_or_else(|| ApiError::bad_request("invalid_path", "not an upload path"))?;
+    let not_upload_path = || ApiError::bad_request("invalid_path", "not an upload path");
+    let job = if bucket == FIGMA_BUCKET {
+        None
+    } else {
+        let (job_id, name) = path.split_once('/').ok_or_else(not_upload_path)?;
+        Some((parse_uuid(job_id).ok_or_else(not_upload_path)?, name.to_string()))
+    };
+    let (size, mime, sha256) = store_body(&mut ctx, &bucket, &path).await?;
+    let Some((job_id, name)) = job else {
+        let stored = json!({ "ok": true, "bucket": bucket, "key": path, "size": size, "sha256": sha256 });
+        return Ok(ApiResponse::json(201, &stored));
+    };
+    let record = json!({
+        "p_job_id": job_id, "p_bucket": bucket, "p_path": path, "p_name": name,
+        "p_size": size, "p_mime": mime, "p_sha256": sha256,
+    });
+    let artifact = ctx.rpc("artifact_record", &record).await.map_err(queue_error)?;
+    Ok(ApiResponse::json(201, &json!({ "ok": true, "artifact": artifact })))
+}
+
+/// Streams the request body into `bucket/path`, sizing and hashing it on
+/// the way: `(size, mime, sha256)`.
+async fn store_body(ctx: &mut RequestContext, bucket: &str, path: &str) -> Result<(u64, String, String), ApiError> {
     // The runtime drops `Content-Length: 0`: no body at all is an empty file.
     let size = match ctx.header("content-length") {
         Some(length) => length.parse::<u64>().ok(),
@@ -99,17 +123,12 @@ pub async fn upload(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         FixedLengthStream::wrap(bytes.inspect_ok(move |chunk| seen.borrow_mut().update(chunk)), size)
     };
     let storage = Storage::open(&ctx.env, &ctx.config)?;
-    storage.put(&ctx.config, &bucket, &path, &mime, size, body).await?;
-    let sha256: String = hasher.take().finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let record = json!({
-        "p_job_id": job_id, "p_bucket": bucket, "p_path": path, "p_name": name,
-        "p_size": size, "p_mime": mime, "p_sha256": sha256,
-    });
-    let artifact = ctx.rpc("artifact_record", &record).await.map_err(queue_error)?;
-    Ok(ApiResponse::json(201, &json!({ "ok": true, "artifact": artifact })))
+    storage.put(&ctx.config, bucket, path, &mime, size, body).await?;
+    let sha256 = hasher.take().finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((size, mime, sha256))
 }
 
-fn object_not_found(bucket: &str, path: &str) -> ApiError {
+pub fn object_not_found(bucket: &str, path: &str) -> ApiError {
     ApiError::new(404, "object_not_found", format!("no object {bucket}/{path}"))
 }
 

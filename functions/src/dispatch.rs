@@ -44,6 +44,9 @@ pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, 
         Endpoint::FigmaHealth => Ok(figma::health(ctx)),
         Endpoint::FigmaGenerate => figma::generate(ctx),
         Endpoint::FigmaFromUui => figma::from_uui(ctx),
+        Endpoint::FigmaPresign => figma::presign(ctx),
+        Endpoint::FigmaIngest => figma::ingest(ctx).await,
+        Endpoint::FigmaIngestResult => figma::ingest_result(ctx).await,
     };
     buffered.map(Reply::from)
 }

@@ -1,15 +1,24 @@
 //! figma-compat as the Figma plugin and the CLI call it: the health check,
-//! `uui/generate` (Figma JSON to COGO UI JSON) and `figma/from-uui` (back).
-//! Errors come in the plugin's shape (see `lib.rs`).
+//! `uui/generate` (Figma JSON to COGO UI JSON), `figma/from-uui` (back),
+//! and the large-file flow (`uui/presign`, a PUT of the document,
+//! `uui/ingest`, `uui/ingest/result`). Errors come in the plugin's shape
+//! (see `lib.rs`).
 
+use cogo_shared::artifacts::{self, BUCKET, FIGMA_BUCKET};
 use cogo_shared::figma;
 use cogo_shared::figma_reverse::to_figma_like;
 use cogo_shared::http::ApiResponse;
 use cogo_shared::time::iso8601;
 use cogo_shared::ApiError;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
+use crate::artifacts::{link_secret, object_not_found};
+use crate::storage::Storage;
 use crate::RequestContext;
+
+/// How long the plugin's upload link and the result link stay valid.
+const LINK_SECONDS: i64 = 900;
 
 pub fn health(ctx: RequestContext) -> ApiResponse {
     ApiResponse::json(200, &json!({ "ok": true, "service": "figma-compat", "ts": iso8601(ctx.now_ms()) }))
@@ -44,4 +53,66 @@ pub fn from_uui(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let mut answer = to_figma_like(&cogo)?;
     answer["ok"] = true.into();
     Ok(ApiResponse::json(200, &answer))
+}
+
+/// `POST uui/presign {projectId, fileName}` -> `{ok, bucket, key,
+/// signedUrl, expiresAt}`: where the plugin PUTs a whole document.
+pub fn presign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let (_, key) = figma::presign_request(&ctx.body()?)?;
+    let expires_at = ctx.now_ms() / 1000 + LINK_SECONDS;
+    let url = artifacts::link_url(&ctx.origin()?, link_secret(&ctx)?, "PUT", FIGMA_BUCKET, &key, expires_at);
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "ok": true, "bucket": FIGMA_BUCKET, "key": key, "signedUrl": url, "expiresAt": iso8601(expires_at * 1000) }),
+    ))
+}
+
+/// `POST uui/ingest {projectId, storage_key, sha256?}` -> `{ok, trace_id,
+/// status: "ready"}`: converts the uploaded document and keeps the result
+/// at `artifacts/cogo_ui/<projectId>/<trace_id>.json`.
+pub async fn ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let (project, key, sha256) = figma::ingest_request(&ctx.body()?)?;
+    let storage = Storage::open(&ctx.env, &ctx.config)?;
+    let bytes = storage
+        .get_bytes(&ctx.config, FIGMA_BUCKET, &key)
+        .await?
+        .ok_or_else(|| object_not_found(FIGMA_BUCKET, &key))?;
+    if let Some(expected) = sha256 {
+        let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        if actual != expected {
+            return Err(ApiError::new(422, "checksum_mismatch", "the upload's sha256 is not the one sent")
+                .with_details(json!({ "path": "$.sha256", "actual": actual })));
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request("invalid_figma_json", format!("the upload is not JSON: {e}"))
+            .with_details(json!({ "path": "$" }))
+    })?;
+    let result = figma::convert(&doc, Some(&project))?;
+    let trace_id = trace_id();
+    let (result_path, pointer) = figma::ingest_result_paths(&project, &trace_id);
+    storage.put_bytes(&ctx.config, BUCKET, &result_path, "application/json", result.to_string().into_bytes()).await?;
+    storage.put_bytes(&ctx.config, BUCKET, &pointer, "text/plain", result_path.into_bytes()).await?;
+    Ok(ApiResponse::json(200, &json!({ "ok": true, "trace_id": trace_id, "status": "ready" })))
+}
+
+/// `GET uui/ingest/result?traceId=` -> `{ok, status: "ready", bucket, key,
+/// signedUrl}`, or `{ok, status: "pending"}` while there is none.
+pub async fn ingest_result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let trace_id = ctx.query().req_uuid(&["traceId", "trace_id"])?;
+    let storage = Storage::open(&ctx.env, &ctx.config)?;
+    let (_, pointer) = figma::ingest_result_paths("", &trace_id);
+    let Some(key) = storage.get_bytes(&ctx.config, BUCKET, &pointer).await? else {
+        return Ok(ApiResponse::json(200, &json!({ "ok": true, "status": "pending", "trace_id": trace_id })));
+    };
+    let key = String::from_utf8(key).map_err(|_| object_not_found(BUCKET, &pointer))?;
+    let expires_at = ctx.now_ms() / 1000 + LINK_SECONDS;
+    let url = match storage.native_link(&ctx.config, BUCKET, &key, LINK_SECONDS as u32).await? {
+        Some(url) => url,
+        None => artifacts::link_url(&ctx.origin()?, link_secret(&ctx)?, "GET", BUCKET, &key, expires_at),
+    };
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "ok": true, "status": "ready", "trace_id": trace_id, "bucket": BUCKET, "key": key, "signedUrl": url }),
+    ))
 }

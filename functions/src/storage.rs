@@ -77,6 +77,43 @@ impl Storage {
         }
     }
 
+    /// Stores `bytes` at `bucket/path`.
+    pub async fn put_bytes(
+        &self,
+        config: &Config,
+        bucket: &str,
+        path: &str,
+        mime: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), ApiError> {
+        let size = bytes.len() as u64;
+        let body = FixedLengthStream::wrap(futures::stream::once(async move { Ok(bytes) }), size);
+        self.put(config, bucket, path, mime, size, body).await
+    }
+
+    /// The whole object; `None` when there is none.
+    pub async fn get_bytes(&self, config: &Config, bucket: &str, path: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        match self {
+            Storage::R2(r2) => {
+                let object = r2.get(r2_key(bucket, path)).execute().await.map_err(|e| unavailable("download", e))?;
+                let Some(object) = object else { return Ok(None) };
+                let Some(body) = object.body() else { return Ok(None) };
+                body.bytes().await.map(Some).map_err(|e| unavailable("download", e))
+            }
+            Storage::Supabase(storage) => {
+                let response = platform::transport(config)
+                    .send(storage.download(bucket, path))
+                    .await
+                    .map_err(|e| unavailable("download", e))?;
+                if matches!(response.status, 400 | 404) {
+                    return Ok(None);
+                }
+                expect_success("download", &response)?;
+                Ok(Some(response.body))
+            }
+        }
+    }
+
     /// The object's size, ETag and type; `None` when there is none.
     pub async fn head(&self, config: &Config, bucket: &str, path: &str) -> Result<Option<ObjectMeta>, ApiError> {
         match self {

@@ -23,9 +23,12 @@ pub const UPLOAD_LINK_SECONDS: u32 = 900;
 pub const DEFAULT_LINK_SECONDS: u32 = 3600;
 const DEFAULT_MIME: &str = "application/octet-stream";
 
+/// The bucket the Figma plugin uploads whole documents to.
+pub const FIGMA_BUCKET: &str = "figma";
+
 /// 404 for a bucket this bundle does not serve.
 pub fn check_bucket(bucket: &str) -> Result<&str, ApiError> {
-    if bucket == BUCKET {
+    if bucket == BUCKET || bucket == FIGMA_BUCKET {
         Ok(bucket)
     } else {
         Err(ApiError::new(404, "bucket_not_found", format!("no bucket {bucket:?}; artifacts are in {BUCKET:?}")))

@@ -687,6 +687,41 @@ fn from_cogo(cogo: &Value, project_id: Option<&str>) -> Result<Value, ApiError> 
     }))
 }
 
+/// `uui/presign {projectId, fileName}`: the project and where its upload
+/// goes in the figma bucket, `uploads/<projectId>/<fileName>`.
+pub fn presign_request(body: &Body) -> Result<(String, String), ApiError> {
+    let project =
+        body.opt_uuid(&["projectId", "project_id"])?.ok_or_else(|| bad_input("$.projectId", "is required"))?;
+    let name = body
+        .opt_str(&["fileName", "file_name"], crate::artifacts::MAX_NAME_CHARS)?
+        .ok_or_else(|| bad_input("$.fileName", "is required"))?;
+    let name = crate::artifacts::check_name(&name).map_err(|e| bad_input("$.fileName", &e.message))?;
+    Ok((project.clone(), format!("uploads/{project}/{name}")))
+}
+
+/// `uui/ingest {projectId, storage_key, sha256?}`: the project, the key of
+/// its upload (which must be under that project's uploads), and the
+/// checksum the plugin computed, if it sent one.
+pub fn ingest_request(body: &Body) -> Result<(String, String, Option<String>), ApiError> {
+    let project =
+        body.opt_uuid(&["projectId", "project_id"])?.ok_or_else(|| bad_input("$.projectId", "is required"))?;
+    let key = body
+        .opt_str(&["storage_key", "storageKey", "key"], crate::artifacts::MAX_PATH_BYTES)?
+        .ok_or_else(|| bad_input("$.storage_key", "is required"))?;
+    crate::artifacts::check_path(&key).map_err(|e| bad_input("$.storage_key", &e.message))?;
+    if !key.starts_with(&format!("uploads/{project}/")) {
+        return Err(bad_input("$.storage_key", "must be an upload of this project (uploads/<projectId>/...)"));
+    }
+    let sha256 = body.opt_str(&["sha256"], 64)?.map(|s| s.to_ascii_lowercase());
+    Ok((project, key, sha256))
+}
+
+/// Where an ingested document's conversion is kept, and where the pointer
+/// from its trace id to it is.
+pub fn ingest_result_paths(project: &str, trace_id: &str) -> (String, String) {
+    (format!("cogo_ui/{project}/{trace_id}.json"), format!("cogo_ui/traces/{trace_id}"))
+}
+
 /// An error as the Figma plugin reads it: `{ok: false, error, reason,
 /// details}` (a body over the limit: `error: "payload_too_large"`).
 pub fn plugin_error(e: ApiError) -> ApiResponse {
@@ -749,6 +784,31 @@ mod tests {
         assert_eq!(generate(&body(r#"{"intent":"x"}"#), None).unwrap_err().status, 400);
         let shaped: Value = serde_json::from_slice(&plugin_error(crate::body::too_large(10)).body).unwrap();
         assert_eq!((shaped["ok"].as_bool(), shaped["error"].as_str()), (Some(false), Some("payload_too_large")));
+    }
+
+    #[test]
+    fn presign_and_ingest_requests() {
+        let p = "00000000-0000-4000-8000-000000000001";
+        let (project, key) =
+            presign_request(&body(&format!(r#"{{"projectId":"{p}","fileName":"doc.json"}}"#))).unwrap();
+        assert_eq!((project.as_str(), key.as_str()), (p, &*format!("uploads/{p}/doc.json")));
+        assert_eq!(
+            presign_request(&body(&format!(r#"{{"projectId":"{p}","fileName":"../x"}}"#)))
+                .unwrap_err()
+                .details
+                .unwrap()["path"],
+            "$.fileName"
+        );
+        assert!(presign_request(&body(r#"{"projectId":"nope","fileName":"a"}"#)).is_err());
+        let (_, key, sha) = ingest_request(&body(&format!(
+            r#"{{"projectId":"{p}","storage_key":"uploads/{p}/doc.json","sha256":"AB"}}"#
+        )))
+        .unwrap();
+        assert_eq!((key.as_str(), sha.as_deref()), (&*format!("uploads/{p}/doc.json"), Some("ab")));
+        let other =
+            ingest_request(&body(&format!(r#"{{"projectId":"{p}","storage_key":"uploads/someone/doc.json"}}"#)));
+        assert_eq!(other.unwrap_err().details.unwrap()["path"], "$.storage_key");
+        assert!(ingest_request(&body(&format!(r#"{{"projectId":"{p}","storage_key":"uploads/{p}/../x"}}"#))).is_err());
     }
 
     #[test]

@@ -46,13 +46,24 @@ pub enum Endpoint {
     FigmaHealth,
     FigmaGenerate,
     FigmaFromUui,
+    FigmaPresign,
+    FigmaIngest,
+    FigmaIngestResult,
 }
 
 impl Endpoint {
     /// figma-compat answers errors in the plugin's shape and takes whole
     /// Figma documents as bodies.
     pub fn is_figma(self) -> bool {
-        matches!(self, Endpoint::FigmaHealth | Endpoint::FigmaGenerate | Endpoint::FigmaFromUui)
+        matches!(
+            self,
+            Endpoint::FigmaHealth
+                | Endpoint::FigmaGenerate
+                | Endpoint::FigmaFromUui
+                | Endpoint::FigmaPresign
+                | Endpoint::FigmaIngest
+                | Endpoint::FigmaIngestResult
+        )
     }
 
     /// The largest body this endpoint takes.
@@ -111,6 +122,9 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Get], allow: ANYONE, paths: &["/figma-compat/healthz"], endpoint: Endpoint::FigmaHealth },
     Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/generate"], endpoint: Endpoint::FigmaGenerate },
     Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/figma/from-uui"], endpoint: Endpoint::FigmaFromUui },
+    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/presign"], endpoint: Endpoint::FigmaPresign },
+    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/ingest"], endpoint: Endpoint::FigmaIngest },
+    Route { methods: &[Get], allow: MEMBERS, paths: &["/figma-compat/uui/ingest/result"], endpoint: Endpoint::FigmaIngestResult },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];

@@ -46,6 +46,11 @@ impl SupabaseStorage {
         req
     }
 
+    /// The object's bytes.
+    pub fn download(&self, bucket: &str, path: &str) -> HttpRequest {
+        self.request(Method::Get, "authenticated/", bucket, path)
+    }
+
     /// Whether the object exists, and its size: `HEAD` answers its headers.
     pub fn head(&self, bucket: &str, path: &str) -> HttpRequest {
         self.request(Method::Head, "authenticated/", bucket, path)

@@ -80,3 +80,62 @@ async fn errors_come_in_the_plugins_shape() {
     let anonymous = stack().client_with(None).post("/figma-compat/uui/generate", &json!({"figma_json": {}})).await;
     assert_eq!((anonymous.status, anonymous.json()["ok"].as_bool()), (401, Some(false)));
 }
+
+#[tokio::test]
+async fn the_large_file_flow_presign_put_ingest_result() {
+    let client = stack().client();
+    let project = "00000000-0000-4000-8000-0000000000aa";
+    let presigned =
+        client.post_ok("/figma-compat/uui/presign", &json!({"projectId": project, "fileName": "tag.json"})).await;
+    assert_eq!(
+        (presigned["bucket"].as_str(), presigned["key"].as_str()),
+        (Some("figma"), Some(&*format!("uploads/{project}/tag.json")))
+    );
+    let doc = std::fs::read(cogo_tests::workspace_root().join("../shared/fixtures/figma/rest-govuk-tag.json")).unwrap();
+    let put =
+        reqwest::Client::new().put(presigned["signedUrl"].as_str().unwrap()).body(doc.clone()).send().await.unwrap();
+    assert_eq!(put.status(), 201);
+    let stored: Value = put.json().await.unwrap();
+    let sha = stored["sha256"].as_str().unwrap().to_string();
+
+    let pending =
+        client.get("/figma-compat/uui/ingest/result?traceId=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01").await.json();
+    assert_eq!(pending["status"], "pending");
+    let wrong = client
+        .post(
+            "/figma-compat/uui/ingest",
+            &json!({"projectId": project, "storage_key": presigned["key"], "sha256": "0".repeat(64)}),
+        )
+        .await;
+    assert_eq!((wrong.status, wrong.json()["error"].as_str()), (422, Some("checksum_mismatch")));
+    let ingested = client
+        .post_ok(
+            "/figma-compat/uui/ingest",
+            &json!({"projectId": project, "storage_key": presigned["key"], "sha256": sha}),
+        )
+        .await;
+    let trace = ingested["trace_id"].as_str().unwrap();
+    let result = client.get(&format!("/functions/v1/figma-compat/uui/ingest/result?trace_id={trace}")).await.json();
+    assert_eq!(result["status"], "ready");
+    assert_eq!(result["key"], format!("cogo_ui/{project}/{trace}.json"));
+    let converted: Value = reqwest::get(result["signedUrl"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+    let direct = client
+        .post_ok(
+            "/figma-compat/uui/generate",
+            &json!({"projectId": project, "figma_json": serde_json::from_slice::<Value>(&doc).unwrap()}),
+        )
+        .await;
+    assert_eq!(converted, direct["result"], "the stored conversion is the one generate answers");
+
+    let missing = client
+        .post(
+            "/figma-compat/uui/ingest",
+            &json!({"projectId": project, "storage_key": format!("uploads/{project}/none.json")}),
+        )
+        .await;
+    assert_eq!((missing.status, missing.json()["ok"].as_bool()), (404, Some(false)));
+    let foreign = client
+        .post("/figma-compat/uui/ingest", &json!({"projectId": project, "storage_key": "uploads/other/tag.json"}))
+        .await;
+    assert_eq!(foreign.json()["details"]["path"], "$.storage_key");
+}
