@@ -1,13 +1,16 @@
 //! figma-compat as the Figma plugin and the CLI call it: the health check,
 //! `uui/generate` (Figma JSON to COGO UI JSON), `figma/from-uui` (back),
 //! and the large-file flow (`uui/presign`, a PUT of the document,
-//! `uui/ingest`, `uui/ingest/result`). Errors come in the plugin's shape
-//! (see `lib.rs`).
+//! `uui/ingest`, `uui/ingest/result`). With a project, a conversion also
+//! goes through the `cogo.project_updates` outbox into the project's
+//! CreateGo rows. Errors come in the plugin's shape (see `lib.rs`).
 
 use cogo_shared::artifacts::{self, BUCKET, FIGMA_BUCKET};
+use cogo_shared::creatego;
 use cogo_shared::figma;
 use cogo_shared::figma_reverse::to_figma_like;
 use cogo_shared::http::ApiResponse;
+use cogo_shared::jobs::queue_error;
 use cogo_shared::time::iso8601;
 use cogo_shared::ApiError;
 use serde_json::json;
@@ -15,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::artifacts::{link_secret, object_not_found};
 use crate::storage::Storage;
-use crate::RequestContext;
+use crate::{platform, RequestContext};
 
 /// How long the plugin's upload link and the result link stay valid.
 const LINK_SECONDS: i64 = 900;
@@ -36,11 +39,39 @@ fn trace_id() -> String {
 
 /// `POST uui/generate {projectId?, figma_json | figma_like | cogo_ui_json}`
 /// -> `{ok, trace_id, result: {uui_json, cogo_ui_json}}`.
-pub fn generate(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+pub async fn generate(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
     let project_id = body.opt_uuid(&["projectId", "project_id"])?;
     let result = figma::generate(&body, project_id.as_deref())?;
-    Ok(ApiResponse::json(200, &json!({ "ok": true, "trace_id": trace_id(), "result": result })))
+    let trace_id = trace_id();
+    if let Some(project) = &project_id {
+        record_for_project(&ctx, project, &trace_id, &result).await?;
+    }
+    Ok(ApiResponse::json(200, &json!({ "ok": true, "trace_id": trace_id, "result": result })))
+}
+
+/// Writes a project's conversion to the outbox (before answering, so it
+/// cannot be lost), then projects it into the application tables once the
+/// answer is on its way; the cron retries what fails.
+async fn record_for_project(
+    ctx: &RequestContext,
+    project: &str,
+    trace_id: &str,
+    result: &serde_json::Value,
+) -> Result<(), ApiError> {
+    let cogo = &result["cogo_ui_json"];
+    let args = json!({
+        "p_project": project, "p_trace": trace_id, "p_owner": ctx.principal.sub,
+        "p_page": cogo["page"], "p_rows": creatego::rows(&cogo["tree"], 0),
+    });
+    ctx.rpc("record_project_update", &args).await.map_err(queue_error)?;
+    let config = ctx.config.clone();
+    ctx.after_response(async move {
+        if let Err(e) = platform::rpc(&config, "project_updates_apply", &json!({})).await {
+            worker::console_error!("project projection: {}", e.reason());
+        }
+    });
+    Ok(())
 }
 
 /// `POST figma/from-uui {cogo_ui_json}` -> `{ok, figma_like: [...]}`.
@@ -90,6 +121,7 @@ pub async fn ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     })?;
     let result = figma::convert(&doc, Some(&project))?;
     let trace_id = trace_id();
+    record_for_project(&ctx, &project, &trace_id, &result).await?;
     let (result_path, pointer) = figma::ingest_result_paths(&project, &trace_id);
     storage.put_bytes(&ctx.config, BUCKET, &result_path, "application/json", result.to_string().into_bytes()).await?;
     storage.put_bytes(&ctx.config, BUCKET, &pointer, "text/plain", result_path.into_bytes()).await?;

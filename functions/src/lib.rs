@@ -172,7 +172,8 @@ async fn fetch(request: Request, env: Env, worker_ctx: Context) -> worker::Resul
 }
 
 /// The cron trigger, every minute (wrangler.toml `[triggers]`): the reaper,
-/// and the upkeep of idempotency keys and job counters.
+/// the upkeep of idempotency keys and job counters, and the projection of
+/// figma-compat's project outbox.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match config::load(&env) {
@@ -193,6 +194,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             }
             if let Err(e) = jobs::compact_job_counts(&config).await {
                 worker::console_error!("job counter compaction failed: {e}");
+            }
+            if let Err(e) = platform::rpc(&config, "project_updates_apply", &serde_json::json!({})).await {
+                worker::console_error!("project projection failed: {}", e.reason());
             }
         }
         Err(e) => worker::console_error!("reaper not run: {e}"),

@@ -12,6 +12,7 @@ pub mod channels;
 pub mod chat;
 pub mod config;
 pub mod cors;
+pub mod creatego;
 pub mod error;
 pub mod figma;
 pub mod figma_reverse;

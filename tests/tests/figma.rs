@@ -139,3 +139,62 @@ async fn the_large_file_flow_presign_put_ingest_result() {
         .await;
     assert_eq!(foreign.json()["details"]["path"], "$.storage_key");
 }
+
+/// Every node of a converted tree.
+fn count_nodes(tree: &Value) -> usize {
+    tree.as_array().into_iter().flatten().map(|n| 1 + count_nodes(&n["children"])).sum()
+}
+
+#[tokio::test]
+async fn a_projects_conversion_reaches_its_creatego_rows_through_the_outbox() {
+    let project = "00000000-0000-4000-8000-0000000000bb";
+    let now = cogo_dev::token::unix_now();
+    let user =
+        format!("Bearer {}", stack().token(json!({"role": "authenticated", "sub": "designer-1", "exp": now + 600})));
+    let client = stack().client_with(Some(&user));
+    let doc = fixture("rest-govuk-cookie-banner.json");
+    let mut counts = Vec::new();
+    for _ in 0..2 {
+        let answer =
+            client.post_ok("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc})).await;
+        let nodes = count_nodes(&answer["result"]["cogo_ui_json"]["tree"]) as i64;
+        let trace = answer["trace_id"].as_str().unwrap().to_string();
+        // The projection runs after the answer: wait for this trace's rows to be done.
+        let db = cogo_tests::sql().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let pending: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM cogo.project_updates WHERE trace_id = $1 AND status <> 'done'",
+                    &[&trace],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if pending == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the outbox rows of {trace} were not applied");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let row = db
+            .query_one(
+                "SELECT count(*), count(DISTINCT page_id), min(page_id), count(*) FILTER (WHERE type = 'text')
+                 FROM public.components WHERE project_id = $1::text::uuid",
+                &[&project],
+            )
+            .await
+            .unwrap();
+        let (rows, pages, page, texts): (i64, i64, i32, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        assert_eq!((rows, pages, page), (nodes, 1, 1), "one CreateGo row per node, on page 1");
+        assert!(texts > 0);
+        let owner: Option<String> = db
+            .query_one("SELECT owner_id FROM public.projects WHERE id = $1::text::uuid", &[&project])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(owner.as_deref(), Some("designer-1"));
+        counts.push(rows);
+    }
+    assert_eq!(counts[0], counts[1], "projecting the same document again changes nothing");
+}
