@@ -47,6 +47,7 @@ pub async fn dispatch(endpoint: Endpoint, ctx: RequestContext) -> Result<Reply, 
         Endpoint::FigmaPresign => figma::presign(ctx),
         Endpoint::FigmaIngest => figma::ingest(ctx).await,
         Endpoint::FigmaIngestResult => figma::ingest_result(ctx).await,
+        Endpoint::FigmaAgentService => figma::agent_service(ctx).await,
     };
     buffered.map(Reply::from)
 }

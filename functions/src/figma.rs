@@ -13,12 +13,18 @@ use cogo_shared::http::ApiResponse;
 use cogo_shared::jobs::queue_error;
 use cogo_shared::time::iso8601;
 use cogo_shared::ApiError;
+use std::time::Duration;
+
+use cogo_shared::auth::Role;
+use futures::future::{select, Either};
+use futures::StreamExt;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use worker::Delay;
 
 use crate::artifacts::{link_secret, object_not_found};
 use crate::storage::Storage;
-use crate::{platform, RequestContext};
+use crate::{hub, platform, RequestContext};
 
 /// How long the plugin's upload link and the result link stay valid.
 const LINK_SECONDS: i64 = 900;
@@ -147,4 +153,49 @@ pub async fn ingest_result(ctx: RequestContext) -> Result<ApiResponse, ApiError>
         200,
         &json!({ "ok": true, "status": "ready", "trace_id": trace_id, "bucket": BUCKET, "key": key, "signedUrl": url }),
     ))
+}
+
+/// `POST uui/<service>` for the services agents perform (symbols/map,
+/// variables/derive, bdd/*, actionflow/*): a job for the agents. The answer
+/// waits up to `FIGMA_AGENT_WAIT_MS` for the agent: `{ok, trace_id,
+/// status: "completed", result}`, else 202 `{ok, trace_id, status:
+/// "handoff"}` (poll trace-status).
+pub async fn agent_service(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let service = ctx.param("service").unwrap_or_default().to_string();
+    let owner = if ctx.principal.role == Role::Service { None } else { ctx.principal.sub.as_deref() };
+    let args = figma::agent_job_args(&service, &ctx.body()?, &ctx.config.figma_agent_executor, owner)?;
+    let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
+    let trace_id = outcome["jobId"].as_str().unwrap_or_default().to_string();
+    ctx.notify_jobs(vec![trace_id.clone()]);
+    let wait = Duration::from_millis(ctx.config.figma_agent_wait_ms.into());
+    if !wait.is_zero() && ended_within(&ctx, &trace_id, wait).await {
+        let job = ctx.rpc("job_get", &json!({ "p_job_id": trace_id })).await.map_err(queue_error)?;
+        if job["status"] == "succeeded" {
+            let answer = json!({ "ok": true, "trace_id": trace_id, "status": "completed", "result": job["result"] });
+            return Ok(ApiResponse::json(200, &answer));
+        }
+        return Err(ApiError::new(502, "agent_failed", format!("the agent's job ended {}", job["status"]))
+            .with_details(json!({ "trace_id": trace_id, "error": job["error"] })));
+    }
+    Ok(ApiResponse::json(202, &json!({ "ok": true, "trace_id": trace_id, "status": "handoff" })))
+}
+
+/// Whether the job ends within `wait`, heard on its event stream (no polling).
+async fn ended_within(ctx: &RequestContext, job_id: &str, wait: Duration) -> bool {
+    let Ok(mut response) = hub::subscribe(&ctx.env, job_id, 0, None).await else { return false };
+    let Ok(mut frames) = response.stream() else { return false };
+    let done = Box::pin(async move {
+        // Frames arrive whole, one per chunk; a short carry covers a split.
+        let mut carry = Vec::new();
+        while let Some(Ok(chunk)) = frames.next().await {
+            carry.extend_from_slice(&chunk);
+            if carry.windows(12).any(|w| w == b"event: done\n") {
+                return true;
+            }
+            let keep = carry.len().saturating_sub(11);
+            carry.drain(..keep);
+        }
+        false
+    });
+    matches!(select(done, Delay::from(wait)).await, Either::Left((true, _)))
 }

@@ -107,6 +107,11 @@ impl Body {
         Body(map)
     }
 
+    /// Every field, as sent.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
     /// The first of `names` that is present and not null.
     fn get<'n>(&self, names: &[&'n str]) -> Option<(&'n str, &Value)> {
         names.iter().find_map(|n| self.0.get(*n).filter(|v| !v.is_null()).map(|v| (*n, v)))

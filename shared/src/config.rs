@@ -10,6 +10,8 @@
 //! | `POSTGREST_TIMEOUT_MS` | var | 10000 | give up on a PostgREST call after this long |
 //! | `MAX_BODY_BYTES` | var | 1048576 | larger request bodies answer 413 |
 //! | `FIGMA_MAX_BODY_BYTES` | var | 26214400 | the same for figma-compat, whose bodies are whole Figma documents |
+//! | `FIGMA_AGENT_EXECUTOR` | var | `figma-compat` | executor of the agent jobs behind figma-compat's `uui/*` services |
+//! | `FIGMA_AGENT_WAIT_MS` | var | 5000 | how long a `uui/*` service call waits for the agent before answering 202 handoff |
 //! | `REAPER_MAX_LOST_LEASES` | var | 3 | a job whose lease expires this often is dead-lettered |
 //! | `IDEMPOTENCY_TTL_SECONDS` | var | 86400 | how long a stored Idempotency-Key response is replayed |
 //! | `SUPABASE_JWT_SECRET` | secret | — | HS256 key of the project's JWTs (user, worker, service tokens) |
@@ -48,6 +50,8 @@ pub struct Config {
     pub postgrest_timeout_ms: u32,
     pub max_body_bytes: usize,
     pub figma_max_body_bytes: usize,
+    pub figma_agent_executor: String,
+    pub figma_agent_wait_ms: u32,
     pub max_lost_leases: u32,
     pub idempotency_ttl_seconds: u32,
     pub auth: AuthConfig,
@@ -137,6 +141,7 @@ impl Config {
         let postgrest_timeout_ms = number("POSTGREST_TIMEOUT_MS", 10_000, 100, 120_000);
         let max_body_bytes = number("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024) as usize;
         let figma_max_body_bytes = number("FIGMA_MAX_BODY_BYTES", 25 * 1024 * 1024, 1024, 100 * 1024 * 1024) as usize;
+        let figma_agent_wait_ms = number("FIGMA_AGENT_WAIT_MS", 5_000, 0, 60_000);
         let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
         let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);
         let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
@@ -200,6 +205,8 @@ impl Config {
                 postgrest_timeout_ms,
                 max_body_bytes,
                 figma_max_body_bytes,
+                figma_agent_executor: get("FIGMA_AGENT_EXECUTOR").unwrap_or_else(|| "figma-compat".to_string()),
+                figma_agent_wait_ms,
                 max_lost_leases,
                 idempotency_ttl_seconds,
                 auth,

@@ -722,6 +722,36 @@ pub fn ingest_result_paths(project: &str, trace_id: &str) -> (String, String) {
     (format!("cogo_ui/{project}/{trace_id}.json"), format!("cogo_ui/traces/{trace_id}"))
 }
 
+/// The `uui/*` services agents perform.
+pub fn is_agent_service(service: &str) -> bool {
+    let named = |rest: &str| {
+        !rest.is_empty()
+            && rest.len() <= 100
+            && rest
+                .split('/')
+                .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)))
+    };
+    matches!(service, "symbols/map" | "variables/derive")
+        || service.strip_prefix("bdd/").is_some_and(named)
+        || service.strip_prefix("actionflow/").is_some_and(named)
+}
+
+/// `task.assign` arguments for an agent service call: `{projectId (uuid),
+/// page_id? (integer), ...}` as the payload, typed `figma.uui.<service>`.
+pub fn agent_job_args(service: &str, body: &Body, executor: &str, owner: Option<&str>) -> Result<Value, ApiError> {
+    if !is_agent_service(service) {
+        return Err(ApiError::not_found(format!("no figma-compat service uui/{service}")));
+    }
+    if body.opt_uuid(&["projectId", "project_id"])?.is_none() {
+        return Err(bad_input("$.projectId", "is required (a UUID)"));
+    }
+    body.opt_int(&["page_id", "pageId"], 0, i64::from(i32::MAX))?;
+    Ok(json!({
+        "p_type": format!("figma.uui.{}", service.replace('/', ".")), "p_executor_id": executor,
+        "p_payload": Value::Object(body.fields().clone()), "p_owner_id": owner,
+    }))
+}
+
 /// An error as the Figma plugin reads it: `{ok: false, error, reason,
 /// details}` (a body over the limit: `error: "payload_too_large"`).
 pub fn plugin_error(e: ApiError) -> ApiResponse {
@@ -784,6 +814,36 @@ mod tests {
         assert_eq!(generate(&body(r#"{"intent":"x"}"#), None).unwrap_err().status, 400);
         let shaped: Value = serde_json::from_slice(&plugin_error(crate::body::too_large(10)).body).unwrap();
         assert_eq!((shaped["ok"].as_bool(), shaped["error"].as_str()), (Some(false), Some("payload_too_large")));
+    }
+
+    #[test]
+    fn agent_services_are_named_and_validated() {
+        for ok in ["symbols/map", "variables/derive", "bdd/generate", "actionflow/refine-step"] {
+            assert!(is_agent_service(ok), "{ok}");
+        }
+        for bad in ["generate", "bdd/", "bdd/../x", "actionflow/a b", "symbols/map/x"] {
+            assert!(!is_agent_service(bad), "{bad}");
+        }
+        let p = "00000000-0000-4000-8000-000000000001";
+        let args = agent_job_args(
+            "bdd/generate",
+            &body(&format!(r#"{{"projectId":"{p}","page_id":3}}"#)),
+            "agents",
+            Some("u"),
+        )
+        .unwrap();
+        assert_eq!(
+            (args["p_type"].as_str(), args["p_payload"]["page_id"].as_i64()),
+            (Some("figma.uui.bdd.generate"), Some(3))
+        );
+        assert_eq!(agent_job_args("bdd/generate", &body(r#"{"projectId":"x"}"#), "a", None).unwrap_err().status, 400);
+        assert_eq!(
+            agent_job_args("bdd/generate", &body(&format!(r#"{{"projectId":"{p}","page_id":"one"}}"#)), "a", None)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(agent_job_args("nope", &body("{}"), "a", None).unwrap_err().status, 404);
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub enum Endpoint {
     FigmaPresign,
     FigmaIngest,
     FigmaIngestResult,
+    FigmaAgentService,
 }
 
 impl Endpoint {
@@ -63,6 +64,7 @@ impl Endpoint {
                 | Endpoint::FigmaPresign
                 | Endpoint::FigmaIngest
                 | Endpoint::FigmaIngestResult
+                | Endpoint::FigmaAgentService
         )
     }
 
@@ -125,6 +127,8 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/presign"], endpoint: Endpoint::FigmaPresign },
     Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/ingest"], endpoint: Endpoint::FigmaIngest },
     Route { methods: &[Get], allow: MEMBERS, paths: &["/figma-compat/uui/ingest/result"], endpoint: Endpoint::FigmaIngestResult },
+    // After the named ones: symbols/map, variables/derive, bdd/*, actionflow/*.
+    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/*service"], endpoint: Endpoint::FigmaAgentService },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];

@@ -43,8 +43,13 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("POST", "/figma-compat/uui/generate", &["authenticated", "worker", "service_role"]),
     ("POST", "/functions/v1/figma-compat/figma/from-uui", &["authenticated", "worker", "service_role"]),
     ("POST", "/figma-compat/uui/presign", &["authenticated", "worker", "service_role"]),
+    ("POST", "/figma-compat/uui/symbols/map", &["authenticated", "worker", "service_role"]),
     ("POST", "/figma-compat/uui/ingest", &["authenticated", "worker", "service_role"]),
-    ("GET", "/figma-compat/uui/ingest/result?traceId=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01", &["authenticated", "worker", "service_role"]),
+    (
+        "GET",
+        "/figma-compat/uui/ingest/result?traceId=6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01",
+        &["authenticated", "worker", "service_role"],
+    ),
     // The artifact links themselves carry their credential (the signature): tests/artifacts.rs.
     ("GET", "/docs.json", ANYONE),
     ("GET", "/functions/v1/docs", ANYONE),

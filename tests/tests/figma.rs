@@ -8,8 +8,16 @@ use serde_json::{json, Value};
 
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| Stack::builder().var("FIGMA_MAX_BODY_BYTES", "3000000").start())
+    STACK.get_or_init(|| {
+        Stack::builder()
+            .var("FIGMA_MAX_BODY_BYTES", "3000000")
+            .var("FIGMA_AGENT_EXECUTOR", AGENTS)
+            .var("FIGMA_AGENT_WAIT_MS", "1500")
+            .start()
+    })
 }
+
+const AGENTS: &str = "figma-agents-under-test";
 
 fn fixture(name: &str) -> Value {
     let path = cogo_tests::workspace_root().join("../shared/fixtures/figma").join(name);
@@ -197,4 +205,51 @@ async fn a_projects_conversion_reaches_its_creatego_rows_through_the_outbox() {
         counts.push(rows);
     }
     assert_eq!(counts[0], counts[1], "projecting the same document again changes nothing");
+}
+
+#[tokio::test]
+async fn agent_services_answer_when_the_agent_does_or_hand_off() {
+    let client = stack().client();
+    let project = "00000000-0000-4000-8000-0000000000cc";
+    // An agent that takes one job and answers it.
+    let agent = tokio::spawn(async move {
+        let worker = stack().client();
+        loop {
+            let claimed =
+                worker.post_ok("/api/collab/task.claim", &json!({"executorId": AGENTS, "workerId": "agent"})).await;
+            let job = &claimed["job"];
+            if job.is_null() {
+                continue;
+            }
+            let result = json!({"symbols": [{"name": "Button"}]});
+            let body = json!({"jobId": job["id"], "type": job["type"], "ok": true, "leaseToken": job["leaseToken"], "result": result});
+            worker.post_ok("/api/collab/task.result", &body).await;
+            return job["type"].as_str().unwrap().to_string();
+        }
+    });
+    let answered = client.post("/figma-compat/uui/symbols/map", &json!({"projectId": project, "page_id": 1})).await;
+    assert_eq!(answered.status, 200, "{}", answered.text);
+    let answered = answered.json();
+    assert_eq!(
+        (answered["status"].as_str(), answered["result"]["symbols"][0]["name"].as_str()),
+        (Some("completed"), Some("Button"))
+    );
+    let claimed_type =
+        tokio::time::timeout(std::time::Duration::from_secs(20), agent).await.expect("the agent got the job");
+    assert_eq!(claimed_type.unwrap(), "figma.uui.symbols.map");
+
+    // Nobody answers within the wait: handed off, and the job is there to poll.
+    let handed = client.post("/functions/v1/figma-compat/uui/bdd/generate", &json!({"projectId": project})).await;
+    assert_eq!(handed.status, 202, "{}", handed.text);
+    let trace = handed.json()["trace_id"].as_str().unwrap().to_string();
+    let status = client.get(&format!("/functions/v1/trace-status?trace_id={trace}")).await.json();
+    assert_eq!(status["status"], "pending");
+
+    let bad = client.post("/figma-compat/uui/variables/derive", &json!({"projectId": "nope"})).await;
+    assert_eq!((bad.status, bad.json()["ok"].as_bool()), (400, Some(false)));
+    let page =
+        client.post("/figma-compat/uui/variables/derive", &json!({"projectId": project, "page_id": "one"})).await;
+    assert_eq!(page.status, 400);
+    let unknown = client.post("/figma-compat/uui/teleport", &json!({"projectId": project})).await;
+    assert_eq!((unknown.status, unknown.json()["ok"].as_bool()), (404, Some(false)));
 }
