@@ -4,7 +4,8 @@
 //! first), fills in what REST omits when it holds the default, and maps
 //! each node onto the clients' vocabulary with the rich layout, style and
 //! text model in `props` (`attrs` in `uui_json`). Every node keeps
-//! `figma: {id, type, name}`.
+//! `figma: {id, type, name}`, and the fields nothing here reads under
+//! `figma.unmapped`.
 //!
 //! Collapses, so node counts can be checked: a hidden node is dropped
 //! unless a component property controls its visibility (then it is kept,
@@ -22,6 +23,89 @@ fn bad_input(path: &str, reason: &str) -> ApiError {
     ApiError::bad_request("invalid_figma_json", format!("{path}: {reason}"))
         .with_details(json!({ "path": path, "reason": reason }))
 }
+
+/// The fields the conversion reads (REST's and the plugin's names); every
+/// other field of a node is kept under `figma.unmapped`, so the reverse
+/// direction gives back what it was given.
+const MAPPED: &[&str] = &[
+    "id",
+    "type",
+    "name",
+    "visible",
+    "children",
+    "componentPropertyReferences",
+    "absoluteBoundingBox",
+    "relativeBox",
+    "size",
+    "x",
+    "y",
+    "width",
+    "height",
+    "layoutSizingHorizontal",
+    "layoutSizingVertical",
+    "minWidth",
+    "maxWidth",
+    "minHeight",
+    "maxHeight",
+    "layoutGrow",
+    "layoutAlign",
+    "layoutMode",
+    "primaryAxisSizingMode",
+    "counterAxisSizingMode",
+    "layoutPositioning",
+    "constraints",
+    "rotation",
+    "relativeTransform",
+    "primaryAxisAlignItems",
+    "counterAxisAlignItems",
+    "itemSpacing",
+    "counterAxisSpacing",
+    "layoutWrap",
+    "paddingTop",
+    "paddingRight",
+    "paddingBottom",
+    "paddingLeft",
+    "fills",
+    "strokes",
+    "strokeWeight",
+    "individualStrokeWeights",
+    "strokeTopWeight",
+    "strokeRightWeight",
+    "strokeBottomWeight",
+    "strokeLeftWeight",
+    "strokeAlign",
+    "strokeDashes",
+    "dashPattern",
+    "rectangleCornerRadii",
+    "cornerRadius",
+    "topLeftRadius",
+    "topRightRadius",
+    "bottomRightRadius",
+    "bottomLeftRadius",
+    "effects",
+    "opacity",
+    "blendMode",
+    "clipsContent",
+    "characters",
+    "style",
+    "characterStyleOverrides",
+    "styleOverrideTable",
+    "fontName",
+    "fontSize",
+    "textAlignHorizontal",
+    "textAlignVertical",
+    "textCase",
+    "textDecoration",
+    "paragraphSpacing",
+    "lineHeight",
+    "letterSpacing",
+    "textAutoResize",
+    "componentId",
+    "componentProperties",
+    "overrides",
+    "componentPropertyDefinitions",
+    "cogoKind",
+];
 
 const VECTOR_TYPES: &[&str] = &["VECTOR", "BOOLEAN_OPERATION", "STAR", "LINE", "POLYGON", "REGULAR_POLYGON", "ELLIPSE"];
 
@@ -572,13 +656,19 @@ fn convert_node(node: &Value, at: &Walk<'_>, path: &str) -> Result<Option<Value>
     if let Some(property) = conditional {
         props.insert("conditional".into(), json!({ "property": property, "visibleByDefault": visible(node) }));
     }
-    let mut out = json!({
-        "id": text(node, "id"),
-        "type": kind,
-        "name": text(node, "name"),
-        "props": props,
-        "figma": { "id": text(node, "id"), "type": figma_type, "name": text(node, "name") },
-    });
+    let mut figma = json!({ "id": text(node, "id"), "type": figma_type, "name": text(node, "name") });
+    let unmapped: Map<String, Value> = node
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !MAPPED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !unmapped.is_empty() {
+        figma["unmapped"] = Value::Object(unmapped);
+    }
+    let mut out =
+        json!({ "id": text(node, "id"), "type": kind, "name": text(node, "name"), "props": props, "figma": figma });
     let children_box = node.get("absoluteBoundingBox").filter(|b| b.is_object());
     let mut children = Vec::new();
     if kind != "vector" {
@@ -814,6 +904,19 @@ mod tests {
         assert_eq!(generate(&body(r#"{"intent":"x"}"#), None).unwrap_err().status, 400);
         let shaped: Value = serde_json::from_slice(&plugin_error(crate::body::too_large(10)).body).unwrap();
         assert_eq!((shaped["ok"].as_bool(), shaped["error"].as_str()), (Some(false), Some("payload_too_large")));
+    }
+
+    #[test]
+    fn what_is_not_mapped_is_kept_and_given_back() {
+        let node = json!({"id": "1:1", "type": "FRAME", "name": "f", "exportSettings": [{"format": "PNG"}],
+                          "interactions": [{"trigger": {"type": "ON_CLICK"}}], "children": []});
+        let cogo = convert(&node, None).unwrap()["cogo_ui_json"].clone();
+        let unmapped = &cogo["tree"][0]["figma"]["unmapped"];
+        assert_eq!(unmapped["exportSettings"][0]["format"], "PNG");
+        assert!(unmapped["interactions"].is_array() && unmapped.get("children").is_none());
+        let back = crate::figma_reverse::to_figma_like(&cogo).unwrap();
+        assert_eq!(back["figma_like"][0]["exportSettings"], node["exportSettings"]);
+        assert_eq!(back["figma_like"][0]["interactions"], node["interactions"]);
     }
 
     #[test]

@@ -275,6 +275,10 @@ fn node(cogo: &Value, parent_auto: bool) -> Value {
     if let Some(c) = props.get("component") {
         out.insert("componentPropertyDefinitions".into(), c["properties"].clone());
     }
+    // What the conversion did not read goes back as it came.
+    for (key, value) in cogo["figma"]["unmapped"].as_object().into_iter().flatten() {
+        out.entry(key.clone()).or_insert_with(|| value.clone());
+    }
     let auto = props.get("layout").is_some();
     let children: Vec<Value> = cogo["children"].as_array().into_iter().flatten().map(|c| node(c, auto)).collect();
     out.insert("children".into(), Value::Array(children));
