@@ -197,3 +197,103 @@ fn every_conversion_validates_against_the_published_schema() {
         assert!(!validator.is_valid(&broken), "{name}");
     }
 }
+
+/// Input nodes by id (REST fixtures; plugin dumps carry no ids).
+fn input_nodes<'a>(v: &'a Value, out: &mut std::collections::HashMap<String, &'a Value>) {
+    match v {
+        Value::Object(map) => {
+            // Plugin dumps also hold `parent: {id, type}` stubs: keep the fullest.
+            if let (Some(Value::String(id)), Some(Value::String(_))) = (map.get("id"), map.get("type")) {
+                let fuller = out.get(id).is_none_or(|known| known.as_object().map_or(0, |o| o.len()) < map.len());
+                if fuller {
+                    out.insert(id.clone(), v);
+                }
+            }
+            map.values().for_each(|c| input_nodes(c, out));
+        }
+        Value::Array(items) => items.iter().for_each(|c| input_nodes(c, out)),
+        _ => {}
+    }
+}
+
+/// The ids a viewer sees: visible nodes under visible ancestors, below the
+/// page, not inside a node that became one `vector`.
+fn expected_ids(node: &Value, vectors: &std::collections::HashSet<String>, out: &mut Vec<String>) {
+    let shown = node["visible"] != false || node["componentPropertyReferences"]["visible"].is_string();
+    if !shown {
+        return;
+    }
+    let kind = node["type"].as_str().unwrap_or("");
+    let id = node["id"].as_str().unwrap_or("").to_string();
+    if !matches!(kind, "DOCUMENT" | "CANVAS") {
+        out.push(id.clone());
+        if vectors.contains(&id) {
+            return;
+        }
+    }
+    for child in node["children"].as_array().into_iter().flatten() {
+        expected_ids(child, vectors, out);
+    }
+}
+
+#[test]
+fn visible_nodes_are_all_there_except_the_documented_collapses() {
+    for (name, doc) in fixtures().into_iter().filter(|(n, _)| n.starts_with("rest-")) {
+        let converted = convert(&doc, None).unwrap();
+        let out = nodes(&converted["cogo_ui_json"]["tree"]);
+        let vectors =
+            out.iter().filter(|n| n["type"] == "vector").map(|n| n["id"].as_str().unwrap().to_string()).collect();
+        let mut expected = Vec::new();
+        let roots: Vec<&Value> = match (doc.get("document"), doc.get("nodes")) {
+            (Some(d), _) => vec![d],
+            (_, Some(Value::Object(nodes))) => nodes.values().map(|e| &e["document"]).collect(),
+            _ => vec![&doc],
+        };
+        roots.iter().for_each(|r| expected_ids(r, &vectors, &mut expected));
+        let mut got: Vec<String> = out.iter().map(|n| n["id"].as_str().unwrap().to_string()).collect();
+        expected.sort();
+        got.sort();
+        assert_eq!(got.len(), expected.len(), "{name}: node count");
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn solid_colours_convert_exactly() {
+    let hex = |c: &Value, opacity: f64| {
+        let ch = |k: &str| (c[k].as_f64().unwrap_or(0.0) * 255.0).round() as u8;
+        let a = ((c["a"].as_f64().unwrap_or(1.0) * opacity) * 255.0).round() as u8;
+        let rgb = format!("#{:02X}{:02X}{:02X}", ch("r"), ch("g"), ch("b"));
+        if a == 255 {
+            rgb
+        } else {
+            format!("{rgb}{a:02X}")
+        }
+    };
+    let mut checked = 0;
+    for (name, doc) in fixtures() {
+        let mut by_id = std::collections::HashMap::new();
+        input_nodes(&doc, &mut by_id);
+        let converted = convert(&doc, None).unwrap();
+        for n in nodes(&converted["cogo_ui_json"]["tree"]) {
+            let Some(input) = by_id.get(n["id"].as_str().unwrap()) else { continue };
+            let solids: Vec<String> = input["fills"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["type"] == "SOLID" && p["visible"] != false)
+                .map(|p| hex(&p["color"], p["opacity"].as_f64().unwrap_or(1.0)))
+                .collect();
+            let got: Vec<String> = n["props"]["style"]["fills"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["type"] == "solid")
+                .map(|p| p["color"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(got, solids, "{name}: {}", n["id"]);
+            checked += solids.len();
+        }
+    }
+    assert!(checked > 500, "{checked} colours checked");
+}
