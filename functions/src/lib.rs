@@ -231,12 +231,9 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
     // figma-compat answers every error in the plugin's shape.
     let served = async {
         let config = config::load(&env)?;
+        let body_limit = endpoint.body_limit(&config);
         let mut request = request;
-        let body_bytes = if method == Method::Post {
-            read_body(&mut request, endpoint.body_limit(&config)).await?
-        } else {
-            Vec::new()
-        };
+        let body_bytes = if method == Method::Post { read_body(&mut request, body_limit).await? } else { Vec::new() };
         let authorization = request.headers().get("authorization").ok().flatten();
         let keys = jwks::for_token(&config, authorization.as_deref()).await;
         let principal = authenticate_request(&request, &config, &body_bytes, keys.as_ref())?;
@@ -255,7 +252,6 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         } else {
             Vec::new()
         };
-        let body_limit = endpoint.body_limit(&config);
         let ctx = RequestContext { request, body_bytes, config, principal, params, env, body_limit, worker_ctx };
         let result = match ctx.header(idempotency::HEADER) {
             // A chat message is idempotent by its key already, and answers a stream.
