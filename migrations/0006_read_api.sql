@@ -150,6 +150,26 @@ CREATE FUNCTION cogo.artifact_json(a cogo.artifacts) RETURNS jsonb
   SELECT to_jsonb(a)
 $$;
 
+-- A job's artifacts: the uploads recorded for it, then the files its result
+-- names ({name, url, size}, as the older workers report files they stored
+-- elsewhere) that were not uploaded here.
+CREATE FUNCTION cogo.artifacts_of(j cogo.jobs) RETURNS jsonb
+  LANGUAGE sql STABLE AS $$
+  SELECT coalesce((SELECT jsonb_agg(cogo.artifact_json(a) ORDER BY a.created_at, a.id)
+                   FROM cogo.artifacts a WHERE a.job_id = j.id), '[]'::jsonb)
+      || coalesce((SELECT jsonb_agg(jsonb_build_object(
+                            'id', NULL, 'job_id', j.id, 'bucket', NULL, 'path', NULL, 'name', r ->> 'name',
+                            'size', CASE WHEN r ->> 'size' ~ '^[0-9]{1,15}$' THEN (r ->> 'size')::bigint END,
+                            'mime', r ->> 'mime', 'sha256', NULL, 'url', r ->> 'url',
+                            'created_at', coalesce(j.finished_at, j.updated_at)) ORDER BY n)
+                   FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j.result -> 'artifacts') = 'array'
+                                                  THEN j.result -> 'artifacts' ELSE '[]'::jsonb END)
+                        WITH ORDINALITY AS x(r, n)
+                   WHERE jsonb_typeof(r) = 'object' AND r ? 'name'
+                     AND NOT EXISTS (SELECT 1 FROM cogo.artifacts a WHERE a.job_id = j.id AND a.name = r ->> 'name')),
+                  '[]'::jsonb)
+$$;
+
 CREATE FUNCTION cogo.job_get(p_job_id uuid) RETURNS jsonb
   LANGUAGE sql STABLE AS $$
   SELECT cogo.job_json(cogo.visible_job(p_job_id))
@@ -168,12 +188,8 @@ BEGIN
   FROM (SELECT * FROM cogo.job_events WHERE job_id = j.id ORDER BY seq DESC LIMIT p_events) e;
   SELECT count(*) > p_events INTO more
   FROM (SELECT 1 FROM cogo.job_events WHERE job_id = j.id LIMIT p_events + 1) x;
-  RETURN jsonb_build_object(
-    'job', cogo.job_json(j),
-    'artifacts', (SELECT coalesce(jsonb_agg(cogo.artifact_json(a) ORDER BY a.created_at, a.id), '[]'::jsonb)
-                  FROM cogo.artifacts a WHERE a.job_id = j.id),
-    'events', events,
-    'moreEvents', more);
+  RETURN jsonb_build_object('job', cogo.job_json(j), 'artifacts', cogo.artifacts_of(j), 'events', events,
+                            'moreEvents', more);
 END
 $$;
 
@@ -198,14 +214,8 @@ END
 $$;
 
 CREATE FUNCTION cogo.job_artifacts(p_job_id uuid) RETURNS jsonb
-  LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  j cogo.jobs := cogo.visible_job(p_job_id);
-BEGIN
-  RETURN jsonb_build_object('items',
-    (SELECT coalesce(jsonb_agg(cogo.artifact_json(a) ORDER BY a.created_at, a.id), '[]'::jsonb)
-     FROM cogo.artifacts a WHERE a.job_id = j.id));
-END
+  LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object('items', cogo.artifacts_of(cogo.visible_job(p_job_id)))
 $$;
 
 -- Jobs newest first. The cursor is the (created_at, id) of the last row
@@ -417,7 +427,7 @@ $$;
 
 -- Reads a user may make with their own JWT (row level security applies).
 GRANT EXECUTE ON FUNCTION cogo.job_json(cogo.jobs), cogo.visible_job(uuid), cogo.event_json(cogo.job_events),
-  cogo.artifact_json(cogo.artifacts), cogo.job_get(uuid), cogo.job_summary(uuid, integer),
+  cogo.artifact_json(cogo.artifacts), cogo.artifacts_of(cogo.jobs), cogo.job_get(uuid), cogo.job_summary(uuid, integer),
   cogo.job_events_page(uuid, bigint, integer), cogo.job_artifacts(uuid),
   cogo.jobs_recent(integer, timestamptz, uuid, timestamptz, text, text, text)
   TO authenticated, service_role;

@@ -17,14 +17,14 @@ use crate::{events, Reply, RequestContext};
 /// again with `Last-Event-ID` resumes the stream of the same message.
 pub async fn chat(ctx: RequestContext) -> Result<Reply, ApiError> {
     let request = chat::chat_request(&ctx.body()?, ctx.header("idempotency-key").as_deref())?;
+    // The platform's messages belong to nobody; a user's to the user.
     let owner = match ctx.principal.role {
-        Role::Service => "service".to_string(),
-        _ => ctx.principal.sub.clone().ok_or_else(|| ApiError::new(403, "forbidden", "a user token without sub"))?,
+        Role::Service => None,
+        _ => Some(
+            ctx.principal.sub.as_deref().ok_or_else(|| ApiError::new(403, "forbidden", "a user token without sub"))?,
+        ),
     };
-    let mut args = chat::enqueue_args(&request, &owner);
-    if ctx.principal.role == Role::Service {
-        args["p_owner_id"] = serde_json::Value::Null;
-    }
+    let args = chat::enqueue_args(&request, owner);
     let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
     let trace_id = outcome["jobId"].as_str().unwrap_or_default().to_string();
     ctx.notify_jobs(vec![trace_id.clone()]);

@@ -23,7 +23,7 @@ mod replay;
 mod storage;
 mod transport;
 
-use cogo_shared::auth::{authenticate, authorize, Credentials, JwkSet, Principal, Role, Via};
+use cogo_shared::auth::{authenticate, authorize, bearer_token, Credentials, JwkSet, Principal, Role, Via};
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::config::Config;
 use cogo_shared::cors;
@@ -104,15 +104,12 @@ impl RequestContext {
     /// Calls a `cogo` schema read function as the caller: a user under
     /// their own JWT (row level security decides), the platform as itself.
     pub async fn read(&self, function: &str, args: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
-        let user_jwt = match (self.principal.role, self.principal.via) {
-            (Role::Authenticated, Via::Jwt) => self.header("authorization").and_then(|a| bearer_token(&a)),
+        let authorization = match (self.principal.role, self.principal.via) {
+            (Role::Authenticated, Via::Jwt) => self.header("authorization"),
             _ => None,
         };
-        let result = match user_jwt {
-            Some(jwt) => platform::rpc_as_user(&self.config, &jwt, function, args).await,
-            None => platform::rpc(&self.config, function, args).await,
-        };
-        result.map_err(queue_error)
+        let jwt = authorization.as_deref().and_then(bearer_token);
+        platform::rpc_as(&self.config, jwt, function, args).await.map_err(queue_error)
     }
 }
 
@@ -274,11 +271,6 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         Err(e) if endpoint.is_figma() => Ok(cogo_shared::figma::plugin_error(e).into()),
         other => other,
     }
-}
-
-fn bearer_token(authorization: &str) -> Option<String> {
-    let (scheme, token) = authorization.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }
 
 fn authenticate_request(

@@ -17,16 +17,26 @@ pub fn transport(config: &Config) -> FetchTransport {
     FetchTransport { timeout: Duration::from_millis(config.postgrest_timeout_ms.into()) }
 }
 
-/// Calls a `cogo` schema function.
+/// Calls a `cogo` schema function as the platform.
 pub async fn rpc(config: &Config, function: &str, args: &Value) -> Result<Value, UpstreamError> {
-    let postgrest = postgrest(config);
-    postgrest.send(&transport(config), postgrest.rpc("cogo", function, args)).await
+    rpc_as(config, None, function, args).await
 }
 
-/// Calls a `cogo` schema function under a user's JWT. The gateway's
-/// `apikey` is the publishable (anon) key when one is configured.
-pub async fn rpc_as_user(config: &Config, jwt: &str, function: &str, args: &Value) -> Result<Value, UpstreamError> {
-    let api_key = config.auth.publishable_keys.first().unwrap_or(&config.service_role_key);
-    let postgrest = Postgrest::as_user(&config.postgrest_url, api_key, jwt);
+/// Calls a `cogo` schema function as the platform, or under a user's JWT
+/// (the gateway's `apikey` is then the publishable key when one is
+/// configured).
+pub async fn rpc_as(
+    config: &Config,
+    user_jwt: Option<&str>,
+    function: &str,
+    args: &Value,
+) -> Result<Value, UpstreamError> {
+    let postgrest = match user_jwt {
+        None => postgrest(config),
+        Some(jwt) => {
+            let api_key = config.auth.publishable_keys.first().unwrap_or(&config.service_role_key);
+            Postgrest::as_user(&config.postgrest_url, api_key, jwt)
+        }
+    };
     postgrest.send(&transport(config), postgrest.rpc("cogo", function, args)).await
 }

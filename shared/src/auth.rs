@@ -191,10 +191,16 @@ impl JwkSet {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in
+/// any case), if there is one.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let scheme = authorization.get(..7)?;
+    scheme.eq_ignore_ascii_case("bearer ").then(|| authorization[7..].trim()).filter(|t| !t.is_empty())
+}
+
 /// The `kid` of an ES256 or RS256 bearer token, which only a JWKS can verify.
 pub fn jwks_key_id(authorization: Option<&str>) -> Option<String> {
-    let token = authorization?.strip_prefix("Bearer ").or_else(|| authorization?.strip_prefix("bearer "))?;
-    let untrusted = UntrustedToken::new(token.trim()).ok()?;
+    let untrusted = UntrustedToken::new(bearer_token(authorization?)?).ok()?;
     matches!(untrusted.algorithm(), "ES256" | "RS256").then(|| untrusted.header().key_id.clone()).flatten()
 }
 
@@ -250,10 +256,7 @@ pub fn authenticate(
     if config.require_hmac && signed.is_none() {
         return Err(unauthorized("signature_required", "requests must be signed (x-ts and x-signature)"));
     }
-    let bearer = creds.authorization.and_then(|v| {
-        v.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).map(|_| v[7..].trim()).filter(|t| !t.is_empty())
-    });
-    if let Some(token) = bearer {
+    if let Some(token) = creds.authorization.and_then(bearer_token) {
         if let Some(role) = key_role(config, token) {
             return Ok(Principal::new(role, Via::Key));
         }

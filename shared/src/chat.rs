@@ -63,12 +63,14 @@ pub fn chat_request(body: &Body, header_key: Option<&str>) -> Result<ChatRequest
     Ok(ChatRequest { request_id, executor_id, payload: Value::Object(payload), idempotency_key })
 }
 
-/// `task.assign` arguments for the chat job, owned by `owner`; the
-/// idempotency key is scoped to the owner so two users cannot collide.
-pub fn enqueue_args(request: &ChatRequest, owner: &str) -> Value {
+/// `task.assign` arguments for the chat job, owned by `owner` (none: the
+/// platform's); the idempotency key is scoped to the owner so two users
+/// cannot collide.
+pub fn enqueue_args(request: &ChatRequest, owner: Option<&str>) -> Value {
+    let scope = owner.unwrap_or("service");
     json!({
         "p_type": JOB_TYPE, "p_executor_id": request.executor_id, "p_payload": request.payload,
-        "p_idempotency_key": request.idempotency_key.as_ref().map(|k| format!("chat:{owner}:{k}")),
+        "p_idempotency_key": request.idempotency_key.as_ref().map(|k| format!("chat:{scope}:{k}")),
         "p_owner_id": owner,
     })
 }
@@ -161,7 +163,12 @@ mod tests {
         assert_eq!(gateway.payload["content"], "yo");
         assert_eq!(gateway.payload["session_id"], "p");
         assert_eq!((gateway.executor_id.as_str(), gateway.idempotency_key.as_deref()), ("a1", Some("k")));
-        assert_eq!(enqueue_args(&gateway, "u")["p_idempotency_key"], "chat:u:k");
+        assert_eq!(enqueue_args(&gateway, Some("u"))["p_idempotency_key"], "chat:u:k");
+        let platform = enqueue_args(&gateway, None);
+        assert_eq!(
+            (platform["p_idempotency_key"].as_str(), platform["p_owner_id"].is_null()),
+            (Some("chat:service:k"), true)
+        );
         for bad in [r#"{"content":"hi"}"#, r#"{"session_id":"s"}"#, r#"{"session_id":"s","content":5}"#] {
             assert_eq!(chat_request(&body(bad), None).unwrap_err().status, 400, "{bad}");
         }

@@ -12,6 +12,8 @@
 //! `conditional`); a group or frame made only of vector shapes becomes one
 //! `vector`; a DOCUMENT or CANVAS is not a node but the page.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use crate::body::Body;
@@ -110,18 +112,19 @@ const MAPPED: &[&str] = &[
 const VECTOR_TYPES: &[&str] = &["VECTOR", "BOOLEAN_OPERATION", "STAR", "LINE", "POLYGON", "REGULAR_POLYGON", "ELLIPSE"];
 
 /// The pages of an input: each a (page id, page name, top-level nodes).
-fn pages(input: &Value) -> Result<Vec<(String, String, Vec<Value>)>, ApiError> {
-    let page = |node: &Value| -> (String, String, Vec<Value>) {
-        let children = node["children"].as_array().cloned().unwrap_or_default();
-        (text(node, "id"), text(node, "name"), children)
-    };
-    let from_document = |doc: &Value| -> Vec<(String, String, Vec<Value>)> {
+type Page<'a> = (String, String, Vec<&'a Value>);
+
+fn pages(input: &Value) -> Result<Vec<Page<'_>>, ApiError> {
+    fn page(node: &Value) -> Page<'_> {
+        (text(node, "id"), text(node, "name"), node["children"].as_array().into_iter().flatten().collect())
+    }
+    fn from_document(doc: &Value) -> Vec<Page<'_>> {
         match doc["type"].as_str() {
             Some("DOCUMENT") => doc["children"].as_array().into_iter().flatten().map(page).collect(),
             Some("CANVAS" | "PAGE") => vec![page(doc)],
-            _ => vec![(String::new(), String::new(), vec![doc.clone()])],
+            _ => vec![(String::new(), String::new(), vec![doc])],
         }
-    };
+    }
     match input {
         Value::Object(o) if o.contains_key("document") => Ok(from_document(&input["document"])),
         Value::Object(o) if o.get("nodes").is_some_and(Value::is_object) => {
@@ -134,7 +137,7 @@ fn pages(input: &Value) -> Result<Vec<(String, String, Vec<Value>)>, ApiError> {
             Ok(out)
         }
         Value::Object(o) if o.get("type").is_some_and(Value::is_string) => Ok(from_document(input)),
-        Value::Array(items) => Ok(vec![(String::new(), String::new(), items.iter().map(normalize_plugin).collect())]),
+        Value::Array(items) => Ok(vec![(String::new(), String::new(), items.iter().collect())]),
         _ => Err(bad_input("$", "expected a Figma REST response, a REST node or a plugin serialization")),
     }
 }
@@ -707,11 +710,13 @@ pub fn convert(input: &Value, project_id: Option<&str>) -> Result<Value, ApiErro
     }))
 }
 
-fn normalize_root(node: &Value) -> Value {
+/// A top-level node in REST's names: a plugin serialization is mapped (with
+/// its subtree), a REST node is used as it is.
+fn normalize_root(node: &Value) -> Cow<'_, Value> {
     if node.get("fontName").is_some() || (node.get("x").is_some() && node.get("absoluteBoundingBox").is_none()) {
-        normalize_plugin(node)
+        Cow::Owned(normalize_plugin(node))
     } else {
-        node.clone()
+        Cow::Borrowed(node)
     }
 }
 

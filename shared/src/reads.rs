@@ -198,25 +198,22 @@ pub fn dlq_retry_args(body: &Body) -> Result<DlqRetry, ApiError> {
             None => Ok(Value::Null),
         }
     };
-    let args = json!({
-        "p_type": body.opt_str(&["type"], MAX_FILTER_CHARS)?,
-        "p_executor_id": body.opt_str(&["executorId", "executor_id"], MAX_FILTER_CHARS)?,
-        "p_from": timestamp("from")?,
-        "p_to": timestamp("to")?,
-        "p_max": body.opt_int(&["max"], 1, MAX_DLQ_RETRY)?,
-        "p_dry_run": body.opt_bool("dryRun")?.unwrap_or(false),
-    });
-    if args.as_object().is_some_and(|a| a.iter().all(|(k, v)| k == "p_dry_run" || v.is_null())) {
+    let kind = body.opt_str(&["type"], MAX_FILTER_CHARS)?;
+    let executor = body.opt_str(&["executorId", "executor_id"], MAX_FILTER_CHARS)?;
+    let (from, to) = (timestamp("from")?, timestamp("to")?);
+    let max = body.opt_int(&["max"], 1, MAX_DLQ_RETRY)?;
+    if kind.is_none() && executor.is_none() && from.is_null() && to.is_null() && max.is_none() {
         return Err(ApiError::bad_request(
             "missing_field",
             "dlqId is required, or a filter (type, executorId, from, to) or max to retry many",
         )
         .with_details(json!({ "field": "dlqId" })));
     }
-    let mut args = args;
-    if args["p_max"].is_null() {
-        args["p_max"] = DEFAULT_DLQ_RETRY_MAX.into();
-    }
+    let args = json!({
+        "p_type": kind, "p_executor_id": executor, "p_from": from, "p_to": to,
+        "p_max": max.unwrap_or(DEFAULT_DLQ_RETRY_MAX),
+        "p_dry_run": body.opt_bool("dryRun")?.unwrap_or(false),
+    });
     Ok(DlqRetry::Matching(args))
 }
 
