@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use cogo_shared::artifacts::{
-    self, check_bucket, check_mime, check_path, link_url, parse_range, Range, BUCKET, FIGMA_BUCKET,
+    self, check_bucket, check_mime, check_path, link_url, parse_range, upload_link_url, Range, BUCKET, FIGMA_BUCKET,
 };
 use cogo_shared::auth::Role;
 use cogo_shared::body::parse_uuid;
@@ -45,10 +45,12 @@ fn now_secs(ctx: &RequestContext) -> i64 {
 pub async fn upload_url(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let request = artifacts::upload_request(&ctx.body()?, ctx.config.storage.max_artifact_bytes)?;
     let secret = link_secret(&ctx)?;
-    let grant = json!({ "p_job_id": request.job_id, "p_lease_token": request.lease_token });
+    let grant = json!({
+        "p_job_id": request.job_id, "p_lease_token": request.lease_token, "p_executor_id": ctx.principal.executor_id,
+    });
     ctx.rpc("artifact_upload_grant", &grant).await.map_err(queue_error)?;
     let expires_at = now_secs(&ctx) + i64::from(artifacts::UPLOAD_LINK_SECONDS);
-    let url = link_url(&ctx.origin()?, secret, "PUT", BUCKET, &request.path, expires_at);
+    let url = upload_link_url(&ctx.origin()?, secret, &request.path, expires_at, &request.lease_token);
     Ok(ApiResponse::json(
         200,
         &json!({
@@ -58,18 +60,20 @@ pub async fn upload_url(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     ))
 }
 
-/// The bucket and path of a signed link, once the path is in normal form
-/// (400) and the signature matches this method and has not expired (403).
-fn signed_target(ctx: &RequestContext, method: &str) -> Result<(String, String), ApiError> {
+/// The bucket, path and lease of a signed link, once the path is in normal
+/// form (400) and the signature matches this method (and lease) and has not
+/// expired (403).
+fn signed_target(ctx: &RequestContext, method: &str) -> Result<(String, String, Option<String>), ApiError> {
     let bucket = ctx.param("bucket").unwrap_or_default().to_string();
     let path = check_path(ctx.param("path").unwrap_or_default())?.to_string();
     let query = ctx.query();
     let forbidden = || ApiError::new(403, "invalid_signature", "the link's signature does not match");
     let expires_at = query.raw(&["exp"]).and_then(|e| e.parse::<i64>().ok()).ok_or_else(forbidden)?;
     let signature = query.raw(&["sig"]).ok_or_else(forbidden)?;
-    artifacts::verify_link(link_secret(ctx)?, method, &bucket, &path, expires_at, signature, now_secs(ctx))?;
+    let lease = query.raw(&["lease"]);
+    artifacts::verify_link(link_secret(ctx)?, method, &bucket, &path, expires_at, lease, signature, now_secs(ctx))?;
     check_bucket(&bucket)?;
-    Ok((bucket, path))
+    Ok((bucket, path, lease.map(str::to_string)))
 }
 
 /// `PUT artifact/<bucket>/<path>?exp&sig` with the bytes. An artifact
@@ -77,21 +81,29 @@ fn signed_target(ctx: &RequestContext, method: &str) -> Result<(String, String),
 /// size and sha256; a Figma document (`figma/uploads/...`) -> 201 `{ok,
 /// bucket, key, size, sha256}`.
 pub async fn upload(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let (bucket, path) = signed_target(&ctx, "PUT")?;
+    let (bucket, path, lease) = signed_target(&ctx, "PUT")?;
     let not_upload_path = || ApiError::bad_request("invalid_path", "not an upload path");
     let job = if bucket == FIGMA_BUCKET {
         None
     } else {
         let (job_id, name) = path.split_once('/').ok_or_else(not_upload_path)?;
-        Some((parse_uuid(job_id).ok_or_else(not_upload_path)?, name.to_string()))
+        // Job uploads are bound to the lease they were granted under, and
+        // die with it: checked before the bytes are stored and again when
+        // they are recorded.
+        let lease =
+            lease.ok_or_else(|| ApiError::new(403, "invalid_signature", "the link's signature does not match"))?;
+        let job_id = parse_uuid(job_id).ok_or_else(not_upload_path)?;
+        let grant = json!({ "p_job_id": job_id, "p_lease_token": lease });
+        ctx.rpc("artifact_upload_grant", &grant).await.map_err(queue_error)?;
+        Some((job_id, name.to_string(), lease))
     };
     let (size, mime, sha256) = store_body(&mut ctx, &bucket, &path).await?;
-    let Some((job_id, name)) = job else {
+    let Some((job_id, name, lease)) = job else {
         let stored = json!({ "ok": true, "bucket": bucket, "key": path, "size": size, "sha256": sha256 });
         return Ok(ApiResponse::json(201, &stored));
     };
     let record = json!({
-        "p_job_id": job_id, "p_bucket": bucket, "p_path": path, "p_name": name,
+        "p_job_id": job_id, "p_lease_token": lease, "p_bucket": bucket, "p_path": path, "p_name": name,
         "p_size": size, "p_mime": mime, "p_sha256": sha256,
     });
     let artifact = ctx.rpc("artifact_record", &record).await.map_err(queue_error)?;
@@ -161,7 +173,7 @@ pub async fn sign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `GET artifact/<bucket>/<path>?exp&sig`: the object, streamed, with
 /// Content-Type, Content-Length, ETag and single byte ranges.
 pub async fn download(ctx: RequestContext) -> Result<Reply, ApiError> {
-    let (bucket, path) = signed_target(&ctx, "GET")?;
+    let (bucket, path, _) = signed_target(&ctx, "GET")?;
     let storage = Storage::open(&ctx.env, &ctx.config)?;
     let meta = storage.head(&ctx.config, &bucket, &path).await?.ok_or_else(|| object_not_found(&bucket, &path))?;
     let headers = Headers::new();

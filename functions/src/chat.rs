@@ -4,6 +4,7 @@
 use cogo_shared::auth::Role;
 use cogo_shared::chat::{self, wants_stream};
 use cogo_shared::http::ApiResponse;
+use cogo_shared::idempotency;
 use cogo_shared::jobs::queue_error;
 use cogo_shared::time::unix_millis;
 use cogo_shared::ApiError;
@@ -24,7 +25,7 @@ pub async fn chat(ctx: RequestContext) -> Result<Reply, ApiError> {
             ctx.principal.sub.as_deref().ok_or_else(|| ApiError::new(403, "forbidden", "a user token without sub"))?,
         ),
     };
-    let args = chat::enqueue_args(&request, owner);
+    let args = chat::enqueue_args(&request, owner, &idempotency::scope("Chat", &ctx.principal));
     let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
     let trace_id = outcome["jobId"].as_str().unwrap_or_default().to_string();
     ctx.notify_jobs(vec![trace_id.clone()]);

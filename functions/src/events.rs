@@ -24,10 +24,13 @@ async fn job_stream(ctx: &RequestContext, job_id: &str) -> Result<Reply, ApiErro
 }
 
 /// `GET channel?name=`: `jobs:{id}` is the job's event stream (owner or
-/// platform); `agents:{id}` and `system:events` are broadcast channels.
+/// platform, as job-events); `agents:{id}` (that agent or the platform) and
+/// `system:events` (any member) are broadcast channels.
 pub async fn channel(ctx: RequestContext) -> Result<Reply, ApiError> {
     let name = ctx.query().raw(&["name", "channel"]).unwrap_or_default().to_string();
-    match Channel::parse(&name)? {
+    let channel = Channel::parse(&name)?;
+    channels::may_read(&channel, &ctx.principal)?;
+    match channel {
         Channel::Job(job_id) => job_stream(&ctx, &job_id).await,
         other => broadcast_stream(&ctx, &other.name()).await,
     }

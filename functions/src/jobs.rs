@@ -1,13 +1,18 @@
 //! The queue's endpoints: parse (shared::jobs), one RPC, respond.
 
-use cogo_shared::auth::Role;
+use cogo_shared::auth::{Role, Via};
 use cogo_shared::config::Config;
 use cogo_shared::http::ApiResponse;
+use cogo_shared::idempotency;
 use cogo_shared::jobs::{self, queue_error};
 use cogo_shared::ApiError;
 use serde_json::{json, Value};
 
 use crate::{channels, platform, RequestContext};
+
+/// The idempotency scope name of task.assign's job keys (as the
+/// `Idempotency-Key` records name the endpoint).
+const ROUTE_ASSIGN: &str = "TaskAssign";
 
 /// `POST task.assign` -> `{jobId, queued}` (`queued: false` on a repeat).
 pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
@@ -15,7 +20,8 @@ pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let key = ctx.header("idempotency-key");
     // A user's job is theirs; the platform assigns on nobody's behalf.
     let owner = if ctx.principal.role == Role::Authenticated { ctx.principal.sub.as_deref() } else { None };
-    let args = jobs::assign_args(&body, key.as_deref(), owner)?;
+    let scope = idempotency::scope(ROUTE_ASSIGN, &ctx.principal);
+    let args = jobs::assign_args(&body, key.as_deref(), owner, &scope)?;
     let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
     ctx.notify_jobs(ids([&outcome["jobId"]]));
     Ok(ApiResponse::json(200, &outcome))
@@ -25,15 +31,7 @@ pub async fn assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
     let (args, batch) = jobs::claim_args(&body)?;
-    if let Some(scope) = &ctx.principal.executor_id {
-        if args["p_executor_id"].as_str() != Some(scope.as_str()) {
-            return Err(ApiError::new(
-                403,
-                "executor_forbidden",
-                format!("this token may only claim jobs of executor {scope}"),
-            ));
-        }
-    }
+    check_executor(&ctx, &args["p_executor_id"], "claim")?;
     let claimed = match ctx.rpc("claim", &args).await.map_err(queue_error)? {
         Value::Array(items) => items.into_iter().map(jobs::claimed_job).collect::<Vec<_>>(),
         other => return Err(unexpected("claim", &other)),
@@ -48,11 +46,12 @@ pub async fn claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
     if let Some(items) = jobs::result_batch(&body)? {
-        let outcomes = ctx.rpc("complete_many", &json!({ "p_results": items })).await.map_err(queue_error)?;
+        let args = json!({ "p_results": items, "p_executor_id": ctx.principal.executor_id });
+        let outcomes = ctx.rpc("complete_many", &args).await.map_err(queue_error)?;
         ctx.notify_jobs(ids(items.iter().map(|item| &item["p_job_id"])));
         return Ok(ApiResponse::json(200, &json!({ "ok": true, "results": outcomes })));
     }
-    let args = jobs::result_args(&body)?;
+    let args = scoped(&ctx, jobs::result_args(&body)?);
     let outcome = ctx.rpc("complete", &args).await.map_err(queue_error)?;
     ctx.notify_jobs(ids([&args["p_job_id"]]));
     Ok(ApiResponse::json(
@@ -63,7 +62,7 @@ pub async fn result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 /// `POST task.progress` -> `{ok, cancelRequested}`.
 pub async fn progress(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let args = jobs::progress_args(&ctx.body()?)?;
+    let args = scoped(&ctx, jobs::progress_args(&ctx.body()?)?);
     let outcome = ctx.rpc("progress", &args).await.map_err(queue_error)?;
     ctx.notify_jobs(ids([&args["p_job_id"]]));
     Ok(ApiResponse::json(200, &outcome))
@@ -72,7 +71,8 @@ pub async fn progress(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST task.heartbeat` -> `{ok, leaseUntil, cancelRequested}`.
 pub async fn heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let outcome = ctx.rpc("extend_lease", &jobs::heartbeat_args(&body)?).await.map_err(queue_error)?;
+    let args = scoped(&ctx, jobs::heartbeat_args(&body)?);
+    let outcome = ctx.rpc("extend_lease", &args).await.map_err(queue_error)?;
     Ok(ApiResponse::json(200, &outcome))
 }
 
@@ -95,7 +95,20 @@ pub async fn cancel(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST workers/heartbeat` -> `{ok, workerId, lastSeenAt}`.
 pub async fn worker_heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let args = jobs::worker_heartbeat_args(&body)?;
+    let mut args = jobs::worker_heartbeat_args(&body)?;
+    check_executor(&ctx, &args["p_executor_id"], "report for")?;
+    // A signed agent speaks for itself only; every other caller owns the
+    // worker rows it first wrote (the platform writes any).
+    if ctx.principal.via == Via::Signature {
+        if let Some(agent) = &ctx.principal.sub {
+            if args["p_agent_id"].as_str() != Some(agent.as_str()) {
+                return Err(ApiError::new(403, "forbidden", format!("this signature speaks for agent {agent} only")));
+            }
+        }
+    }
+    if ctx.principal.role != Role::Service {
+        args["p_principal"] = ctx.principal.id().into();
+    }
     let outcome = ctx.rpc("upsert_heartbeat", &args).await.map_err(queue_error)?;
     ctx.after_response(channels::heartbeat(ctx.env.clone(), jobs::presence_row(&args, &outcome)));
     Ok(ApiResponse::json(200, &outcome))
@@ -123,6 +136,25 @@ pub async fn sweep_idempotency_keys(config: &Config) -> Result<Value, ApiError> 
 /// The jobs the reaper changed.
 pub fn reaped_ids(outcome: &Value) -> Vec<String> {
     ids(outcome["jobIds"].as_array().into_iter().flatten())
+}
+
+/// A worker token scoped to one executor may name only that executor.
+fn check_executor(ctx: &RequestContext, executor_id: &Value, action: &str) -> Result<(), ApiError> {
+    match &ctx.principal.executor_id {
+        Some(scope) if executor_id.as_str() != Some(scope.as_str()) => Err(ApiError::new(
+            403,
+            "executor_forbidden",
+            format!("this token may only {action} jobs of executor {scope}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Lease-checked changes carry the token's executor scope, so a scoped
+/// worker's change to another executor's job finds no job (404).
+fn scoped(ctx: &RequestContext, mut args: Value) -> Value {
+    args["p_executor_id"] = ctx.principal.executor_id.clone().into();
+    args
 }
 
 /// Job ids out of JSON values (strings), for the hubs' doorbells.

@@ -85,11 +85,12 @@ impl RequestContext {
         self.worker_ctx.wait_until(work);
     }
 
-    /// `scheme://host[:port]` of this request, for links back to it.
+    /// `scheme://host[:port]` for links back to this bundle: `PUBLIC_URL`,
+    /// else (local development only) a loopback request's own origin.
     pub fn origin(&self) -> Result<String, ApiError> {
         let url =
             self.request.url().map_err(|_| ApiError::bad_request("invalid_url", "the request URL is not valid"))?;
-        Ok(url.origin().ascii_serialization())
+        cogo_shared::artifacts::link_origin(self.config.public_url.as_deref(), &url.origin().ascii_serialization())
     }
 
     pub fn query(&self) -> Query {
@@ -201,9 +202,11 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 }
 
 async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply, ApiError> {
-    let method = Method::parse(request.method().as_ref()).ok_or_else(|| {
-        ApiError::new(405, "method_not_allowed", format!("method {} is not supported", request.method()))
-    })?;
+    // The runtime's own method string: workers-rs maps methods it does not
+    // know (PROPFIND, ...) to GET.
+    let raw_method = request.inner().method();
+    let method = Method::parse(&raw_method)
+        .ok_or_else(|| ApiError::new(501, "not_implemented", format!("method {raw_method} is not supported")))?;
     let path = request.path();
     let route = find(ROUTES, method, &path);
     // A CORS preflight needs no credential: browsers send none with it.
@@ -244,7 +247,14 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         // signature is the credential, and anonymous callers would share one limit.
         let limited = principal.role != Role::Service && !artifacts::is_signed_link(endpoint);
         let limit_headers = if config.rate_limit_per_min > 0 && limited {
-            let key = format!("{}|{endpoint:?}", principal.id());
+            let caller = match principal.role {
+                Role::Anon => {
+                    let client_ip = request.headers().get("cf-connecting-ip").ok().flatten();
+                    cogo_shared::ratelimit::anonymous_caller(client_ip.as_deref(), ratelimit::isolate_id())
+                }
+                _ => principal.id(),
+            };
+            let key = format!("{caller}|{endpoint:?}");
             ratelimit::enforce(&env, &key, Limit { per_minute: config.rate_limit_per_min }).await?
         } else {
             Vec::new()
@@ -329,7 +339,7 @@ async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Resul
     // Keys are scoped by endpoint, whichever URL family reached it.
     let route = &format!("{endpoint:?}");
     let principal = ctx.principal.id();
-    let begin = idempotency::begin_args(&principal, route, key, &ctx.body_bytes, ctx.config.idempotency_ttl_seconds);
+    let begin = idempotency::begin_args(&principal, route, key, &ctx.body_bytes, ctx.config.idempotency_lease_seconds);
     let answer = ctx.rpc("idempotency_begin", &begin).await?;
     if let idempotency::Begin::Replay(response) = idempotency::read_begin(&answer)? {
         return Ok(response.into());
@@ -342,7 +352,7 @@ async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Resul
         Err(e) if endpoint.is_figma() => cogo_shared::figma::plugin_error(e),
         Err(e) => e.into_response(),
     };
-    let finish = idempotency::finish_args(&principal, route, key, &response);
+    let finish = idempotency::finish_args(&principal, route, key, &response, config.idempotency_ttl_seconds);
     if let Err(e) = platform::rpc(&config, "idempotency_finish", &finish).await {
         // The request itself succeeded; a lost record only means a repeat runs again.
         worker::console_error!("storing the idempotent response failed: {}", e.reason());

@@ -90,8 +90,41 @@ pub fn sign_request(q: &Query, max_seconds: u32) -> Result<SignRequest, ApiError
 /// The bundle's own link to an object: `<origin>/functions/v1/artifact/
 /// <bucket>/<path>?exp=<unix seconds>&sig=<hex>`.
 pub fn link_url(origin: &str, secret: &str, method: &str, bucket: &str, path: &str, expires_at: i64) -> String {
-    let sig = link_signature(secret, method, bucket, path, expires_at);
+    let sig = hex(&mac(secret, method, bucket, path, expires_at, None).finalize().into_bytes());
     format!("{origin}/functions/v1/artifact/{}/{}?exp={expires_at}&sig={sig}", encode_path(bucket), encode_path(path))
+}
+
+/// The origin links are built on: the configured public URL; without one,
+/// the request's own origin, but only when it is a loopback address (local
+/// development), since elsewhere the `Host` header is the caller's to choose.
+pub fn link_origin(public_url: Option<&str>, request_origin: &str) -> Result<String, ApiError> {
+    if let Some(origin) = public_url {
+        return Ok(origin.to_string());
+    }
+    // The origin is already normalised by the URL parser: `scheme://host[:port]`.
+    let authority = request_origin.split_once("://").map_or("", |(_, rest)| rest);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host == "::1"
+        || host.strip_prefix("127.").is_some_and(|rest| rest.split('.').all(|n| n.parse::<u8>().is_ok()));
+    if loopback {
+        Ok(request_origin.to_string())
+    } else {
+        Err(ApiError::new(500, "config_error", "missing configuration: PUBLIC_URL (the origin links are built on)"))
+    }
+}
+
+/// A job artifact's upload link, bound to the lease it was granted under:
+/// it works only while that lease is the job's current one.
+pub fn upload_link_url(origin: &str, secret: &str, path: &str, expires_at: i64, lease_token: &str) -> String {
+    let sig = hex(&mac(secret, "PUT", BUCKET, path, expires_at, Some(lease_token)).finalize().into_bytes());
+    format!(
+        "{origin}/functions/v1/artifact/{BUCKET}/{}?exp={expires_at}&lease={lease_token}&sig={sig}",
+        encode_path(path)
+    )
 }
 
 fn bad_path(why: &str) -> ApiError {
@@ -144,29 +177,40 @@ pub fn object_path(job_id: &str, name: &str) -> Result<String, ApiError> {
 /// The hex HMAC-SHA256 of a link: method, bucket, path and expiry (Unix
 /// seconds), one per line.
 pub fn link_signature(secret: &str, method: &str, bucket: &str, path: &str, expires_at: i64) -> String {
-    let tag = mac(secret, method, bucket, path, expires_at).finalize().into_bytes();
-    tag.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&mac(secret, method, bucket, path, expires_at, None).finalize().into_bytes())
 }
 
-fn mac(secret: &str, method: &str, bucket: &str, path: &str, expires_at: i64) -> Hmac<Sha256> {
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Method, bucket, path, expiry and, for upload links, the lease token, one
+/// per line.
+fn mac(secret: &str, method: &str, bucket: &str, path: &str, expires_at: i64, lease: Option<&str>) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("{method}\n{bucket}\n{path}\n{expires_at}").as_bytes());
+    if let Some(lease) = lease {
+        mac.update(format!("\n{lease}").as_bytes());
+    }
     mac
 }
 
-/// Checks a link's signature (in constant time) and then its expiry.
+/// Checks a link's signature (in constant time), including the lease it
+/// is bound to if any, and then its expiry.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_link(
     secret: &str,
     method: &str,
     bucket: &str,
     path: &str,
     expires_at: i64,
+    lease: Option<&str>,
     signature: &str,
     now_secs: i64,
 ) -> Result<(), ApiError> {
     let forbidden = || ApiError::new(403, "invalid_signature", "the link's signature does not match");
     let tag = hex_decode(signature).ok_or_else(forbidden)?;
-    mac(secret, method, bucket, path, expires_at).verify_slice(&tag).map_err(|_| forbidden())?;
+    mac(secret, method, bucket, path, expires_at, lease).verify_slice(&tag).map_err(|_| forbidden())?;
     if expires_at < now_secs {
         return Err(ApiError::new(403, "link_expired", "the link has expired; ask for a new one"));
     }
@@ -260,8 +304,8 @@ mod tests {
     fn links_verify_only_for_what_was_signed_and_until_expiry() {
         let sig = link_signature("k", "GET", "artifacts", "j/a.png", 2_000);
         assert_eq!(sig.len(), 64);
-        assert!(verify_link("k", "GET", "artifacts", "j/a.png", 2_000, &sig, 1_999).is_ok());
-        assert!(verify_link("k", "GET", "artifacts", "j/a.png", 2_000, &sig, 2_000).is_ok());
+        assert!(verify_link("k", "GET", "artifacts", "j/a.png", 2_000, None, &sig, 1_999).is_ok());
+        assert!(verify_link("k", "GET", "artifacts", "j/a.png", 2_000, None, &sig, 2_000).is_ok());
         for (method, bucket, path, exp, key) in [
             ("PUT", "artifacts", "j/a.png", 2_000, "k"),
             ("GET", "other", "j/a.png", 2_000, "k"),
@@ -269,14 +313,14 @@ mod tests {
             ("GET", "artifacts", "j/a.png", 2_001, "k"),
             ("GET", "artifacts", "j/a.png", 2_000, "other key"),
         ] {
-            let e = verify_link(key, method, bucket, path, exp, &sig, 0).unwrap_err();
+            let e = verify_link(key, method, bucket, path, exp, None, &sig, 0).unwrap_err();
             assert_eq!((e.status, e.code), (403, "invalid_signature"), "{method} {bucket} {path} {exp}");
         }
         assert_eq!(
-            verify_link("k", "GET", "artifacts", "j/a.png", 2_000, "zz", 0).unwrap_err().code,
+            verify_link("k", "GET", "artifacts", "j/a.png", 2_000, None, "zz", 0).unwrap_err().code,
             "invalid_signature"
         );
-        let e = verify_link("k", "GET", "artifacts", "j/a.png", 2_000, &sig, 2_001).unwrap_err();
+        let e = verify_link("k", "GET", "artifacts", "j/a.png", 2_000, None, &sig, 2_001).unwrap_err();
         assert_eq!((e.status, e.code), (403, "link_expired"));
     }
 
@@ -305,6 +349,28 @@ mod tests {
             [("path=../etc", 400), ("bucket=secrets&path=a", 404), ("path=a&expires=0", 400), ("", 400)]
         {
             assert_eq!(sign_request(&Query::parse(Some(bad)), 60).unwrap_err().status, status, "{bad}");
+        }
+    }
+
+    #[test]
+    fn links_use_the_public_url_or_a_loopback_origin() {
+        assert_eq!(link_origin(Some("https://edge.example"), "https://evil.example").unwrap(), "https://edge.example");
+        for local in ["http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787", "http://127.1.2.3"] {
+            assert_eq!(link_origin(None, local).unwrap(), local);
+        }
+        for remote in ["https://evil.example", "http://127.0.0.1.evil.example", "http://localhost.evil.example"] {
+            assert_eq!(link_origin(None, remote).unwrap_err().code, "config_error", "{remote}");
+        }
+    }
+
+    #[test]
+    fn upload_links_are_bound_to_their_lease() {
+        let url = upload_link_url("http://h", "k", "j/a.png", 7, "lease-1");
+        let sig = url.rsplit_once("sig=").unwrap().1;
+        assert!(url.contains("lease=lease-1&"));
+        assert!(verify_link("k", "PUT", BUCKET, "j/a.png", 7, Some("lease-1"), sig, 0).is_ok());
+        for lease in [Some("lease-2"), None] {
+            assert_eq!(verify_link("k", "PUT", BUCKET, "j/a.png", 7, lease, sig, 0).unwrap_err().status, 403);
         }
     }
 

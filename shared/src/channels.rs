@@ -91,6 +91,21 @@ pub fn broadcast_request(body: &Body, principal: &Principal) -> Result<(Channel,
     Ok((channel, kind, payload))
 }
 
+/// Who may listen where: a job's channel carries what job-events does, so
+/// the same callers (its owner, whose reads row level security then checks,
+/// and the platform); an agent's channel carries its presence and what it
+/// says, for that agent and the platform; `system:events` for every member.
+pub fn may_read(channel: &Channel, principal: &Principal) -> Result<(), ApiError> {
+    let forbidden = |why: &str| Err(ApiError::new(403, "forbidden", why.to_string()));
+    match (channel, principal.role) {
+        (_, Role::Service) | (Channel::System, _) => Ok(()),
+        (Channel::Job(_), Role::Authenticated) => Ok(()),
+        (Channel::Job(_), _) => forbidden("a job's channel is for its owner and the platform"),
+        (Channel::Agent(agent), Role::Worker) if principal.sub.as_deref() == Some(agent.as_str()) => Ok(()),
+        (Channel::Agent(_), _) => forbidden("an agent's channel is for that agent and the platform"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +129,23 @@ mod tests {
         for bad in ["jobs:x", "agents:", "agents:a\nb", "system:other", "other"] {
             assert_eq!(Channel::parse(bad).unwrap_err().code, "invalid_channel", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn who_may_listen_where() {
+        let job = Channel::Job("0f8fad5b-d9cb-469f-a165-70867728950e".into());
+        let agent = Channel::Agent("a1".into());
+        let user = principal(Role::Authenticated, Some("u"));
+        let a1 = principal(Role::Worker, Some("a1"));
+        let a2 = principal(Role::Worker, Some("a2"));
+        let platform = principal(Role::Service, None);
+        assert!(may_read(&job, &user).is_ok());
+        assert_eq!(may_read(&job, &a1).unwrap_err().status, 403);
+        assert!(may_read(&agent, &a1).is_ok());
+        assert_eq!(may_read(&agent, &a2).unwrap_err().status, 403);
+        assert_eq!(may_read(&agent, &user).unwrap_err().status, 403);
+        assert!(may_read(&agent, &platform).is_ok() && may_read(&job, &platform).is_ok());
+        assert!(may_read(&Channel::System, &user).is_ok() && may_read(&Channel::System, &a2).is_ok());
     }
 
     #[test]

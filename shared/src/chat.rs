@@ -64,14 +64,12 @@ pub fn chat_request(body: &Body, header_key: Option<&str>) -> Result<ChatRequest
 }
 
 /// `task.assign` arguments for the chat job, owned by `owner` (none: the
-/// platform's); the idempotency key is scoped to the owner so two users
-/// cannot collide.
-pub fn enqueue_args(request: &ChatRequest, owner: Option<&str>) -> Value {
-    let scope = owner.unwrap_or("service");
+/// platform's); the idempotency key lives in `scope` (the caller's, see
+/// `idempotency::scope`), so two callers cannot collide.
+pub fn enqueue_args(request: &ChatRequest, owner: Option<&str>, scope: &str) -> Value {
     json!({
         "p_type": JOB_TYPE, "p_executor_id": request.executor_id, "p_payload": request.payload,
-        "p_idempotency_key": request.idempotency_key.as_ref().map(|k| format!("chat:{scope}:{k}")),
-        "p_owner_id": owner,
+        "p_idempotency_key": request.idempotency_key, "p_idempotency_scope": scope, "p_owner_id": owner,
     })
 }
 
@@ -163,11 +161,15 @@ mod tests {
         assert_eq!(gateway.payload["content"], "yo");
         assert_eq!(gateway.payload["session_id"], "p");
         assert_eq!((gateway.executor_id.as_str(), gateway.idempotency_key.as_deref()), ("a1", Some("k")));
-        assert_eq!(enqueue_args(&gateway, Some("u"))["p_idempotency_key"], "chat:u:k");
-        let platform = enqueue_args(&gateway, None);
+        let user = enqueue_args(&gateway, Some("u"), "Chat|authenticated:u");
         assert_eq!(
-            (platform["p_idempotency_key"].as_str(), platform["p_owner_id"].is_null()),
-            (Some("chat:service:k"), true)
+            (&user["p_idempotency_key"], &user["p_idempotency_scope"]),
+            (&json!("k"), &json!("Chat|authenticated:u"))
+        );
+        let platform = enqueue_args(&gateway, None, "Chat|service_role:service");
+        assert_eq!(
+            (platform["p_idempotency_scope"].as_str(), platform["p_owner_id"].is_null()),
+            (Some("Chat|service_role:service"), true)
         );
         for bad in [r#"{"content":"hi"}"#, r#"{"session_id":"s"}"#, r#"{"session_id":"s","content":5}"#] {
             assert_eq!(chat_request(&body(bad), None).unwrap_err().status, 400, "{bad}");

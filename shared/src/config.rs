@@ -14,6 +14,8 @@
 //! | `FIGMA_AGENT_WAIT_MS` | var | 5000 | how long a `uui/*` service call waits for the agent before answering 202 handoff |
 //! | `REAPER_MAX_LOST_LEASES` | var | 3 | a job whose lease expires this often is dead-lettered |
 //! | `IDEMPOTENCY_TTL_SECONDS` | var | 86400 | how long a stored Idempotency-Key response is replayed |
+//! | `IDEMPOTENCY_LEASE_SECONDS` | var | 60 | how long a request in flight holds its Idempotency-Key; after a crash, a retry runs once it ends |
+//! | `PUBLIC_URL` | var | — | origin of the links the bundle hands out (`https://edge.example.com`); without it only a loopback request's own origin is used (local development) |
 //! | `SUPABASE_JWT_SECRET` | secret | — | HS256 key of the project's JWTs (user, worker, service tokens) |
 //! | `EDGE_VERIFY_JWT` | var | 1 | 0 accepts no JWTs at all (keys and signatures only) |
 //! | `JWT_AUDIENCE`, `JWT_ISSUER` | var | — | when set, a JWT's `aud` / `iss` must match |
@@ -54,6 +56,9 @@ pub struct Config {
     pub figma_agent_wait_ms: u32,
     pub max_lost_leases: u32,
     pub idempotency_ttl_seconds: u32,
+    pub idempotency_lease_seconds: u32,
+    /// Origin of the links handed out, without a trailing slash.
+    pub public_url: Option<String>,
     pub auth: AuthConfig,
     pub cors_origins: Vec<String>,
     /// 0 turns rate limiting off.
@@ -144,6 +149,7 @@ impl Config {
         let figma_agent_wait_ms = number("FIGMA_AGENT_WAIT_MS", 5_000, 0, 60_000);
         let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
         let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);
+        let idempotency_lease_seconds = number("IDEMPOTENCY_LEASE_SECONDS", 60, 1, 3600);
         let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
         let link_max_seconds = number("ARTIFACT_LINK_MAX_SECONDS", 86_400, 1, 7 * 86_400);
         let sse_keepalive_ms = number("SSE_KEEPALIVE_MS", 15_000, 100, 60_000);
@@ -168,6 +174,10 @@ impl Config {
             }
         };
 
+        let public_url = get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
+        if public_url.as_ref().is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://")) {
+            err.invalid.push(("PUBLIC_URL", "must start with http:// or https://".into()));
+        }
         let flag =
             |name: &str, default: bool| get(name).map_or(default, |v| matches!(v.as_str(), "1" | "true" | "yes"));
         let list = |name: &str| -> Vec<String> {
@@ -209,6 +219,8 @@ impl Config {
                 figma_agent_wait_ms,
                 max_lost_leases,
                 idempotency_ttl_seconds,
+                idempotency_lease_seconds,
+                public_url,
                 auth,
                 cors_origins: list("EDGE_CORS_ALLOW_ORIGINS"),
                 rate_limit_per_min,

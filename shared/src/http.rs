@@ -12,6 +12,10 @@ pub enum Method {
     Patch,
     Delete,
     Options,
+    /// Served by no route, so answered 405 with `Allow`; methods outside
+    /// RFC 9110's list are 501.
+    Trace,
+    Connect,
 }
 
 impl Method {
@@ -24,6 +28,8 @@ impl Method {
             "PATCH" => Method::Patch,
             "DELETE" => Method::Delete,
             "OPTIONS" => Method::Options,
+            "TRACE" => Method::Trace,
+            "CONNECT" => Method::Connect,
             _ => return None,
         })
     }
@@ -37,6 +43,8 @@ impl Method {
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
             Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+            Method::Connect => "CONNECT",
         }
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::ApiResponse;
 
@@ -31,9 +32,17 @@ pub fn check_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
-pub fn begin_args(principal: &str, route: &str, key: &str, body: &[u8], ttl_seconds: u32) -> Value {
+/// Where a key a caller chose lives: per endpoint and caller, so two callers
+/// (or two endpoints) sending the same key never meet. Caller ids start with
+/// a role name, so no caller can name a platform scope (`platform|...`).
+pub fn scope(route: &str, principal: &Principal) -> String {
+    format!("{route}|{}", principal.id())
+}
+
+/// Starts a keyed request, holding the key for `lease_seconds` while it runs.
+pub fn begin_args(principal: &str, route: &str, key: &str, body: &[u8], lease_seconds: u32) -> Value {
     let hash: String = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
-    json!({"p_principal": principal, "p_route": route, "p_key": key, "p_request_hash": hash, "p_ttl_seconds": ttl_seconds})
+    json!({"p_principal": principal, "p_route": route, "p_key": key, "p_request_hash": hash, "p_lease_seconds": lease_seconds})
 }
 
 pub fn read_begin(answer: &Value) -> Result<Begin, ApiError> {
@@ -49,7 +58,8 @@ pub fn read_begin(answer: &Value) -> Result<Begin, ApiError> {
             "idempotency_key_in_flight",
             "a request with this Idempotency-Key is still being processed; retry later",
         )
-        .with_retryable(true)),
+        .with_retryable(true)
+        .with_header("Retry-After", answer["retryAfter"].as_u64().unwrap_or(1).to_string())),
         Some("done") => {
             let status = answer["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
             let mut response = ApiResponse::json(status, &answer["body"]);
@@ -60,13 +70,15 @@ pub fn read_begin(answer: &Value) -> Result<Begin, ApiError> {
     }
 }
 
-/// Stores responses below 500; a 5xx forgets the key so a retry runs again.
-pub fn finish_args(principal: &str, route: &str, key: &str, response: &ApiResponse) -> Value {
+/// Stores responses below 500 for `ttl_seconds`; a 5xx forgets the key so a
+/// retry runs again.
+pub fn finish_args(principal: &str, route: &str, key: &str, response: &ApiResponse, ttl_seconds: u32) -> Value {
     let stored = response.status < 500;
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     json!({
         "p_principal": principal, "p_route": route, "p_key": key,
         "p_status": stored.then_some(response.status), "p_body": if stored { body } else { Value::Null },
+        "p_ttl_seconds": ttl_seconds,
     })
 }
 
@@ -83,6 +95,21 @@ mod tests {
     }
 
     #[test]
+    fn scopes_keep_callers_apart() {
+        use crate::auth::{Role, Via};
+        let user = |sub: &str| Principal {
+            role: Role::Authenticated,
+            sub: Some(sub.into()),
+            executor_id: None,
+            via: Via::Jwt,
+        };
+        assert_eq!(scope("TaskAssign", &user("a")), "TaskAssign|authenticated:a");
+        assert_ne!(scope("TaskAssign", &user("a")), scope("TaskAssign", &user("b")));
+        assert_ne!(scope("TaskAssign", &user("a")), scope("Chat", &user("a")));
+        assert!(!scope("Chat", &user("platform|dlq")).starts_with("platform|"));
+    }
+
+    #[test]
     fn same_body_same_hash() {
         let a = begin_args("p", "/r", "k", b"{}", 60);
         assert_eq!(a["p_request_hash"], begin_args("p", "/r", "k", b"{}", 60)["p_request_hash"]);
@@ -93,7 +120,8 @@ mod tests {
     fn states_map_to_statuses() {
         assert_eq!(read_begin(&json!({"state": "started"})), Ok(Begin::Run));
         assert_eq!(read_begin(&json!({"state": "mismatch"})).unwrap_err().status, 422);
-        assert_eq!(read_begin(&json!({"state": "in_flight"})).unwrap_err().status, 409);
+        let in_flight = read_begin(&json!({"state": "in_flight", "retryAfter": 7})).unwrap_err();
+        assert_eq!((in_flight.status, in_flight.headers[0].1.as_str()), (409, "7"));
         let Ok(Begin::Replay(r)) = read_begin(&json!({"state": "done", "status": 200, "body": {"jobId": "x"}})) else {
             panic!("replay expected")
         };
@@ -105,9 +133,9 @@ mod tests {
     #[test]
     fn server_errors_are_not_stored() {
         let failed = ApiError::new(503, "db_unavailable", "x").into_response();
-        assert_eq!(finish_args("p", "/r", "k", &failed)["p_status"], Value::Null);
+        assert_eq!(finish_args("p", "/r", "k", &failed, 60)["p_status"], Value::Null);
         let ok = ApiResponse::json(200, &json!({"a": 1}));
-        let args = finish_args("p", "/r", "k", &ok);
+        let args = finish_args("p", "/r", "k", &ok, 60);
         assert_eq!((args["p_status"].as_u64(), &args["p_body"]), (Some(200), &json!({"a": 1})));
     }
 }

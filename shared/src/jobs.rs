@@ -13,6 +13,10 @@ pub const MAX_NAME: usize = 200;
 pub const LEASE_SECONDS: (i64, i64, i64) = (15, 600, 60); // min, max, default
 pub const MAX_CLAIM_BATCH: i64 = 100;
 pub const MAX_RESULT_BATCH: usize = 100;
+/// A worker's presence metadata is kept and replayed to every presence
+/// subscriber: small, flat-ish JSON only.
+pub const MAX_METADATA_BYTES: usize = 4096;
+pub const MAX_METADATA_KEYS: usize = 32;
 /// Job statuses a listing may filter on; `assigned` is the older clients'
 /// name for a claimed job that has not started, a state this queue does not
 /// have (a claim makes a job `running`), so it matches nothing.
@@ -20,7 +24,13 @@ pub const STATUSES: &[&str] = &["queued", "assigned", "running", "succeeded", "f
 
 /// `task.assign` `{type, executorId, payload?, idempotencyKey?, priority?,
 /// runAt?, maxAttempts?, backoffBaseMs?, backoffCapMs?}`.
-pub fn assign_args(body: &Body, header_key: Option<&str>, owner_id: Option<&str>) -> Result<Value, ApiError> {
+/// `scope` is where the key lives (see `idempotency::scope`).
+pub fn assign_args(
+    body: &Body,
+    header_key: Option<&str>,
+    owner_id: Option<&str>,
+    scope: &str,
+) -> Result<Value, ApiError> {
     let job_type = body.req_str("type", MAX_NAME)?;
     let executor_id = body.req_str("executorId", MAX_NAME)?;
     let payload = body.opt_value(&["payload"]).unwrap_or_else(|| json!({}));
@@ -41,7 +51,7 @@ pub fn assign_args(body: &Body, header_key: Option<&str>, owner_id: Option<&str>
         "p_type": job_type, "p_executor_id": executor_id, "p_payload": payload,
         "p_idempotency_key": key, "p_priority": priority, "p_run_at": run_at,
         "p_max_attempts": max_attempts, "p_owner_id": owner_id,
-        "p_backoff_base_ms": base, "p_backoff_cap_ms": cap,
+        "p_backoff_base_ms": base, "p_backoff_cap_ms": cap, "p_idempotency_scope": scope,
     }))
 }
 
@@ -189,15 +199,34 @@ pub fn worker_heartbeat_args(body: &Body) -> Result<Value, ApiError> {
         "p_version": body.opt_str(&["version"], 100)?,
         "p_running": body.opt_int(&["running"], 0, 1_000_000)?,
         "p_capacity": body.opt_int(&["capacity"], 0, 1_000_000)?,
-        "p_metadata": body.opt_object("metadata")?.map(Value::Object),
+        "p_metadata": metadata(body)?,
     }))
+}
+
+fn metadata(body: &Body) -> Result<Option<Value>, ApiError> {
+    let Some(metadata) = body.opt_object("metadata")? else { return Ok(None) };
+    if metadata.len() > MAX_METADATA_KEYS {
+        return Err(invalid("metadata", &format!("an object of at most {MAX_METADATA_KEYS} keys")));
+    }
+    let metadata = Value::Object(metadata);
+    let size = metadata.to_string().len();
+    if size > MAX_METADATA_BYTES {
+        return Err(ApiError::new(
+            413,
+            "payload_too_large",
+            format!("metadata is {size} bytes; at most {MAX_METADATA_BYTES}"),
+        )
+        .with_details(json!({ "field": "metadata", "limit": MAX_METADATA_BYTES })));
+    }
+    Ok(Some(metadata))
 }
 
 /// A heartbeat as the presence streams show it: the worker's row.
 pub fn presence_row(args: &Value, outcome: &Value) -> Value {
     let mut row = Map::new();
     if let Value::Object(args) = args {
-        for (name, value) in args {
+        // Who owns the row is the platform's business, not the subscribers'.
+        for (name, value) in args.iter().filter(|(name, _)| *name != "p_principal") {
             row.insert(name.trim_start_matches("p_").to_string(), value.clone());
         }
     }
@@ -218,6 +247,7 @@ pub fn queue_error(e: UpstreamError) -> ApiError {
                 Some("already_finished") => "already_finished",
                 Some("dead_letter_not_found") => "dead_letter_not_found",
                 Some("artifact_not_found") => "artifact_not_found",
+                Some("worker_forbidden") => "worker_forbidden",
                 _ => "conflict",
             };
             let detail = error.details.as_ref().and_then(Value::as_str).unwrap_or(code).to_string();
@@ -241,25 +271,30 @@ mod tests {
 
     #[test]
     fn assign_maps_client_fields() {
-        let args =
-            assign_args(&body(r#"{"type":"t","executorId":"e","idempotency_key":"k","priority":5}"#), None, Some("u"))
-                .unwrap();
+        let args = assign_args(
+            &body(r#"{"type":"t","executorId":"e","idempotency_key":"k","priority":5}"#),
+            None,
+            Some("u"),
+            "s",
+        )
+        .unwrap();
         assert_eq!(args["p_type"], "t");
         assert_eq!(args["p_idempotency_key"], "k");
         assert_eq!(args["p_priority"], 5);
         assert_eq!(args["p_payload"], json!({}));
         assert_eq!(args["p_owner_id"], "u");
-        let args = assign_args(&body(r#"{"type":"t","executorId":"e"}"#), Some("hdr"), None).unwrap();
+        assert_eq!(args["p_idempotency_scope"], "s");
+        let args = assign_args(&body(r#"{"type":"t","executorId":"e"}"#), Some("hdr"), None, "s").unwrap();
         assert_eq!(args["p_idempotency_key"], "hdr");
     }
 
     #[test]
     fn assign_rejects_bad_fields() {
-        let e = assign_args(&body(r#"{"executorId":"e"}"#), None, None).unwrap_err();
+        let e = assign_args(&body(r#"{"executorId":"e"}"#), None, None, "s").unwrap_err();
         assert_eq!((e.status, e.message.as_str()), (400, "type is required"));
-        let e = assign_args(&body(r#"{"type":"t","executorId":"e","runAt":"tomorrow"}"#), None, None).unwrap_err();
+        let e = assign_args(&body(r#"{"type":"t","executorId":"e","runAt":"tomorrow"}"#), None, None, "s").unwrap_err();
         assert_eq!(e.details, Some(json!({"field": "runAt"})));
-        let e = assign_args(&body(r#"{"type":"t","executorId":"e","maxAttempts":0}"#), None, None).unwrap_err();
+        let e = assign_args(&body(r#"{"type":"t","executorId":"e","maxAttempts":0}"#), None, None, "s").unwrap_err();
         assert_eq!(e.message, "maxAttempts must be an integer in 1..100");
     }
 
@@ -273,6 +308,23 @@ mod tests {
             let e = claim_args(&body(&format!(r#"{{"executorId":"e","workerId":"w",{bad}}}"#))).unwrap_err();
             assert_eq!(e.status, 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn presence_metadata_is_bounded() {
+        let heartbeat = |metadata: &str| {
+            worker_heartbeat_args(&body(&format!(
+                r#"{{"agentId":"a","executorId":"e","status":"idle","metadata":{metadata}}}"#
+            )))
+        };
+        assert_eq!(heartbeat(r#"{"host":"h"}"#).unwrap()["p_metadata"], json!({"host": "h"}));
+        let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MAX_METADATA_BYTES));
+        assert_eq!(heartbeat(&big).unwrap_err().status, 413);
+        let keys: Vec<String> = (0..=MAX_METADATA_KEYS).map(|i| format!(r#""k{i}":1"#)).collect();
+        assert_eq!(heartbeat(&format!("{{{}}}", keys.join(","))).unwrap_err().status, 400);
+        let mut args = heartbeat("{}").unwrap();
+        args["p_principal"] = json!("worker:w");
+        assert!(presence_row(&args, &json!({"lastSeenAt": "t"})).get("principal").is_none());
     }
 
     #[test]

@@ -61,6 +61,20 @@ impl Decision {
     }
 }
 
+/// Whose budget an anonymous request spends: its client address
+/// (`CF-Connecting-IP`, which Cloudflare's edge sets and callers cannot
+/// override there), so one anonymous client cannot exhaust everyone's; where
+/// no address is known (local runs), the isolate's own bucket.
+pub fn anonymous_caller(client_ip: Option<&str>, isolate_id: &str) -> String {
+    let address = client_ip.map(str::trim).filter(|ip| {
+        (2..=45).contains(&ip.len()) && ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    });
+    match address {
+        Some(ip) => format!("anon:ip:{}", ip.to_ascii_lowercase()),
+        None => format!("anon:isolate:{isolate_id}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +114,15 @@ mod tests {
         let second = limit.check(Some(first.tat_ms), 0.0);
         let h = second.headers(limit);
         assert_eq!(h[3], ("Retry-After".to_string(), "60".to_string()));
+    }
+
+    #[test]
+    fn anonymous_callers_are_told_apart_by_address() {
+        assert_eq!(anonymous_caller(Some("203.0.113.7"), "i"), "anon:ip:203.0.113.7");
+        assert_eq!(anonymous_caller(Some("2001:DB8::1"), "i"), "anon:ip:2001:db8::1");
+        assert_ne!(anonymous_caller(Some("203.0.113.7"), "i"), anonymous_caller(Some("203.0.113.8"), "i"));
+        for junk in [None, Some(""), Some("x|y"), Some("203.0.113.7, 10.0.0.1")] {
+            assert_eq!(anonymous_caller(junk, "i"), "anon:isolate:i", "{junk:?}");
+        }
     }
 }

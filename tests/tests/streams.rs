@@ -344,7 +344,8 @@ async fn agents_broadcast_on_their_channel_and_reconnects_catch_up() {
         "Bearer {}",
         stack().token(json!({"role": "worker", "sub": agent, "exp": cogo_dev::token::unix_now() + 600}))
     );
-    let watcher = user(&unique("watcher"));
+    // An agent's channel is for that agent and the platform: the platform watches.
+    let watcher = format!("Bearer {}", stack().service_key);
     let channel = format!("agents:{agent}");
     let mut stream = open(&watcher, &format!("/functions/v1/channel?name={channel}"), None).await;
     assert_eq!(next_message(&mut stream).await.event, "ready");
