@@ -67,13 +67,16 @@ fn signed_target(ctx: &RequestContext, method: &str) -> Result<(String, String, 
     let bucket = ctx.param("bucket").unwrap_or_default().to_string();
     let path = check_path(ctx.param("path").unwrap_or_default())?.to_string();
     let query = ctx.query();
-    let forbidden = || ApiError::new(403, "invalid_signature", "the link's signature does not match");
-    let expires_at = query.raw(&["exp"]).and_then(|e| e.parse::<i64>().ok()).ok_or_else(forbidden)?;
-    let signature = query.raw(&["sig"]).ok_or_else(forbidden)?;
+    let expires_at = query.raw(&["exp"]).and_then(|e| e.parse::<i64>().ok()).ok_or_else(invalid_link)?;
+    let signature = query.raw(&["sig"]).ok_or_else(invalid_link)?;
     let lease = query.raw(&["lease"]);
     artifacts::verify_link(link_secret(ctx)?, method, &bucket, &path, expires_at, lease, signature, now_secs(ctx))?;
     check_bucket(&bucket)?;
     Ok((bucket, path, lease.map(str::to_string)))
+}
+
+fn invalid_link() -> ApiError {
+    ApiError::new(403, "invalid_signature", "the link's signature does not match")
 }
 
 /// `PUT artifact/<bucket>/<path>?exp&sig` with the bytes. An artifact
@@ -90,8 +93,7 @@ pub async fn upload(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
         // Job uploads are bound to the lease they were granted under, and
         // die with it: checked before the bytes are stored and again when
         // they are recorded.
-        let lease =
-            lease.ok_or_else(|| ApiError::new(403, "invalid_signature", "the link's signature does not match"))?;
+        let lease = lease.ok_or_else(invalid_link)?;
         let job_id = parse_uuid(job_id).ok_or_else(not_upload_path)?;
         let grant = json!({ "p_job_id": job_id, "p_lease_token": lease });
         ctx.rpc("artifact_upload_grant", &grant).await.map_err(queue_error)?;

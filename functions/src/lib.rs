@@ -202,31 +202,30 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 }
 
 async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply, ApiError> {
-    // The runtime's own method string: workers-rs maps methods it does not
-    // know (PROPFIND, ...) to GET.
+    // The runtime's own method string: workers-rs takes methods it does not
+    // know (PROPFIND, ...) for GET. Those no route serves (None) answer 405.
     let raw_method = request.inner().method();
-    let method = Method::parse(&raw_method)
-        .ok_or_else(|| ApiError::new(501, "not_implemented", format!("method {raw_method} is not supported")))?;
+    let method = Method::parse(&raw_method);
     let path = request.path();
     let route = find(ROUTES, method, &path);
     // A CORS preflight needs no credential: browsers send none with it.
     let origin = request.headers().get("origin").ok().flatten();
     let preflight = request.headers().get("access-control-request-method").ok().flatten().is_some();
-    if method == Method::Options && preflight && !matches!(route, RouteMatch::NotFound) {
+    if method == Some(Method::Options) && preflight && !matches!(route, RouteMatch::NotFound) {
         if let Some(origin) = origin {
             return cors::preflight(&config::load(&env)?.cors_origins, &origin).map(Reply::from);
         }
     }
-    let (endpoint, allow, params) = match route {
-        RouteMatch::Found { endpoint, allow, params } => (*endpoint, allow, params),
-        RouteMatch::MethodNotAllowed { allowed } if method == Method::Options => {
+    let (endpoint, allow, params, method) = match (route, method) {
+        (RouteMatch::Found { endpoint, allow, params }, Some(method)) => (*endpoint, allow, params, method),
+        (RouteMatch::MethodNotAllowed { allowed }, Some(Method::Options)) => {
             let allow = vec![("Allow".into(), allowed.join(", "))];
             return Ok(ApiResponse { status: 204, headers: allow, body: vec![] }.into());
         }
-        RouteMatch::MethodNotAllowed { allowed } => {
-            return Err(ApiError::method_not_allowed(method.as_str(), &path, &allowed));
+        (RouteMatch::MethodNotAllowed { allowed }, _) => {
+            return Err(ApiError::method_not_allowed(&raw_method, &path, &allowed));
         }
-        RouteMatch::NotFound => return Err(ApiError::not_found(format!("no route for {path}"))),
+        _ => return Err(ApiError::not_found(format!("no route for {path}"))),
     };
     // figma-compat answers every error in the plugin's shape.
     let served = async {
@@ -250,7 +249,7 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
             let caller = match principal.role {
                 Role::Anon => {
                     let client_ip = request.headers().get("cf-connecting-ip").ok().flatten();
-                    cogo_shared::ratelimit::anonymous_caller(client_ip.as_deref(), ratelimit::isolate_id())
+                    cogo_shared::ratelimit::anonymous_caller(client_ip.as_deref(), &ratelimit::isolate_id())
                 }
                 _ => principal.id(),
             };

@@ -9,17 +9,16 @@ use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, State};
 
 const BINDING: &str = "RATE_LIMITER";
+const TAT_KEY: &str = "tat";
 
 thread_local! {
     /// This isolate's name for the anonymous callers it cannot tell apart.
-    static ISOLATE_ID: &'static str =
-        Box::leak(format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64).into_boxed_str());
+    static ISOLATE_ID: String = format!("{:016x}", (js_sys::Math::random() * 2f64.powi(53)) as u64);
 }
 
-pub fn isolate_id() -> &'static str {
-    ISOLATE_ID.with(|id| *id)
+pub fn isolate_id() -> String {
+    ISOLATE_ID.with(String::clone)
 }
-const TAT_KEY: &str = "tat";
 
 #[durable_object]
 pub struct RateLimiter {

@@ -90,7 +90,7 @@ pub fn sign_request(q: &Query, max_seconds: u32) -> Result<SignRequest, ApiError
 /// The bundle's own link to an object: `<origin>/functions/v1/artifact/
 /// <bucket>/<path>?exp=<unix seconds>&sig=<hex>`.
 pub fn link_url(origin: &str, secret: &str, method: &str, bucket: &str, path: &str, expires_at: i64) -> String {
-    let sig = hex(&mac(secret, method, bucket, path, expires_at, None).finalize().into_bytes());
+    let sig = link_signature(secret, method, bucket, path, expires_at);
     format!("{origin}/functions/v1/artifact/{}/{}?exp={expires_at}&sig={sig}", encode_path(bucket), encode_path(path))
 }
 

@@ -12,10 +12,6 @@ pub enum Method {
     Patch,
     Delete,
     Options,
-    /// Served by no route, so answered 405 with `Allow`; methods outside
-    /// RFC 9110's list are 501.
-    Trace,
-    Connect,
 }
 
 impl Method {
@@ -28,8 +24,6 @@ impl Method {
             "PATCH" => Method::Patch,
             "DELETE" => Method::Delete,
             "OPTIONS" => Method::Options,
-            "TRACE" => Method::Trace,
-            "CONNECT" => Method::Connect,
             _ => return None,
         })
     }
@@ -43,8 +37,6 @@ impl Method {
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
             Method::Options => "OPTIONS",
-            Method::Trace => "TRACE",
-            Method::Connect => "CONNECT",
         }
     }
 }

@@ -48,7 +48,11 @@ fn collab_alias(path: &str) -> Option<String> {
     path.strip_prefix("/collab/").map(|rest| format!("/api/collab/{rest}"))
 }
 
-pub fn find<'r, E>(routes: &'r [Route<E>], method: Method, raw_path: &str) -> RouteMatch<'r, E> {
+/// `method` is `None` for a method the bundle does not know (`PROPFIND`,
+/// `QUERY`, ...): no route serves it, so a known path answers 405 with its
+/// methods.
+pub fn find<'r, E>(routes: &'r [Route<E>], method: impl Into<Option<Method>>, raw_path: &str) -> RouteMatch<'r, E> {
+    let method = method.into();
     let normalized = normalize(raw_path);
     let alias = collab_alias(normalized);
     let path = alias.as_deref().unwrap_or(normalized);
@@ -56,8 +60,8 @@ pub fn find<'r, E>(routes: &'r [Route<E>], method: Method, raw_path: &str) -> Ro
     for route in routes {
         let Some(params) = route.paths.iter().find_map(|p| match_pattern(p, path)) else { continue };
         // HEAD is GET without the body.
-        let effective = if method == Method::Head { Method::Get } else { method };
-        if route.methods.contains(&effective) {
+        let effective = if method == Some(Method::Head) { Some(Method::Get) } else { method };
+        if effective.is_some_and(|m| route.methods.contains(&m)) {
             return RouteMatch::Found { endpoint: &route.endpoint, allow: route.allow, params };
         }
         for m in route.methods {
@@ -181,6 +185,11 @@ mod tests {
         assert_eq!(
             find(ROUTES, Method::Post, "/health"),
             RouteMatch::MethodNotAllowed { allowed: vec!["GET", "HEAD", "OPTIONS"] }
+        );
+        assert_eq!(
+            find(ROUTES, None, "/health"),
+            RouteMatch::MethodNotAllowed { allowed: vec!["GET", "HEAD", "OPTIONS"] },
+            "a method nobody knows is never taken for another"
         );
         assert_eq!(find(ROUTES, Method::Get, "/nope"), RouteMatch::NotFound);
         assert_eq!(find(ROUTES, Method::Get, "/functions/v1"), RouteMatch::NotFound);

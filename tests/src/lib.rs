@@ -78,8 +78,16 @@ struct RunningGateway {
 
 /// Where the worker reaches PostgREST, and whether we can stop it.
 enum Upstream {
-    Local { port: u16, running: Mutex<Option<RunningGateway>> },
-    External { url: String },
+    /// `reserved` holds the gateway's port from the start, so nothing the
+    /// stack starts meanwhile (workerd's own ports) can take it.
+    Local {
+        port: u16,
+        reserved: Mutex<Option<std::net::TcpListener>>,
+        running: Mutex<Option<RunningGateway>>,
+    },
+    External {
+        url: String,
+    },
 }
 
 /// One worker in workerd over one PostgREST, on the shared database.
@@ -129,8 +137,10 @@ impl StackBuilder {
                 (Upstream::External { url: url.clone() }, secret, ("POSTGREST_URL", url))
             }
             None => {
-                let port = free_port().expect("free port");
-                let upstream = Upstream::Local { port, running: Mutex::new(None) };
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+                let port = listener.local_addr().expect("bound address").port();
+                let upstream =
+                    Upstream::Local { port, reserved: Mutex::new(Some(listener)), running: Mutex::new(None) };
                 (upstream, db.jwt_secret.clone(), ("SUPABASE_URL", format!("http://127.0.0.1:{port}")))
             }
         };
@@ -191,11 +201,12 @@ impl Stack {
 
     /// Starts the local gateway (no-op with an external PostgREST or when running).
     pub fn start_gateway(&self) {
-        let Upstream::Local { port, running } = &self.upstream else { return };
+        let Upstream::Local { port, reserved, running } = &self.upstream else { return };
         let mut running = running.lock().unwrap();
         if running.is_some() {
             return;
         }
+        let reserved = reserved.lock().unwrap().take();
         let db = database();
         let env = [
             ("PGRST_DB_URI", db.uri.replace("postgres@", "authenticator@")),
@@ -209,7 +220,13 @@ impl Stack {
         let port = *port;
         let (stop, stopped) = oneshot::channel::<()>();
         let done = runtime().spawn(async move {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            let listener = match reserved {
+                Some(listener) => {
+                    listener.set_nonblocking(true)?;
+                    tokio::net::TcpListener::from_std(listener)?
+                }
+                None => tokio::net::TcpListener::bind(("127.0.0.1", port)).await?,
+            };
             gateway::serve(config, listener, async move {
                 let _ = stopped.await;
             })
@@ -225,7 +242,7 @@ impl Stack {
 
     /// Stops the local gateway and waits until its port refuses connections.
     pub fn stop_gateway(&self) {
-        let Upstream::Local { port, running } = &self.upstream else { return };
+        let Upstream::Local { port, running, .. } = &self.upstream else { return };
         let Some(gw) = running.lock().unwrap().take() else { return };
         let _ = gw.stop.send(());
         wait_until("gateway stop", Duration::from_secs(20), || gw.done.is_finished().then_some(()))
