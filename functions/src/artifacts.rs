@@ -121,8 +121,15 @@ async fn store_body(ctx: &mut RequestContext, bucket: &str, path: &str) -> Resul
         None => ctx.request.inner().body().is_none().then_some(0),
     }
     .ok_or_else(|| ApiError::new(411, "length_required", "an upload needs a Content-Length"))?;
-    if size > ctx.config.storage.max_artifact_bytes {
-        return Err(cogo_shared::body::too_large(ctx.config.storage.max_artifact_bytes as usize));
+    // A Figma document is converted whole in memory later: it gets
+    // figma-compat's cap, not the artifacts' one.
+    let limit = if bucket == FIGMA_BUCKET {
+        ctx.config.figma_max_body_bytes as u64
+    } else {
+        ctx.config.storage.max_artifact_bytes
+    };
+    if size > limit {
+        return Err(cogo_shared::body::too_large(limit as usize));
     }
     let mime = ctx
         .header("content-type")

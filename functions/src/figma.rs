@@ -6,7 +6,7 @@
 //! CreateGo rows. Errors come in the plugin's shape (see `lib.rs`).
 
 use cogo_shared::artifacts::{self, BUCKET, FIGMA_BUCKET};
-use cogo_shared::creatego;
+use cogo_shared::body::too_large;
 use cogo_shared::figma;
 use cogo_shared::figma_reverse::to_figma_like;
 use cogo_shared::http::ApiResponse;
@@ -44,16 +44,28 @@ fn trace_id() -> String {
 }
 
 /// `POST uui/generate {projectId?, figma_json | figma_like | cogo_ui_json}`
-/// -> `{ok, trace_id, result: {uui_json, cogo_ui_json}}`.
-pub async fn generate(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let body = ctx.body()?;
+/// -> `{ok, trace_id, result: {uui_json, cogo_ui_json}}`, with the
+/// conversion's time in `Server-Timing` (the COGO shapes stay as they are).
+pub async fn generate(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let started = ctx.now_ms();
+    let body = ctx.take_body()?;
     let project_id = body.opt_uuid(&["projectId", "project_id"])?;
     let result = figma::generate(&body, project_id.as_deref())?;
+    // The parsed document is the largest thing alive: free it before the answer is built.
+    drop(body);
+    let timing = server_timing(ctx.now_ms() - started);
     let trace_id = trace_id();
     if let Some(project) = &project_id {
         record_for_project(&ctx, project, &trace_id, &result).await?;
     }
-    Ok(ApiResponse::json(200, &json!({ "ok": true, "trace_id": trace_id, "result": result })))
+    let mut answer = figma::generate_answer(&trace_id, result);
+    answer.headers.push(timing);
+    Ok(answer)
+}
+
+/// `Server-Timing: convert;dur=<ms>`.
+fn server_timing(ms: i64) -> (String, String) {
+    ("Server-Timing".to_string(), format!("convert;dur={ms}"))
 }
 
 /// Writes a project's conversion to the outbox (before answering, so it
@@ -65,11 +77,9 @@ async fn record_for_project(
     trace_id: &str,
     result: &serde_json::Value,
 ) -> Result<(), ApiError> {
-    let cogo = &result["cogo_ui_json"];
-    let args = json!({
-        "p_project": project, "p_trace": trace_id, "p_owner": ctx.principal.sub,
-        "p_page": cogo["page"], "p_rows": creatego::rows(&cogo["tree"], 0),
-    });
+    // The claim of the project is checked in the same transaction as the
+    // write: someone else's project is 404 and gets no outbox row.
+    let args = figma::outbox_args(project, trace_id, figma::project_owner(&ctx.principal).as_deref(), result);
     ctx.rpc("record_project_update", &args).await.map_err(queue_error)?;
     let config = ctx.config.clone();
     ctx.after_response(async move {
@@ -94,8 +104,10 @@ pub fn from_uui(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 /// `POST uui/presign {projectId, fileName}` -> `{ok, bucket, key,
 /// signedUrl, expiresAt}`: where the plugin PUTs a whole document.
-pub fn presign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let (_, key) = figma::presign_request(&ctx.body()?)?;
+pub async fn presign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let owner = figma::project_owner(&ctx.principal);
+    let (project, key) = figma::presign_request(&ctx.body()?, owner.as_deref())?;
+    claim_project(&ctx, &project, owner.as_deref()).await?;
     let expires_at = ctx.now_ms() / 1000 + LINK_SECONDS;
     let url = artifacts::link_url(&ctx.origin()?, link_secret(&ctx)?, "PUT", FIGMA_BUCKET, &key, expires_at);
     Ok(ApiResponse::json(
@@ -108,8 +120,19 @@ pub fn presign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// status: "ready"}`: converts the uploaded document and keeps the result
 /// at `artifacts/cogo_ui/<projectId>/<trace_id>.json`.
 pub async fn ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let (project, key, sha256) = figma::ingest_request(&ctx.body()?)?;
+    let owner = figma::project_owner(&ctx.principal);
+    let (project, key, sha256) = figma::ingest_request(&ctx.body()?, owner.as_deref())?;
+    claim_project(&ctx, &project, owner.as_deref()).await?;
     let storage = Storage::open(&ctx.env, &ctx.config)?;
+    // The size from storage's metadata first: an upload over the cap is
+    // never read into memory.
+    let size =
+        storage.head(&ctx.config, FIGMA_BUCKET, &key).await?.ok_or_else(|| object_not_found(FIGMA_BUCKET, &key))?.size;
+    let limit = ctx.config.figma_max_body_bytes;
+    if size > limit as u64 {
+        return Err(too_large(limit));
+    }
+    let started = ctx.now_ms();
     let bytes = storage
         .get_bytes(&ctx.config, FIGMA_BUCKET, &key)
         .await?
@@ -126,12 +149,23 @@ pub async fn ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
             .with_details(json!({ "path": "$" }))
     })?;
     let result = figma::convert(&doc, Some(&project))?;
+    drop((doc, bytes));
+    let timing = server_timing(ctx.now_ms() - started);
     let trace_id = trace_id();
     record_for_project(&ctx, &project, &trace_id, &result).await?;
-    let (result_path, pointer) = figma::ingest_result_paths(&project, &trace_id);
+    let (result_path, pointer) = figma::ingest_result_paths(&project, owner.as_deref(), &trace_id);
     storage.put_bytes(&ctx.config, BUCKET, &result_path, "application/json", result.to_string().into_bytes()).await?;
     storage.put_bytes(&ctx.config, BUCKET, &pointer, "text/plain", result_path.into_bytes()).await?;
-    Ok(ApiResponse::json(200, &json!({ "ok": true, "trace_id": trace_id, "status": "ready" })))
+    let mut answer = ApiResponse::json(200, &json!({ "ok": true, "trace_id": trace_id, "status": "ready" }));
+    answer.headers.push(timing);
+    Ok(answer)
+}
+
+/// Takes `project` for `owner` (the first to use it owns it), or 404 when
+/// someone else does.
+async fn claim_project(ctx: &RequestContext, project: &str, owner: Option<&str>) -> Result<(), ApiError> {
+    ctx.rpc("project_claim", &json!({ "p_project": project, "p_owner": owner })).await.map_err(queue_error)?;
+    Ok(())
 }
 
 /// `GET uui/ingest/result?traceId=` -> `{ok, status: "ready", bucket, key,
@@ -139,11 +173,15 @@ pub async fn ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 pub async fn ingest_result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let trace_id = ctx.query().req_uuid(&["traceId", "trace_id"])?;
     let storage = Storage::open(&ctx.env, &ctx.config)?;
-    let (_, pointer) = figma::ingest_result_paths("", &trace_id);
+    let pointer = figma::ingest_pointer(&trace_id);
     let Some(key) = storage.get_bytes(&ctx.config, BUCKET, &pointer).await? else {
         return Ok(ApiResponse::json(200, &json!({ "ok": true, "status": "pending", "trace_id": trace_id })));
     };
     let key = String::from_utf8(key).map_err(|_| object_not_found(BUCKET, &pointer))?;
+    // Someone else's trace is as good as none: no link, nothing read.
+    if !figma::owns_result(&key, figma::project_owner(&ctx.principal).as_deref()) {
+        return Err(ApiError::new(404, "trace_not_found", format!("no ingested trace {trace_id} of yours")));
+    }
     let expires_at = ctx.now_ms() / 1000 + LINK_SECONDS;
     let url = match storage.native_link(&ctx.config, BUCKET, &key, LINK_SECONDS as u32).await? {
         Some(url) => url,

@@ -36,6 +36,7 @@ use cogo_shared::ratelimit::Limit;
 use cogo_shared::router::{find, RouteMatch};
 use cogo_shared::routes::{Endpoint, ROUTES};
 use cogo_shared::ApiError;
+use futures::StreamExt;
 use worker::{event, Context, Env, Headers, Request, Response, ScheduleContext, ScheduledEvent};
 
 /// What a handler gets: the request, its body, the config and the caller.
@@ -66,6 +67,14 @@ impl RequestContext {
     /// The body as one JSON object.
     pub fn body(&self) -> Result<Body, ApiError> {
         Body::parse(&self.body_bytes, self.body_limit)
+    }
+
+    /// The body as one JSON object, freeing its bytes once parsed: for
+    /// whole documents, where the bytes and their parse would otherwise
+    /// both stay alive.
+    pub fn take_body(&mut self) -> Result<Body, ApiError> {
+        let bytes = std::mem::take(&mut self.body_bytes);
+        Body::parse(&bytes, self.body_limit)
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
@@ -317,16 +326,28 @@ fn authenticate_request(
     authenticate(&config.auth, &credentials, jwks, now_secs)
 }
 
+/// The body, at most `limit` bytes: a declared length over it is refused
+/// before anything is read, and a body without one (chunked) as soon as it
+/// passes the limit, without buffering the rest.
 async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    // Refuse early when the declared length is already too much.
     let declared = request.headers().get("content-length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > limit) {
         return Err(too_large(limit));
     }
-    let bytes =
-        request.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "could not read the request body"))?;
-    if bytes.len() > limit {
-        return Err(too_large(limit));
+    if request.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let unreadable = || ApiError::bad_request("invalid_body", "could not read the request body");
+    let mut chunks = request.stream().map_err(|_| unreadable())?;
+    // Sized once when the length is known: growing by doubling would
+    // briefly hold twice the body.
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
 }

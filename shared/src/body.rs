@@ -170,6 +170,11 @@ impl Body {
     }
 
     /// Any JSON value but null.
+    /// The first of `names` that is present and not null, borrowed.
+    pub fn value(&self, names: &[&str]) -> Option<&Value> {
+        self.get(names).map(|(_, v)| v)
+    }
+
     pub fn opt_value(&self, names: &[&str]) -> Option<Value> {
         self.get(names).map(|(_, v)| v.clone())
     }

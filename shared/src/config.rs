@@ -9,7 +9,7 @@
 //! | `SUPABASE_SERVICE_ROLE_KEY` | secret | — (required) | key the platform acts with |
 //! | `POSTGREST_TIMEOUT_MS` | var | 10000 | give up on a PostgREST call after this long |
 //! | `MAX_BODY_BYTES` | var | 1048576 | larger request bodies answer 413 |
-//! | `FIGMA_MAX_BODY_BYTES` | var | 26214400 | the same for figma-compat, whose bodies are whole Figma documents |
+//! | `FIGMA_MAX_BODY_BYTES` | var | 1500000 | the same for figma-compat, whose bodies are whole Figma documents |
 //! | `FIGMA_AGENT_EXECUTOR` | var | `figma-compat` | executor of the agent jobs behind figma-compat's `uui/*` services |
 //! | `FIGMA_AGENT_WAIT_MS` | var | 5000 | how long a `uui/*` service call waits for the agent before answering 202 handoff |
 //! | `REAPER_MAX_LOST_LEASES` | var | 3 | a job whose lease expires this often is dead-lettered |
@@ -43,6 +43,12 @@
 use std::fmt;
 
 use crate::auth::AuthConfig;
+
+/// figma-compat's body cap. Converting a document takes about 25 times its
+/// size (compact JSON) in heap at peak, up to 42 for the smallest fixtures
+/// (`shared/tests/figma_memory.rs`); 1.5 MB keeps a request, with its
+/// body's copy on the JavaScript side, under 64 MB of the isolate's 128 MB.
+pub const DEFAULT_FIGMA_MAX_BODY_BYTES: usize = 1_500_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -145,7 +151,8 @@ impl Config {
         };
         let postgrest_timeout_ms = number("POSTGREST_TIMEOUT_MS", 10_000, 100, 120_000);
         let max_body_bytes = number("MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024) as usize;
-        let figma_max_body_bytes = number("FIGMA_MAX_BODY_BYTES", 25 * 1024 * 1024, 1024, 100 * 1024 * 1024) as usize;
+        let figma_max_body_bytes =
+            number("FIGMA_MAX_BODY_BYTES", DEFAULT_FIGMA_MAX_BODY_BYTES as u32, 1024, 100 * 1024 * 1024) as usize;
         let figma_agent_wait_ms = number("FIGMA_AGENT_WAIT_MS", 5_000, 0, 60_000);
         let max_lost_leases = number("REAPER_MAX_LOST_LEASES", 3, 1, 100);
         let idempotency_ttl_seconds = number("IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 30 * 86_400);

@@ -15,7 +15,9 @@
 use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
+use crate::auth::{Principal, Role};
 use crate::body::Body;
 use crate::error::ApiError;
 use crate::http::ApiResponse;
@@ -670,8 +672,10 @@ fn convert_node(node: &Value, at: &Walk<'_>, path: &str) -> Result<Option<Value>
     if !unmapped.is_empty() {
         figma["unmapped"] = Value::Object(unmapped);
     }
-    let mut out =
-        json!({ "id": text(node, "id"), "type": kind, "name": text(node, "name"), "props": props, "figma": figma });
+    let mut out = json!({ "id": text(node, "id"), "type": kind, "name": text(node, "name") });
+    // Moved in: `json!` would copy them.
+    out["props"] = Value::Object(props);
+    out["figma"] = figma;
     let children_box = node.get("absoluteBoundingBox").filter(|b| b.is_object());
     let mut children = Vec::new();
     if kind != "vector" {
@@ -686,9 +690,50 @@ fn convert_node(node: &Value, at: &Walk<'_>, path: &str) -> Result<Option<Value>
     Ok(Some(out))
 }
 
+/// The most nodes one conversion takes. The byte cap bounds memory; this
+/// bounds CPU, which grows with nodes (a document of tiny nodes has many
+/// more per byte than real designs: the fixtures have one per ~600 bytes).
+pub const MAX_NODES: usize = 50_000;
+/// The deepest nesting of nodes one conversion takes (the conversion
+/// recurses once per level).
+pub const MAX_NODE_DEPTH: usize = 64;
+
+/// Refuses, before converting, a document over [`MAX_NODES`] (413) or
+/// nested deeper than [`MAX_NODE_DEPTH`] (400), naming the limit.
+fn check_bounds(pages: &[Page<'_>]) -> Result<(), ApiError> {
+    fn walk(node: &Value, depth: usize, count: &mut usize, trail: &mut Vec<usize>) -> Result<(), ApiError> {
+        *count += 1;
+        if *count > MAX_NODES {
+            return Err(ApiError::new(413, "too_many_nodes", format!("the document has more than {MAX_NODES} nodes"))
+                .with_details(json!({ "limit": MAX_NODES })));
+        }
+        if depth > MAX_NODE_DEPTH {
+            let (page, rest) = trail.split_first().unwrap_or((&0, &[]));
+            let path = rest.iter().fold(format!("$.pages[{page}]"), |p, i| format!("{p}.children[{i}]"));
+            let reason = format!("nests nodes deeper than {MAX_NODE_DEPTH} levels");
+            return Err(ApiError::bad_request("too_deep", format!("{path}: {reason}"))
+                .with_details(json!({ "path": path, "reason": reason, "limit": MAX_NODE_DEPTH })));
+        }
+        for (i, child) in node["children"].as_array().into_iter().flatten().enumerate() {
+            trail.push(i);
+            walk(child, depth + 1, count, trail)?;
+            trail.pop();
+        }
+        Ok(())
+    }
+    let mut count = 0;
+    for (p, (_, _, nodes)) in pages.iter().enumerate() {
+        for (i, node) in nodes.iter().enumerate() {
+            walk(node, 1, &mut count, &mut vec![p, i])?;
+        }
+    }
+    Ok(())
+}
+
 /// `{uui_json, cogo_ui_json}` of a Figma document.
 pub fn convert(input: &Value, project_id: Option<&str>) -> Result<Value, ApiError> {
     let pages = pages(input)?;
+    check_bounds(&pages)?;
     let mut tree = Vec::new();
     let mut page_meta = json!({});
     for (p, (id, name, nodes)) in pages.iter().enumerate() {
@@ -704,10 +749,33 @@ pub fn convert(input: &Value, project_id: Option<&str>) -> Result<Value, ApiErro
     }
     let meta = json!({ "project_id": project_id, "source": "figma" });
     let uui_tree: Vec<Value> = tree.iter().map(to_uui).collect();
-    Ok(json!({
-        "uui_json": { "version": "1.0", "tree": uui_tree, "meta": meta },
-        "cogo_ui_json": { "version": "1.0", "page": page_meta, "tree": tree, "meta": meta },
-    }))
+    let mut uui = json!({ "version": "1.0", "meta": meta });
+    let mut cogo = json!({ "version": "1.0", "page": page_meta, "meta": meta });
+    // Moved in, not through `json!`, which would copy the trees (it
+    // serialises what it is given by reference): a third of the peak.
+    uui["tree"] = Value::Array(uui_tree);
+    cogo["tree"] = Value::Array(tree);
+    Ok(object([("uui_json", uui), ("cogo_ui_json", cogo)]))
+}
+
+/// An object of `fields`, moved in (see [`convert`]).
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+/// `uui/generate`'s answer, `{ok, trace_id, result}`, serialised.
+pub fn generate_answer(trace_id: &str, result: Value) -> ApiResponse {
+    ApiResponse::json(200, &object([("ok", true.into()), ("trace_id", trace_id.into()), ("result", result)]))
+}
+
+/// The arguments of `record_project_update` for a conversion: `owner`
+/// (see [`project_owner`]) is who must own the project.
+pub fn outbox_args(project: &str, trace_id: &str, owner: Option<&str>, result: &Value) -> Value {
+    let cogo = &result["cogo_ui_json"];
+    let rows = Value::Array(crate::creatego::rows(&cogo["tree"], 0));
+    let mut args = json!({ "p_project": project, "p_trace": trace_id, "p_owner": owner, "p_page": cogo["page"] });
+    args["p_rows"] = rows;
+    args
 }
 
 /// A top-level node in REST's names: a plugin serialization is mapped (with
@@ -724,11 +792,12 @@ fn normalize_root(node: &Value) -> Cow<'_, Value> {
 /// node or a plugin serialization) or `figma_like` (plugin-style nodes), or
 /// `cogo_ui_json` given as it is, in both forms.
 pub fn generate(body: &Body, project_id: Option<&str>) -> Result<Value, ApiError> {
-    if let Some(doc) = body.opt_value(&["figma_json", "figmaJson"]) {
-        return convert(&doc, project_id).map_err(|e| at_field(e, "figma_json"));
+    // Borrowed, not cloned: a copy of the document would double the peak.
+    if let Some(doc) = body.value(&["figma_json", "figmaJson"]) {
+        return convert(doc, project_id).map_err(|e| at_field(e, "figma_json"));
     }
-    if let Some(like) = body.opt_value(&["figma_like", "figmaLike"]) {
-        return convert(&like, project_id).map_err(|e| at_field(e, "figma_like"));
+    if let Some(like) = body.value(&["figma_like", "figmaLike"]) {
+        return convert(like, project_id).map_err(|e| at_field(e, "figma_like"));
     }
     if let Some(cogo) = body.opt_value(&["cogo_ui_json", "cogoUiJson"]) {
         return from_cogo(&cogo, project_id);
@@ -782,39 +851,89 @@ fn from_cogo(cogo: &Value, project_id: Option<&str>) -> Result<Value, ApiError> 
     }))
 }
 
-/// `uui/presign {projectId, fileName}`: the project and where its upload
-/// goes in the figma bucket, `uploads/<projectId>/<fileName>`.
-pub fn presign_request(body: &Body) -> Result<(String, String), ApiError> {
+/// Who a figma-compat caller writes projects as: a user by their JWT `sub`
+/// (what row level security compares `projects.owner_id` with), any other
+/// caller by its principal id; `None` for the platform, which may write
+/// into any project.
+pub fn project_owner(principal: &Principal) -> Option<String> {
+    match (principal.role, &principal.sub) {
+        (Role::Service, _) => None,
+        (Role::Authenticated, Some(sub)) => Some(sub.clone()),
+        _ => Some(principal.id()),
+    }
+}
+
+/// The path segment that keeps an owner's uploads and results apart from
+/// everyone else's: a digest, since owner ids may hold any character and
+/// need not appear in links. The platform's have none.
+fn owner_scope(owner: Option<&str>) -> String {
+    match owner {
+        Some(owner) => {
+            let digest = Sha256::digest(owner.as_bytes());
+            format!("{}/", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+        None => String::new(),
+    }
+}
+
+/// Where `owner`'s uploads for `project` go: `uploads/<projectId>/<owner
+/// scope>/` (no scope for the platform).
+fn uploads_prefix(project: &str, owner: Option<&str>) -> String {
+    format!("uploads/{project}/{}", owner_scope(owner))
+}
+
+/// `uui/presign {projectId, fileName}`: the project and where `owner`'s
+/// upload goes in the figma bucket.
+pub fn presign_request(body: &Body, owner: Option<&str>) -> Result<(String, String), ApiError> {
     let project =
         body.opt_uuid(&["projectId", "project_id"])?.ok_or_else(|| bad_input("$.projectId", "is required"))?;
     let name = body
         .opt_str(&["fileName", "file_name"], crate::artifacts::MAX_NAME_CHARS)?
         .ok_or_else(|| bad_input("$.fileName", "is required"))?;
     let name = crate::artifacts::check_name(&name).map_err(|e| bad_input("$.fileName", &e.message))?;
-    Ok((project.clone(), format!("uploads/{project}/{name}")))
+    let key = format!("{}{name}", uploads_prefix(&project, owner));
+    Ok((project, key))
 }
 
 /// `uui/ingest {projectId, storage_key, sha256?}`: the project, the key of
-/// its upload (which must be under that project's uploads), and the
-/// checksum the plugin computed, if it sent one.
-pub fn ingest_request(body: &Body) -> Result<(String, String, Option<String>), ApiError> {
+/// the upload (which must be one of `owner`'s for that project: anything
+/// else is 404, as if it did not exist), and the checksum the plugin
+/// computed, if it sent one.
+pub fn ingest_request(body: &Body, owner: Option<&str>) -> Result<(String, String, Option<String>), ApiError> {
     let project =
         body.opt_uuid(&["projectId", "project_id"])?.ok_or_else(|| bad_input("$.projectId", "is required"))?;
     let key = body
         .opt_str(&["storage_key", "storageKey", "key"], crate::artifacts::MAX_PATH_BYTES)?
         .ok_or_else(|| bad_input("$.storage_key", "is required"))?;
     crate::artifacts::check_path(&key).map_err(|e| bad_input("$.storage_key", &e.message))?;
-    if !key.starts_with(&format!("uploads/{project}/")) {
-        return Err(bad_input("$.storage_key", "must be an upload of this project (uploads/<projectId>/...)"));
+    if !key.starts_with(&uploads_prefix(&project, owner)) {
+        return Err(ApiError::not_found(format!("no upload {key} of yours in project {project}"))
+            .with_details(json!({ "path": "$.storage_key" })));
     }
     let sha256 = body.opt_str(&["sha256"], 64)?.map(|s| s.to_ascii_lowercase());
     Ok((project, key, sha256))
 }
 
-/// Where an ingested document's conversion is kept, and where the pointer
-/// from its trace id to it is.
-pub fn ingest_result_paths(project: &str, trace_id: &str) -> (String, String) {
-    (format!("cogo_ui/{project}/{trace_id}.json"), format!("cogo_ui/traces/{trace_id}"))
+/// Where an ingested document's conversion is kept
+/// (`cogo_ui/<projectId>/<owner scope>/<trace_id>.json`), and where the
+/// pointer from its trace id to it is.
+pub fn ingest_result_paths(project: &str, owner: Option<&str>, trace_id: &str) -> (String, String) {
+    (format!("cogo_ui/{project}/{}{trace_id}.json", owner_scope(owner)), ingest_pointer(trace_id))
+}
+
+/// Where the pointer from a trace id to its conversion is.
+pub fn ingest_pointer(trace_id: &str) -> String {
+    format!("cogo_ui/traces/{trace_id}")
+}
+
+/// Whether `owner` may have the conversion kept at `key` (from a trace's
+/// pointer): the platform any, others only their own.
+pub fn owns_result(key: &str, owner: Option<&str>) -> bool {
+    let Some(owner) = owner else { return true };
+    let scope = owner_scope(Some(owner));
+    key.strip_prefix("cogo_ui/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, rest)| rest.starts_with(&scope) && !rest[scope.len()..].contains('/'))
 }
 
 /// The `uui/*` services agents perform.
@@ -957,26 +1076,76 @@ mod tests {
     #[test]
     fn presign_and_ingest_requests() {
         let p = "00000000-0000-4000-8000-000000000001";
-        let (project, key) =
-            presign_request(&body(&format!(r#"{{"projectId":"{p}","fileName":"doc.json"}}"#))).unwrap();
+        let presign = |json: &str, owner| presign_request(&body(json), owner);
+        let (project, key) = presign(&format!(r#"{{"projectId":"{p}","fileName":"doc.json"}}"#), None).unwrap();
         assert_eq!((project.as_str(), key.as_str()), (p, &*format!("uploads/{p}/doc.json")));
+        let (_, alice) = presign(&format!(r#"{{"projectId":"{p}","fileName":"doc.json"}}"#), Some("alice")).unwrap();
+        let (_, bob) = presign(&format!(r#"{{"projectId":"{p}","fileName":"doc.json"}}"#), Some("bob")).unwrap();
+        assert!(alice.starts_with(&format!("uploads/{p}/")) && alice.ends_with("/doc.json"));
+        assert_ne!(alice, bob, "two callers' uploads never share a key");
         assert_eq!(
-            presign_request(&body(&format!(r#"{{"projectId":"{p}","fileName":"../x"}}"#)))
-                .unwrap_err()
-                .details
-                .unwrap()["path"],
+            presign(&format!(r#"{{"projectId":"{p}","fileName":"../x"}}"#), None).unwrap_err().details.unwrap()["path"],
             "$.fileName"
         );
-        assert!(presign_request(&body(r#"{"projectId":"nope","fileName":"a"}"#)).is_err());
-        let (_, key, sha) = ingest_request(&body(&format!(
-            r#"{{"projectId":"{p}","storage_key":"uploads/{p}/doc.json","sha256":"AB"}}"#
-        )))
-        .unwrap();
+        assert!(presign(r#"{"projectId":"nope","fileName":"a"}"#, None).is_err());
+
+        let ingest = |key: &str, owner| {
+            ingest_request(&body(&format!(r#"{{"projectId":"{p}","storage_key":"{key}","sha256":"AB"}}"#)), owner)
+        };
+        let (_, key, sha) = ingest(&format!("uploads/{p}/doc.json"), None).unwrap();
         assert_eq!((key.as_str(), sha.as_deref()), (&*format!("uploads/{p}/doc.json"), Some("ab")));
-        let other =
-            ingest_request(&body(&format!(r#"{{"projectId":"{p}","storage_key":"uploads/someone/doc.json"}}"#)));
+        assert_eq!(ingest(&alice, Some("alice")).unwrap().1, alice);
+        assert_eq!(ingest(&alice, None).unwrap().1, alice, "the platform reads any upload of the project");
+        let refused = ingest(&alice, Some("bob")).unwrap_err();
+        assert_eq!((refused.status, &refused.details.unwrap()["path"]), (404, &json!("$.storage_key")));
+        assert_eq!(ingest(&format!("uploads/{p}/doc.json"), Some("alice")).unwrap_err().status, 404);
+        let other = ingest("uploads/someone/doc.json", None);
         assert_eq!(other.unwrap_err().details.unwrap()["path"], "$.storage_key");
-        assert!(ingest_request(&body(&format!(r#"{{"projectId":"{p}","storage_key":"uploads/{p}/../x"}}"#))).is_err());
+        assert_eq!(ingest(&format!("uploads/{p}/../x"), None).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn ingest_results_belong_to_who_ingested() {
+        let (p, t) = ("00000000-0000-4000-8000-000000000001", "6b1f1f3e-8d3c-4a55-9a43-0d5c1f9a6e01");
+        let (platform, pointer) = ingest_result_paths(p, None, t);
+        assert_eq!((platform.as_str(), pointer.as_str()), (&*format!("cogo_ui/{p}/{t}.json"), &*ingest_pointer(t)));
+        let (alice, _) = ingest_result_paths(p, Some("alice"), t);
+        assert!(owns_result(&alice, Some("alice")) && owns_result(&alice, None));
+        assert!(!owns_result(&alice, Some("bob")));
+        assert!(!owns_result(&platform, Some("alice")));
+    }
+
+    #[test]
+    fn project_owners() {
+        let principal = |role, sub: Option<&str>| Principal {
+            role,
+            sub: sub.map(str::to_string),
+            executor_id: None,
+            via: crate::auth::Via::Jwt,
+        };
+        assert_eq!(project_owner(&principal(Role::Authenticated, Some("u-1"))).as_deref(), Some("u-1"));
+        assert_eq!(project_owner(&principal(Role::Service, Some("svc"))), None);
+        let agent = principal(Role::Worker, Some("agent-7"));
+        assert_eq!(project_owner(&agent), Some(agent.id()));
+        assert_ne!(project_owner(&agent).as_deref(), Some("agent-7"), "an agent never passes for a user");
+    }
+
+    #[test]
+    fn node_count_and_depth_are_bounded() {
+        let flat =
+            json!((0..=MAX_NODES).map(|i| json!({"id": i.to_string(), "type": "RECTANGLE"})).collect::<Vec<_>>());
+        let e = convert(&flat, None).unwrap_err();
+        assert_eq!((e.status, e.code, &e.details.unwrap()["limit"]), (413, "too_many_nodes", &json!(MAX_NODES)));
+        let mut deep = json!({"id": "leaf", "type": "FRAME"});
+        for _ in 0..MAX_NODE_DEPTH {
+            deep = json!({"id": "n", "type": "FRAME", "children": [deep]});
+        }
+        let e = convert(&deep, None).unwrap_err();
+        assert_eq!((e.status, e.code), (400, "too_deep"));
+        let details = e.details.unwrap();
+        assert_eq!(details["limit"], MAX_NODE_DEPTH);
+        assert!(details["path"].as_str().unwrap().starts_with("$.pages[0].children[0]"));
+        assert!(convert(&deep["children"][0], None).is_ok(), "exactly the limit converts");
     }
 
     #[test]

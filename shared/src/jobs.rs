@@ -248,6 +248,7 @@ pub fn queue_error(e: UpstreamError) -> ApiError {
                 Some("dead_letter_not_found") => "dead_letter_not_found",
                 Some("artifact_not_found") => "artifact_not_found",
                 Some("worker_forbidden") => "worker_forbidden",
+                Some("project_not_found") => "project_not_found",
                 _ => "conflict",
             };
             let detail = error.details.as_ref().and_then(Value::as_str).unwrap_or(code).to_string();

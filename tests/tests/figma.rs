@@ -3,21 +3,24 @@
 
 use std::sync::OnceLock;
 
-use cogo_tests::Stack;
+use cogo_tests::{unique, EventStream, Stack};
 use serde_json::{json, Value};
 
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
         Stack::builder()
-            .var("FIGMA_MAX_BODY_BYTES", "3000000")
+            .var("FIGMA_MAX_BODY_BYTES", &CAP.to_string())
             .var("FIGMA_AGENT_EXECUTOR", AGENTS)
             .var("FIGMA_AGENT_WAIT_MS", "1500")
+            .var("SSE_KEEPALIVE_MS", "300")
             .start()
     })
 }
 
 const AGENTS: &str = "figma-agents-under-test";
+/// The stack's `FIGMA_MAX_BODY_BYTES`.
+const CAP: usize = 3_000_000;
 
 fn fixture(name: &str) -> Value {
     let path = cogo_tests::workspace_root().join("../shared/fixtures/figma").join(name);
@@ -252,4 +255,265 @@ async fn agent_services_answer_when_the_agent_does_or_hand_off() {
     assert_eq!(page.status, 400);
     let unknown = client.post("/figma-compat/uui/teleport", &json!({"projectId": project})).await;
     assert_eq!((unknown.status, unknown.json()["ok"].as_bool()), (404, Some(false)));
+}
+
+fn user(sub: &str) -> String {
+    let now = cogo_dev::token::unix_now();
+    format!("Bearer {}", stack().token(json!({"role": "authenticated", "sub": sub, "exp": now + 600})))
+}
+
+fn fresh_project() -> String {
+    let n = unique("p").bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+    format!("00000000-0000-4000-8000-{:012x}", n & 0xffff_ffff_ffff)
+}
+
+/// The project's CreateGo rows and its owner, read as the superuser.
+async fn rows_and_owner(project: &str) -> (Vec<(String, String)>, Option<String>) {
+    let db = cogo_tests::sql().await;
+    let rows = db
+        .query(
+            "SELECT id, coalesce(name, '') FROM public.components WHERE project_id = $1::text::uuid ORDER BY id",
+            &[&project],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let owner = db
+        .query_opt("SELECT owner_id FROM public.projects WHERE id = $1::text::uuid", &[&project])
+        .await
+        .unwrap()
+        .and_then(|r| r.get(0));
+    (rows, owner)
+}
+
+async fn outbox_rows(project: &str) -> i64 {
+    let db = cogo_tests::sql().await;
+    db.query_one("SELECT count(*) FROM cogo.project_updates WHERE project_id = $1", &[&project]).await.unwrap().get(0)
+}
+
+/// Waits until the project's outbox rows are all projected.
+async fn projected(project: &str) {
+    let db = cogo_tests::sql().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pending: i64 = db
+            .query_one(
+                "SELECT count(*) FROM cogo.project_updates WHERE project_id = $1 AND status <> 'done'",
+                &[&project],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if pending == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the outbox rows of {project} were not applied");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_not_found(reply: &cogo_tests::Reply, what: &str) {
+    assert_eq!(reply.status, 404, "{what}: {}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["ok"], false, "{what}: the plugin's error shape");
+    assert!(body["error"].is_string() && body["reason"].is_string(), "{what}: {body}");
+}
+
+#[tokio::test]
+async fn someone_elses_project_is_404_and_unchanged() {
+    let (alice, bob) = (user(&unique("alice")), user(&unique("bob")));
+    let (a, b) = (stack().client_with(Some(&alice)), stack().client_with(Some(&bob)));
+    let project = fresh_project();
+    let doc = fixture("rest-govuk-tag.json");
+    a.post_ok("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc})).await;
+    projected(&project).await;
+    let before = rows_and_owner(&project).await;
+    assert!(!before.0.is_empty());
+    let outbox = outbox_rows(&project).await;
+
+    let other = fixture("rest-govuk-cookie-banner.json");
+    let refused = b.post("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": other})).await;
+    assert_not_found(&refused, "generate into someone else's project");
+    assert_eq!(refused.json()["error"], "project_not_found");
+    assert_eq!(outbox_rows(&project).await, outbox, "no outbox row");
+    stack().client().get("/functions/v1/leases-release").await;
+    assert_eq!(rows_and_owner(&project).await, before, "A's rows and ownership are unchanged");
+    // The owner still writes; the platform may write into any project.
+    a.post_ok("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc})).await;
+    stack().client().post_ok("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc})).await;
+    projected(&project).await;
+    assert_eq!(rows_and_owner(&project).await.1, before.1, "the platform's write does not change the owner");
+}
+
+#[tokio::test]
+async fn the_first_user_of_a_project_id_owns_it() {
+    let (alice, bob) = (user(&unique("alice")), user(&unique("bob")));
+    let (a, b) = (stack().client_with(Some(&alice)), stack().client_with(Some(&bob)));
+    let doc = fixture("rest-govuk-tag.json");
+    // B uses a fresh id first: it is B's, and A's later conversion is 404.
+    let project = fresh_project();
+    b.post_ok("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc})).await;
+    projected(&project).await;
+    let bobs = rows_and_owner(&project).await;
+    let refused = a.post("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc})).await;
+    assert_not_found(&refused, "the second user of a project id");
+    projected(&project).await;
+    assert_eq!(rows_and_owner(&project).await, bobs, "the rows stay B's");
+
+    // Two first users racing: exactly one wins.
+    let project = fresh_project();
+    let body = json!({"projectId": project, "cogo_ui_json": {"tree": [{"type": "container", "id": "root"}]}});
+    let (one, two) =
+        tokio::join!(a.post("/figma-compat/uui/generate", &body), b.post("/figma-compat/uui/generate", &body));
+    let mut statuses = [one.status, two.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 404], "{} / {}", one.text, two.text);
+    assert_eq!(outbox_rows(&project).await, 2, "only the winner's conversion is in the outbox");
+}
+
+#[tokio::test]
+async fn someone_elses_uploads_and_results_are_404() {
+    let (alice, bob) = (user(&unique("alice")), user(&unique("bob")));
+    let (a, b) = (stack().client_with(Some(&alice)), stack().client_with(Some(&bob)));
+    let project = fresh_project();
+    let presigned =
+        a.post_ok("/figma-compat/uui/presign", &json!({"projectId": project, "fileName": "tag.json"})).await;
+    let key = presigned["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with(&format!("uploads/{project}/")) && key.ends_with("/tag.json"), "{key}");
+    let doc = std::fs::read(cogo_tests::workspace_root().join("../shared/fixtures/figma/rest-govuk-tag.json")).unwrap();
+    let put = reqwest::Client::new().put(presigned["signedUrl"].as_str().unwrap()).body(doc).send().await.unwrap();
+    assert_eq!(put.status(), 201);
+    let trace = a.post_ok("/figma-compat/uui/ingest", &json!({"projectId": project, "storage_key": key})).await
+        ["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let outbox = outbox_rows(&project).await;
+
+    let presign = b.post("/figma-compat/uui/presign", &json!({"projectId": project, "fileName": "tag.json"})).await;
+    assert_not_found(&presign, "presign for someone else's project");
+    let ingest = b.post("/figma-compat/uui/ingest", &json!({"projectId": project, "storage_key": key})).await;
+    assert_not_found(&ingest, "ingest of someone else's upload");
+    // B's own project does not open A's upload either.
+    let own = fresh_project();
+    let sideways = b.post("/figma-compat/uui/ingest", &json!({"projectId": own, "storage_key": key})).await;
+    assert_not_found(&sideways, "someone else's upload through one's own project");
+    let result = b.get(&format!("/figma-compat/uui/ingest/result?traceId={trace}")).await;
+    assert_not_found(&result, "someone else's ingest result");
+    assert!(!result.text.contains("signedUrl") && !result.text.contains("cogo_ui/"), "no link: {}", result.text);
+    assert_eq!(outbox_rows(&project).await, outbox, "nothing written");
+    // Two callers' uploads never share a key.
+    let bobs = b.post_ok("/figma-compat/uui/presign", &json!({"projectId": own, "fileName": "tag.json"})).await;
+    assert_ne!(bobs["key"], key);
+    let mine = a.get(&format!("/figma-compat/uui/ingest/result?traceId={trace}")).await.json();
+    assert_eq!(mine["status"], "ready");
+}
+
+/// A JSON body of `size` bytes, sent without Content-Length (chunked): the status answered.
+async fn post_chunked(path: &str, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = stack().base_url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        stack().service_key
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut sent = 0;
+    let chunk = vec![b' '; 64 * 1024];
+    // The server may answer and close before all of it is sent.
+    while sent < size {
+        let part = &chunk[..chunk.len().min(size - sent)];
+        let framed = [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
+        if socket.write_all(&framed).await.is_err() {
+            break;
+        }
+        sent += part.len();
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_413_and_the_isolate_stays_healthy() {
+    // Another user's live stream, open throughout.
+    let carol = user(&unique("carol"));
+    let executor = unique("sse");
+    stack()
+        .client_with(Some(&carol))
+        .post_ok("/api/collab/task.assign", &json!({"type": "chat.message", "executorId": executor}))
+        .await;
+    let job =
+        stack().client().post_ok("/api/collab/task.claim", &json!({"executorId": executor, "workerId": "w"})).await
+            ["job"]
+            .clone();
+    let response = reqwest::Client::new()
+        .get(stack().url(&format!("/functions/v1/job-events?id={}", job["id"].as_str().unwrap())))
+        .header("authorization", &carol)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = EventStream::new(response);
+
+    let mut over = br#"{"figma_json":{}}"#.to_vec();
+    over.resize(CAP + 1, b' ');
+    let client = stack().client();
+    let (too_big, health) =
+        tokio::join!(client.send_raw("POST", "/figma-compat/uui/generate", over), client.get("/api/collab/health"));
+    assert_eq!(too_big.status, 413);
+    let body = too_big.json();
+    assert_eq!((body["ok"].as_bool(), body["error"].as_str()), (Some(false), Some("payload_too_large")));
+    assert_eq!(body["details"]["limit"], CAP);
+    assert_eq!(health.status, 200);
+    // Without a Content-Length: refused once it passes the cap.
+    assert_eq!(post_chunked("/figma-compat/uui/generate", CAP + 1).await, 413);
+    // Exactly the cap is admitted (and is not a Figma document: 400, not 413).
+    let mut at_cap = br#"{"figma_json":{}}"#.to_vec();
+    at_cap.resize(CAP, b' ');
+    assert_eq!(client.send_raw("POST", "/figma-compat/uui/generate", at_cap).await.status, 400);
+
+    let body = json!({"jobId": job["id"], "leaseToken": job["leaseToken"], "delta": "still here"});
+    stack().client().post_ok("/api/collab/task.progress", &body).await;
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let frame = stream.next().await.expect("the stream stays open");
+            if frame.event == "progress" {
+                return frame.data["delta"].clone();
+            }
+        }
+    })
+    .await
+    .expect("the stream keeps delivering");
+    assert_eq!(delivered, "still here");
+    assert_eq!(stack().client().get("/api/collab/health").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_upload_over_the_cap_is_refused_and_generate_reports_its_time() {
+    let client = stack().client();
+    let project = fresh_project();
+    let presigned =
+        client.post_ok("/figma-compat/uui/presign", &json!({"projectId": project, "fileName": "big.json"})).await;
+    let put = reqwest::Client::new()
+        .put(presigned["signedUrl"].as_str().unwrap())
+        .body(vec![b' '; CAP + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 413);
+    let refused: Value = put.json().await.unwrap();
+    assert_eq!(refused["error"]["details"]["limit"], CAP, "{refused}");
+
+    let reply = client.post("/figma-compat/uui/generate", &json!({"figma_json": fixture("rest-govuk-tag.json")})).await;
+    assert_eq!(reply.status, 200);
+    let timing = reply.header("server-timing").expect("Server-Timing");
+    assert!(timing.starts_with("convert;dur="), "{timing}");
 }
