@@ -1,55 +1,58 @@
 //! The project's JWKS (ES256 and RS256 signing keys), fetched when a token
-//! needs it and kept per isolate: fresh for 10 minutes (Supabase serves it
-//! with max-age 600), refetched early once a token names a key it lacks, so
-//! a key rotation is picked up without a deploy.
+//! needs it and kept per isolate; when to fetch is
+//! [`cogo_shared::jwks::JwksCache`]'s policy (fresh for 10 minutes, an
+//! unknown kid refetches at most every 10 s, a failure is not retried for
+//! 30 s). Concurrent requests share one fetch in flight.
 
 use std::cell::RefCell;
 
 use cogo_shared::auth::{jwks_key_id, JwkSet};
 use cogo_shared::config::Config;
 use cogo_shared::http::{HttpRequest, Method, Transport};
+use cogo_shared::jwks::JwksCache;
+use cogo_shared::ApiError;
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
 
 use crate::platform;
+use crate::transport::FetchTransport;
 
-const MAX_AGE_MS: f64 = 600_000.0;
-/// An unknown kid refetches at most this often, so forged kids cannot
-/// turn every request into a fetch.
-const UNKNOWN_KID_REFETCH_MS: f64 = 10_000.0;
+type Fetch = Shared<LocalBoxFuture<'static, Option<JwkSet>>>;
 
 thread_local! {
-    static CACHE: RefCell<Option<(JwkSet, f64)>> = const { RefCell::new(None) };
+    static CACHE: RefCell<JwksCache> = RefCell::new(JwksCache::default());
+    static IN_FLIGHT: RefCell<Option<Fetch>> = const { RefCell::new(None) };
+}
+
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
 }
 
 /// The key set to verify this request's bearer token with, when it is an
-/// ES256 or RS256 token and a JWKS URL is configured.
-pub async fn for_token(config: &Config, authorization: Option<&str>) -> Option<JwkSet> {
-    let kid = jwks_key_id(authorization)?;
-    let url = config.jwks_url.as_deref()?;
-    let now = js_sys::Date::now();
-    let cached = CACHE.with(|c| c.borrow().clone());
-    if let Some((set, fetched)) = &cached {
-        let age = now - fetched;
-        if age < MAX_AGE_MS && (set.has(&kid) || age < UNKNOWN_KID_REFETCH_MS) {
-            return Some(set.clone());
+/// ES256 or RS256 token and a JWKS URL is configured; 503 while the JWKS
+/// cannot be fetched and none was fetched before.
+pub async fn for_token(config: &Config, authorization: Option<&str>) -> Result<Option<JwkSet>, ApiError> {
+    let (Some(kid), Some(url)) = (jwks_key_id(authorization), config.jwks_url.clone()) else {
+        return Ok(None);
+    };
+    if CACHE.with(|c| c.borrow().should_fetch(&kid, now_ms())) {
+        let transport = platform::transport(config);
+        let fetch = IN_FLIGHT
+            .with(|f| f.borrow_mut().get_or_insert_with(|| fetch(transport, url).boxed_local().shared()).clone());
+        let fetched = fetch.await;
+        // Every waiter wakes with the same outcome; the first records it.
+        if IN_FLIGHT.with(|f| f.borrow_mut().take()).is_some() {
+            CACHE.with(|c| c.borrow_mut().record(fetched, now_ms()));
         }
     }
-    match fetch(config, url).await {
-        Ok(set) => {
-            CACHE.with(|c| *c.borrow_mut() = Some((set.clone(), now)));
-            Some(set)
-        }
-        Err(e) => {
-            worker::console_error!("fetching the JWKS failed: {e}");
-            cached.map(|(set, _)| set)
-        }
-    }
+    CACHE.with(|c| c.borrow().keys(now_ms()).map(|set| set.cloned()))
 }
 
-async fn fetch(config: &Config, url: &str) -> Result<JwkSet, String> {
-    let request = HttpRequest { method: Method::Get, url: url.to_string(), headers: Vec::new(), body: None };
-    let response = platform::transport(config).send(request).await.map_err(|e| format!("{e:?}"))?;
-    if response.status != 200 {
-        return Err(format!("JWKS answered {}", response.status));
-    }
-    JwkSet::parse(&response.body)
+async fn fetch(transport: FetchTransport, url: String) -> Option<JwkSet> {
+    let request = HttpRequest { method: Method::Get, url, headers: Vec::new(), body: None };
+    let outcome = match transport.send(request).await {
+        Ok(response) if response.status == 200 => JwkSet::parse(&response.body),
+        Ok(response) => Err(format!("JWKS answered {}", response.status)),
+        Err(e) => Err(format!("{e:?}")),
+    };
+    outcome.map_err(|e| worker::console_error!("fetching the JWKS failed: {e}")).ok()
 }

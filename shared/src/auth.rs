@@ -445,10 +445,10 @@ fn verify_hmac(config: &AuthConfig, creds: &Credentials, now: i64) -> Result<Opt
     // another: v1 takes lower-case only, the older forms either case.
     let mac_bytes = hex_decode_32(hex, scheme != Scheme::V1)
         .ok_or_else(|| invalid("the signature is not 64 hex digits (v1: lower-case, after v1=)"))?;
-    let ts_num: i64 = match ts.len() {
-        1..=16 if ts.bytes().all(|b| b.is_ascii_digit()) => ts.parse().unwrap_or_default(),
-        _ => return Err(invalid("the timestamp is not a number")),
-    };
+    let ts_num: i64 = Some(ts)
+        .filter(|t| (1..=16).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| invalid("the timestamp is not a number"))?;
     // x-ts is epoch milliseconds; X-Timestamp is seconds (or milliseconds).
     let ts_secs = if scheme != Scheme::Body || ts_num > 100_000_000_000 { ts_num / 1000 } else { ts_num };
     if (now - ts_secs).abs() > HMAC_WINDOW_SECS {
