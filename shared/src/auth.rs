@@ -688,7 +688,8 @@ mod tests {
         );
         assert_eq!(a.signature.as_deref(), good().signature.strip_prefix("v1="));
 
-        let tampered: [(&str, fn(&mut V1)); 7] = [
+        type Change = fn(&mut V1);
+        let tampered: [(&str, Change); 7] = [
             ("another method", |r| r.method = "PUT"),
             ("another path", |r| r.path = "/api/collab/task.result?x=1"),
             ("another query", |r| r.path = "/api/collab/task.claim?x=2"),
