@@ -1,55 +1,61 @@
 //! The project's JWKS (ES256 and RS256 signing keys), fetched when a token
-//! needs it and kept per isolate: fresh for 10 minutes (Supabase serves it
-//! with max-age 600), refetched early once a token names a key it lacks, so
-//! a key rotation is picked up without a deploy.
+//! needs it and kept per isolate; when to fetch is
+//! [`cogo_shared::jwks::JwksCache`]'s policy (fresh for 10 minutes, an
+//! unknown kid refetches at most every 10 s, a failure is not retried for
+//! 30 s, one fetch in flight at a time).
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use cogo_shared::auth::{jwks_key_id, JwkSet};
 use cogo_shared::config::Config;
 use cogo_shared::http::{HttpRequest, Method, Transport};
+use cogo_shared::jwks::{JwksCache, Plan};
+use cogo_shared::ApiError;
+use worker::Delay;
 
 use crate::platform;
 
-const MAX_AGE_MS: f64 = 600_000.0;
-/// An unknown kid refetches at most this often, so forged kids cannot
-/// turn every request into a fetch.
-const UNKNOWN_KID_REFETCH_MS: f64 = 10_000.0;
+/// How often a request waiting for another's fetch looks again.
+const WAIT_POLL: Duration = Duration::from_millis(25);
 
 thread_local! {
-    static CACHE: RefCell<Option<(JwkSet, f64)>> = const { RefCell::new(None) };
+    static CACHE: RefCell<JwksCache> = RefCell::new(JwksCache::default());
+}
+
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
 }
 
 /// The key set to verify this request's bearer token with, when it is an
-/// ES256 or RS256 token and a JWKS URL is configured.
-pub async fn for_token(config: &Config, authorization: Option<&str>) -> Option<JwkSet> {
-    let kid = jwks_key_id(authorization)?;
-    let url = config.jwks_url.as_deref()?;
-    let now = js_sys::Date::now();
-    let cached = CACHE.with(|c| c.borrow().clone());
-    if let Some((set, fetched)) = &cached {
-        let age = now - fetched;
-        if age < MAX_AGE_MS && (set.has(&kid) || age < UNKNOWN_KID_REFETCH_MS) {
-            return Some(set.clone());
+/// ES256 or RS256 token and a JWKS URL is configured; 503 while the JWKS
+/// cannot be fetched and none was fetched before.
+pub async fn for_token(config: &Config, authorization: Option<&str>) -> Result<Option<JwkSet>, ApiError> {
+    let (Some(kid), Some(url)) = (jwks_key_id(authorization), config.jwks_url.as_deref()) else {
+        return Ok(None);
+    };
+    loop {
+        match CACHE.with(|c| c.borrow().plan(&kid, now_ms())) {
+            Plan::Ready => break,
+            // A request cannot await another's fetch in workerd: it polls the cache.
+            Plan::Wait => Delay::from(WAIT_POLL).await,
+            Plan::Fetch => {
+                CACHE.with(|c| c.borrow_mut().begin(now_ms()));
+                let fetched = fetch(config, url).await;
+                CACHE.with(|c| c.borrow_mut().record(fetched, now_ms()));
+                break;
+            }
         }
     }
-    match fetch(config, url).await {
-        Ok(set) => {
-            CACHE.with(|c| *c.borrow_mut() = Some((set.clone(), now)));
-            Some(set)
-        }
-        Err(e) => {
-            worker::console_error!("fetching the JWKS failed: {e}");
-            cached.map(|(set, _)| set)
-        }
-    }
+    CACHE.with(|c| c.borrow().keys(now_ms()).map(|set| set.cloned()))
 }
 
-async fn fetch(config: &Config, url: &str) -> Result<JwkSet, String> {
+async fn fetch(config: &Config, url: &str) -> Option<JwkSet> {
     let request = HttpRequest { method: Method::Get, url: url.to_string(), headers: Vec::new(), body: None };
-    let response = platform::transport(config).send(request).await.map_err(|e| format!("{e:?}"))?;
-    if response.status != 200 {
-        return Err(format!("JWKS answered {}", response.status));
-    }
-    JwkSet::parse(&response.body)
+    let outcome = match platform::transport(config).send(request).await {
+        Ok(response) if response.status == 200 => JwkSet::parse(&response.body),
+        Ok(response) => Err(format!("JWKS answered {}", response.status)),
+        Err(e) => Err(format!("{e:?}")),
+    };
+    outcome.map_err(|e| worker::console_error!("fetching the JWKS failed: {e}")).ok()
 }

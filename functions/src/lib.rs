@@ -23,7 +23,7 @@ mod replay;
 mod storage;
 mod transport;
 
-use cogo_shared::auth::{authenticate, authorize, bearer_token, Credentials, JwkSet, Principal, Role, Via};
+use cogo_shared::auth::{authenticate, authorize, bearer_token, Credentials, Principal, Role, Via};
 use cogo_shared::body::{too_large, Body};
 use cogo_shared::config::Config;
 use cogo_shared::cors;
@@ -242,14 +242,7 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         let body_limit = endpoint.body_limit(&config);
         let mut request = request;
         let body_bytes = if method == Method::Post { read_body(&mut request, body_limit).await? } else { Vec::new() };
-        let authorization = request.headers().get("authorization").ok().flatten();
-        let keys = jwks::for_token(&config, authorization.as_deref()).await;
-        let principal = authenticate_request(&request, &config, &body_bytes, keys.as_ref())?;
-        if principal.via == Via::Signature {
-            if let Some(signature) = request.headers().get("x-signature").ok().flatten() {
-                replay::first_use(&env, &signature).await?;
-            }
-        }
+        let principal = authenticate_request(&request, &env, &config, method, &body_bytes).await?;
         authorize(&principal, allow)?;
         // The platform itself is not limited, nor are signed links: their
         // signature is the credential, and anonymous callers would share one limit.
@@ -291,11 +284,14 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
     }
 }
 
-fn authenticate_request(
+/// Who is calling. A signed request's signature is spent here, once, in
+/// its canonical form (so no other spelling of it passes again).
+async fn authenticate_request(
     request: &Request,
+    env: &Env,
     config: &Config,
+    method: Method,
     body: &[u8],
-    jwks: Option<&JwkSet>,
 ) -> Result<Principal, ApiError> {
     let headers = request.headers();
     let get = |name: &str| headers.get(name).ok().flatten();
@@ -307,23 +303,24 @@ fn authenticate_request(
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    // The agent variant signs the body with X-Timestamp + X-Signature; the
-    // plugin's x-ts + x-signature signs the path. Header names are
-    // case-insensitive, so which one `x-signature` is depends on the timestamp sent.
-    let body_signed = x_ts.is_none() && x_timestamp.is_some();
+    let jwks = jwks::for_token(config, authorization.as_deref()).await?;
     let credentials = Credentials {
         authorization: authorization.as_deref(),
         apikey: apikey.as_deref(),
         x_ts: x_ts.as_deref(),
-        x_signature: if body_signed { None } else { x_signature.as_deref() },
+        x_signature: x_signature.as_deref(),
         x_timestamp: x_timestamp.as_deref(),
-        x_signature_body: if body_signed { x_signature.as_deref() } else { None },
         agent_id: agent_id.as_deref(),
+        method: method.as_str(),
         path_and_query: &path_and_query,
         body,
     };
     let now_secs = (js_sys::Date::now() / 1000.0) as i64;
-    authenticate(&config.auth, &credentials, jwks, now_secs)
+    let authenticated = authenticate(&config.auth, &credentials, jwks.as_ref(), now_secs)?;
+    if let Some(signature) = &authenticated.signature {
+        replay::first_use(env, signature).await?;
+    }
+    Ok(authenticated.principal)
 }
 
 /// The body, at most `limit` bytes: a declared length over it is refused

@@ -1,5 +1,9 @@
-//! A signed request is accepted once: a Durable Object per signature
+//! A signed request is accepted once: a Durable Object per signature (its
+//! canonical lower-case hex, so another spelling is the same object)
 //! remembers it for longer than the signature's time window, then forgets.
+//! The `v1` and `path` forms sign their timestamp, so once forgotten they
+//! are outside the window; the `body` form does not, which is why it is off
+//! by default (`EDGE_HMAC_SCHEMES`).
 
 use std::time::Duration;
 
@@ -37,7 +41,7 @@ impl DurableObject for SignatureLedger {
     }
 }
 
-/// 401 when `signature` was already used. If the ledger cannot answer, the
+/// 401 when `signature` (canonical, from `authenticate`) was already used. If the ledger cannot answer, the
 /// request goes through (logged), as with the rate limiter.
 pub async fn first_use(env: &Env, signature: &str) -> Result<(), ApiError> {
     let answer = async {

@@ -19,12 +19,13 @@
 //! | `SUPABASE_JWT_SECRET` | secret | — | HS256 key of the project's JWTs (user, worker, service tokens) |
 //! | `EDGE_VERIFY_JWT` | var | 1 | 0 accepts no JWTs at all (keys and signatures only) |
 //! | `JWT_AUDIENCE`, `JWT_ISSUER` | var | — | when set, a JWT's `aud` / `iss` must match |
-//! | `JWKS_URL` | var | `<SUPABASE_URL>/auth/v1/.well-known/jwks.json` | ES256 signing keys (Supabase's new JWT keys) |
+//! | `JWKS_URL` | var | `<SUPABASE_URL>/auth/v1/.well-known/jwks.json` | ES256 and RS256 signing keys (Supabase's new JWT keys) |
 //! | `SUPABASE_ANON_KEY`, `EDGE_PUBLISHABLE_KEYS` | secret | — | keys that act as anon (list: comma-separated) |
 //! | `EDGE_SERVICE_KEYS` | secret | — | more keys that act as the service role (`sb_secret_...`) |
 //! | `COLLAB_API_KEY` | secret | — | acts as the service role when `COLLAB_REQUIRE_JWT=0` |
 //! | `COLLAB_REQUIRE_JWT` | var | 1 | 0 accepts `COLLAB_API_KEY` in place of a JWT |
 //! | `EDGE_HMAC_SECRET` | secret | — | key of HMAC-signed requests (plugin, agents) |
+//! | `EDGE_HMAC_SCHEMES` | var | `v1,path` | accepted signed-request forms, a comma list of `v1`, `path`, `body` (`body` signs no timestamp: add it only for clients that cannot move) |
 //! | `EDGE_REQUIRE_HMAC` | var | 0 | 1: every request must also be signed |
 //! | `EDGE_AUTH_OPTIONAL` | var | 0 | 1: no credential = service role. LOCAL DEVELOPMENT ONLY |
 //! | `EDGE_CORS_ALLOW_ORIGINS` | var | — | origins allowed by CORS: `*`, exact origins, `null` (Figma plugin) |
@@ -42,7 +43,7 @@
 
 use std::fmt;
 
-use crate::auth::AuthConfig;
+use crate::auth::{AuthConfig, HmacSchemes};
 
 /// figma-compat's body cap. Converting a document takes about 25 times its
 /// size (compact JSON) in heap at peak, up to 42 for the smallest fixtures
@@ -200,6 +201,11 @@ impl Config {
         let mut publishable_keys = list("EDGE_PUBLISHABLE_KEYS");
         publishable_keys.extend(get("SUPABASE_ANON_KEY"));
         service_keys.retain(|k| !k.is_empty());
+        let hmac_schemes = get("EDGE_HMAC_SCHEMES").map_or(Ok(HmacSchemes::default()), |v| HmacSchemes::parse(&v));
+        let hmac_schemes = hmac_schemes.unwrap_or_else(|why| {
+            err.invalid.push(("EDGE_HMAC_SCHEMES", why));
+            HmacSchemes::default()
+        });
         let auth = AuthConfig {
             jwt_secret: get("SUPABASE_JWT_SECRET"),
             verify_jwt: flag("EDGE_VERIFY_JWT", true),
@@ -208,6 +214,7 @@ impl Config {
             service_keys,
             publishable_keys,
             hmac_secret: get("EDGE_HMAC_SECRET"),
+            hmac_schemes,
             require_hmac: flag("EDGE_REQUIRE_HMAC", false),
             auth_optional: flag("EDGE_AUTH_OPTIONAL", false),
         };
@@ -309,6 +316,22 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.missing, vec!["EDGE_HMAC_SECRET"]);
+    }
+
+    #[test]
+    fn hmac_schemes_default_to_the_replay_safe_ones() {
+        let base = [("SUPABASE_URL", "https://abc.supabase.co"), ("SUPABASE_SERVICE_ROLE_KEY", "k")];
+        let c = Config::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(c.auth.hmac_schemes, HmacSchemes { v1: true, path: true, body: false });
+        let mut with = base.to_vec();
+        with.push(("EDGE_HMAC_SCHEMES", " v1 , body"));
+        let c = Config::from_lookup(lookup(&with)).unwrap();
+        assert_eq!(c.auth.hmac_schemes, HmacSchemes { v1: true, path: false, body: true });
+        with.push(("EDGE_HMAC_SCHEMES", "v1,V2"));
+        with.remove(2);
+        let e = Config::from_lookup(lookup(&with)).unwrap_err();
+        assert_eq!(e.invalid[0].0, "EDGE_HMAC_SCHEMES");
+        assert!(e.invalid[0].1.contains("\"V2\""), "{}", e.invalid[0].1);
     }
 
     #[test]

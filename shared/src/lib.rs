@@ -20,6 +20,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod jwks;
 pub mod metrics;
 pub mod openapi;
 pub mod postgrest;

@@ -269,7 +269,8 @@ fn hmac_hex(secret: &str, message: &[u8]) -> String {
 #[tokio::test]
 async fn hmac_signed_requests_as_the_plugin_and_agents_send_them() {
     let secret = "hmac-secret-for-tests";
-    let stack = Stack::builder().var("EDGE_HMAC_SECRET", secret).start();
+    // The body form is off by default (its timestamp is not signed).
+    let stack = Stack::builder().var("EDGE_HMAC_SECRET", secret).var("EDGE_HMAC_SCHEMES", "v1,path,body").start();
     let anon = stack.client_with(None);
     let path = "/api/collab/workers/heartbeat";
     let body = json!({"agentId": unique("agent"), "executorId": "figma", "status": "idle"});
@@ -319,6 +320,299 @@ async fn hmac_signed_requests_as_the_plugin_and_agents_send_them() {
     let mut tampered = raw.clone();
     tampered.extend_from_slice(b" ");
     assert_eq!(signed(tampered).await, 401, "a changed body breaks the signature");
+}
+
+/// The `v1` signature of a request, computed as the README describes it.
+fn v1_signature(secret: &str, method: &str, path: &str, ts: &str, body: &[u8], agent: &str) -> String {
+    use sha2::Digest;
+    let body_hash: String = sha2::Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+    let text = format!("v1\n{method}\n{path}\n{ts}\n{body_hash}\n{agent}");
+    format!("v1={}", hmac_hex(secret, text.as_bytes()))
+}
+
+#[test]
+fn the_v1_helper_reproduces_the_readme_example() {
+    let path = "/functions/v1/figma-compat/uui/generate?x=1";
+    let sig = v1_signature("example-hmac-secret", "POST", path, "1767225600000", br#"{"projectId":"p1"}"#, "agent-7");
+    assert_eq!(sig, "v1=2824170326867a1684ad139f7eef045f872ae94de4c13d5c3bfd95566092f914");
+}
+
+const HMAC_SECRET: &str = "hmac-secret-for-attacks";
+const HEARTBEAT: &str = "/api/collab/workers/heartbeat";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Sends `body` exactly as given, with `headers`, and no other credential.
+async fn raw(stack: &Stack, method: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> cogo_tests::Reply {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), stack.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if !body.is_empty() {
+        req = req.header("content-type", "application/json").body(body.to_vec());
+    }
+    let resp = req.send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    cogo_tests::Reply { status, headers, text: resp.text().await.unwrap() }
+}
+
+fn heartbeat_body(agent: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"agentId": agent, "executorId": "attack", "status": "idle"})).unwrap()
+}
+
+/// When the worker `agent` last sent a heartbeat that got through, if ever.
+async fn last_seen(agent: &str) -> Option<String> {
+    let rows = sql()
+        .await
+        .query("SELECT last_seen_at::text FROM cogo.worker_heartbeats_v2 WHERE worker_id = $1", &[&agent])
+        .await
+        .unwrap();
+    rows.first().map(|r| r.get(0))
+}
+
+fn assert_refused(r: &cogo_tests::Reply, code: &str, why: &str) {
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (401, Some(code)), "{why}: {}", r.text);
+    assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")), "{why}");
+}
+
+#[tokio::test]
+async fn a_used_signature_respelled_is_refused() {
+    let stack = Stack::builder().var("EDGE_HMAC_SECRET", HMAC_SECRET).start();
+    let agent = unique("respelled");
+    let body = heartbeat_body(&agent);
+    let mixed = |hex: &str| -> String {
+        hex.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect()
+    };
+
+    // v1: one spelling only.
+    let ts = now_ms().to_string();
+    let v1 = v1_signature(HMAC_SECRET, "POST", HEARTBEAT, &ts, &body, "");
+    let ok = raw(&stack, "POST", HEARTBEAT, &body, &[("x-ts", &ts), ("x-signature", &v1)]).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let seen = last_seen(&agent).await;
+    assert!(seen.is_some());
+    let hex = &v1["v1=".len()..];
+    for (why, spelling, code) in [
+        ("the same", v1.clone(), "replayed_signature"),
+        ("upper-case", format!("v1={}", hex.to_ascii_uppercase()), "invalid_signature"),
+        ("mixed case", format!("v1={}", mixed(hex)), "invalid_signature"),
+        ("+-prefixed", format!("v1=+{hex}"), "invalid_signature"),
+        ("zero-padded", format!("v1=0{hex}"), "invalid_signature"),
+    ] {
+        let r = raw(&stack, "POST", HEARTBEAT, &body, &[("x-ts", &ts), ("x-signature", &spelling)]).await;
+        assert_refused(&r, code, why);
+    }
+
+    // The plugin's path form: either case is accepted, but it is one signature.
+    let ts = (now_ms() + 1).to_string();
+    let path_sig = hmac_hex(HMAC_SECRET, format!("{ts}:{HEARTBEAT}").as_bytes());
+    let ok =
+        raw(&stack, "POST", HEARTBEAT, &body, &[("x-ts", &ts), ("x-signature", &path_sig.to_ascii_uppercase())]).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let seen = last_seen(&agent).await;
+    for (why, spelling, code) in [
+        ("lower-case", path_sig.clone(), "replayed_signature"),
+        ("mixed case", mixed(&path_sig), "replayed_signature"),
+        ("+-prefixed", format!("+{path_sig}"), "invalid_signature"),
+        ("with a space inside", format!("{} {}", &path_sig[..32], &path_sig[32..]), "invalid_signature"),
+        ("one digit short", path_sig[1..].to_string(), "invalid_signature"),
+    ] {
+        let r = raw(&stack, "POST", HEARTBEAT, &body, &[("x-ts", &ts), ("x-signature", &spelling)]).await;
+        assert_refused(&r, code, why);
+    }
+    assert_eq!(last_seen(&agent).await, seen, "no refused request touched the heartbeat");
+}
+
+#[tokio::test]
+async fn a_v1_signature_is_bound_to_its_timestamp_method_path_and_body() {
+    let stack = Stack::builder().var("EDGE_HMAC_SECRET", HMAC_SECRET).start();
+    let agent = unique("bound");
+    let body = heartbeat_body(&agent);
+    let ts = now_ms().to_string();
+    let sig = v1_signature(HMAC_SECRET, "POST", HEARTBEAT, &ts, &body, "");
+    let ok = raw(&stack, "POST", HEARTBEAT, &body, &[("x-ts", &ts), ("x-signature", &sig)]).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let seen = last_seen(&agent).await;
+
+    // (b) The same signature with a new timestamp, inside and outside the window.
+    for ts in [now_ms() + 5, now_ms() - 600_000, now_ms() + 600_000] {
+        let r = raw(&stack, "POST", HEARTBEAT, &body, &[("x-ts", &ts.to_string()), ("x-signature", &sig)]).await;
+        assert_refused(&r, "invalid_signature", &format!("new timestamp {ts}"));
+    }
+    // A fresh, valid signature over a timestamp outside the window.
+    let late_agent = unique("late");
+    let late_body = heartbeat_body(&late_agent);
+    for old in [now_ms() - 61_500, now_ms() + 61_500] {
+        let old = old.to_string();
+        let late = v1_signature(HMAC_SECRET, "POST", HEARTBEAT, &old, &late_body, "");
+        let r = raw(&stack, "POST", HEARTBEAT, &late_body, &[("x-ts", &old), ("x-signature", &late)]).await;
+        assert_refused(&r, "invalid_signature", "outside the window");
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains("window"));
+    }
+    assert_eq!(last_seen(&late_agent).await, None);
+
+    // (c) The same signature on another path, with another method, over another body.
+    let other_agent = unique("other-body");
+    let other_body = heartbeat_body(&other_agent);
+    let headers = [("x-ts", ts.as_str()), ("x-signature", sig.as_str())];
+    let claim = raw(&stack, "POST", "/api/collab/task.claim", &body, &headers).await;
+    assert_refused(&claim, "invalid_signature", "another path");
+    let query = raw(&stack, "POST", &format!("{HEARTBEAT}?x=1"), &body, &headers).await;
+    assert_refused(&query, "invalid_signature", "another query");
+    let other = raw(&stack, "POST", HEARTBEAT, &other_body, &headers).await;
+    assert_refused(&other, "invalid_signature", "another body");
+    // A signature made for a GET of the same path and body does not make a POST.
+    let ts2 = (now_ms() + 2).to_string();
+    let as_get = v1_signature(HMAC_SECRET, "GET", HEARTBEAT, &ts2, &other_body, "");
+    let r = raw(&stack, "POST", HEARTBEAT, &other_body, &[("x-ts", &ts2), ("x-signature", &as_get)]).await;
+    assert_refused(&r, "invalid_signature", "another method");
+    assert_eq!(last_seen(&other_agent).await, None, "the other body was never applied");
+    assert_eq!(last_seen(&agent).await, seen, "the signed heartbeat was applied once");
+}
+
+#[tokio::test]
+async fn only_a_v1_signature_vouches_for_the_agent_id() {
+    let stack = Stack::builder().var("EDGE_HMAC_SECRET", HMAC_SECRET).var("EDGE_RATE_LIMIT_PER_MIN", "30").start();
+    let health = "/api/collab/health";
+
+    // (d) v1 signs x-agent-id: another, or none, breaks the signature.
+    let ts = now_ms().to_string();
+    let sig = v1_signature(HMAC_SECRET, "GET", health, &ts, b"", "agent-a");
+    for (why, agent) in [("another agent", Some("agent-b")), ("no agent", None), ("agent-A", Some("agent-A"))] {
+        let mut headers = vec![("x-ts", ts.as_str()), ("x-signature", sig.as_str())];
+        headers.extend(agent.map(|a| ("x-agent-id", a)));
+        assert_refused(&raw(&stack, "GET", health, b"", &headers).await, "invalid_signature", why);
+    }
+    // So each signed agent is a caller of its own, with a bucket of its own.
+    let remaining = |r: &cogo_tests::Reply| {
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.header("ratelimit-remaining").unwrap().parse::<u32>().unwrap()
+    };
+    for agent in ["agent-a", "agent-b"] {
+        let ts = (now_ms() + 1).to_string();
+        let sig = v1_signature(HMAC_SECRET, "GET", health, &ts, b"", agent);
+        let r = raw(&stack, "GET", health, b"", &[("x-ts", &ts), ("x-signature", &sig), ("x-agent-id", agent)]).await;
+        assert_eq!(remaining(&r), 29, "{agent} starts its own bucket");
+    }
+
+    // The path form does not sign x-agent-id: every such signer is one caller.
+    let mut seen = Vec::new();
+    for (i, agent) in ["legacy-a", "legacy-b", "legacy-c"].iter().enumerate() {
+        let ts = (now_ms() + 10 + i as i64).to_string();
+        let sig = hmac_hex(HMAC_SECRET, format!("{ts}:{health}").as_bytes());
+        let r = raw(&stack, "GET", health, b"", &[("x-ts", &ts), ("x-signature", &sig), ("x-agent-id", agent)]).await;
+        seen.push(remaining(&r));
+    }
+    assert_eq!(seen, [29, 28, 27], "one bucket, whatever x-agent-id says");
+}
+
+/// A heartbeat for `agent` in the agents' body form (X-Timestamp + X-Signature over the body).
+async fn body_signed_heartbeat(stack: &Stack, agent: &str) -> cogo_tests::Reply {
+    let body = heartbeat_body(agent);
+    let (ts, sig) = ((now_ms() / 1000).to_string(), hmac_hex(HMAC_SECRET, &body));
+    raw(stack, "POST", HEARTBEAT, &body, &[("X-Timestamp", &ts), ("X-Signature", &sig), ("x-agent-id", agent)]).await
+}
+
+#[tokio::test]
+async fn the_body_form_is_refused_unless_enabled() {
+    let by_default = Stack::builder().var("EDGE_HMAC_SECRET", HMAC_SECRET).start();
+    let agent = unique("body-form");
+    let r = body_signed_heartbeat(&by_default, &agent).await;
+    assert_refused(&r, "invalid_signature", "body form by default");
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("EDGE_HMAC_SCHEMES"));
+    assert_eq!(last_seen(&agent).await, None);
+
+    let enabled =
+        Stack::builder().var("EDGE_HMAC_SECRET", HMAC_SECRET).var("EDGE_HMAC_SCHEMES", "v1,path,body").start();
+    let r = body_signed_heartbeat(&enabled, &agent).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(last_seen(&agent).await.is_some());
+}
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_is_401_at_the_edge_never_502() {
+    let ec = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+    let rsa = rsa_key(RSA_A);
+    let doc = jwks_doc(&[es256_jwk("ec", &ec), rs256_jwk("rsa", &rsa)]);
+    let port = jwks_server(std::sync::Arc::new(std::sync::Mutex::new(doc)), Default::default()).await;
+    let stack = Stack::builder().var("JWKS_URL", &format!("http://127.0.0.1:{port}/jwks")).start();
+    let now = cogo_dev::token::unix_now();
+    let claims = |iat: i64| {
+        let Value::Object(map) =
+            json!({"role": "authenticated", "sub": unique("future"), "exp": now + 7200, "iat": iat})
+        else {
+            unreachable!()
+        };
+        jwt_compact::Claims::new(map)
+    };
+    use jwt_compact::{AlgorithmExt, Header};
+    for iat in [now + 3600, now + 60] {
+        for (alg, token) in [
+            ("HS256", stack.token(json!({"role": "authenticated", "sub": "future", "exp": now + 7200, "iat": iat}))),
+            ("ES256", jwt_compact::alg::Es256.token(&Header::empty().with_key_id("ec"), &claims(iat), &ec).unwrap()),
+            (
+                "RS256",
+                jwt_compact::alg::Rsa::rs256().token(&Header::empty().with_key_id("rsa"), &claims(iat), &rsa).unwrap(),
+            ),
+        ] {
+            // A read goes to PostgREST with the user's JWT: the edge answers first.
+            let r = stack.client_with(Some(&format!("Bearer {token}"))).get("/api/collab/jobs/recent").await;
+            assert_eq!(
+                (r.status, r.json()["error"]["code"].as_str()),
+                (401, Some("invalid_token")),
+                "{alg}: {}",
+                r.text
+            );
+            assert!(r.header("www-authenticate").is_some_and(|h| h.contains("invalid_token")), "{alg}");
+            let assigned = stack
+                .client_with(Some(&format!("Bearer {token}")))
+                .post("/api/collab/task.assign", &json!({"type": "t", "executorId": "future-iat"}))
+                .await;
+            assert_eq!(assigned.status, 401, "{alg}: {}", assigned.text);
+        }
+    }
+    let count: i64 = sql()
+        .await
+        .query_one("SELECT count(*) FROM cogo.jobs WHERE executor_id = 'future-iat'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0, "no job was assigned");
+    let ok = stack
+        .client_with(Some(&format!(
+            "Bearer {}",
+            stack.token(json!({"role": "authenticated", "sub": "u", "iat": now + 20}))
+        )))
+        .get("/api/collab/jobs/recent")
+        .await;
+    assert_eq!(ok.status, 200, "30 s of skew: {}", ok.text);
+}
+
+#[tokio::test]
+async fn a_failing_jwks_is_fetched_once_per_30_s_however_many_tokens_name_a_kid() {
+    let jwks = cogo_tests::Recorder::start(|_| (500, vec![], b"down".to_vec())).await;
+    let stack = Stack::builder().var("JWKS_URL", &format!("http://127.0.0.1:{}/jwks", jwks.port)).start();
+    let ec = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+    let leases = "/functions/v1/leases-release";
+    let unavailable = |r: &cogo_tests::Reply| {
+        assert_eq!((r.status, r.json()["error"]["code"].as_str()), (503, Some("jwks_unavailable")), "{}", r.text);
+        let retry_after: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=30).contains(&retry_after), "{retry_after}");
+    };
+    let started = std::time::Instant::now();
+    // A cold isolate under concurrent requests: they share one fetch.
+    let bearer = es256_bearer("ec", &ec, "service_role");
+    let clients: Vec<_> = (0..8).map(|_| stack.client_with(Some(&bearer))).collect();
+    futures::future::join_all(clients.iter().map(|c| c.get(leases))).await.iter().for_each(unavailable);
+    for i in 0..12 {
+        // Known-looking and made-up kids alike: an unknown kid does not force a refetch.
+        let kid = if i % 2 == 0 { "ec".to_string() } else { format!("forged-{i}") };
+        unavailable(&stack.client_with(Some(&es256_bearer(&kid, &ec, "service_role"))).get(leases).await);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the test ran within one period");
+    assert_eq!(jwks.requests().len(), 1, "one fetch for 20 requests");
 }
 
 #[tokio::test]
