@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::http::{ApiResponse, HttpRequest, Method, Transport, TransportError};
 
 /// Where PostgREST is and who calls it: the `apikey` the gateway checks,

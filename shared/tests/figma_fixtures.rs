@@ -166,7 +166,7 @@ fn to_cogo_and_back_and_to_cogo_again_is_a_fixed_point() {
     for (name, doc) in fixtures() {
         let first = convert(&doc, None).unwrap();
         let tree = &first["cogo_ui_json"]["tree"];
-        let back = cogo_shared::figma_reverse::to_figma_like(&first["cogo_ui_json"]).unwrap();
+        let back = cogo_shared::figma::reverse::to_figma_like(&first["cogo_ui_json"]).unwrap();
         let again = convert(&back["figma_like"], None).unwrap_or_else(|e| panic!("{name}: {}", e.message));
         let again_tree = &again["cogo_ui_json"]["tree"];
         if tree != again_tree {

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use cogo_shared::body::Body;
 use cogo_shared::config::DEFAULT_FIGMA_MAX_BODY_BYTES;
 use cogo_shared::figma;
+use cogo_shared::http::body::Body;
 use serde_json::{json, Value};
 
 struct Counting;

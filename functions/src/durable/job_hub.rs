@@ -1,0 +1,320 @@
+//! Live job events. One Durable Object per job (`JobHub`) holds the SSE
+//! subscribers of that job. The functions that change a job ring its hub's
+//! doorbell after their transaction commits; the hub then reads the
+//! committed events after the oldest position among its subscribers, once,
+//! and writes each subscriber the frames it has not had. A job's events
+//! commit in seq order (every change holds the job's row lock), so reading
+//! after a seq never skips one, and positions make duplicates impossible:
+//! a subscriber's replay and the live events are the same read. Nothing
+//! polls: reads happen on a subscription or a doorbell only.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use cogo_shared::config::Config;
+use cogo_shared::http::sse;
+use cogo_shared::realtime::chat;
+use cogo_shared::time::iso8601;
+use serde_json::{json, Value};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{TransformStream, WritableStreamDefaultWriter};
+use worker::{durable_object, DurableObject, Env, Request, Response, ResponseBody, State};
+
+use crate::runtime::{config, platform};
+
+const BINDING: &str = "JOB_HUB";
+const PAGE: i64 = 1000;
+
+/// How a subscriber's stream renders the job's events.
+#[derive(Clone)]
+enum Format {
+    /// Every event, `meta` first, `done` last, `ping` keepalives.
+    Job,
+    /// The chat protocol: `ready`, `chat.delta`, `chat.done` or `error`,
+    /// `keepalive` frames.
+    Chat { request_id: String, started_ms: i64 },
+}
+
+struct Subscriber {
+    id: u64,
+    format: Format,
+    writer: WritableStreamDefaultWriter,
+    /// The seq of the last event this subscriber has been written.
+    last: i64,
+}
+
+#[derive(Default)]
+struct Hub {
+    job_id: Option<String>,
+    subscribers: Vec<Subscriber>,
+    next_id: u64,
+    pumping: bool,
+    /// A doorbell rang while a pump was running: read once more.
+    dirty: bool,
+    keepalive: bool,
+}
+
+impl Hub {
+    fn drop_subscriber(&mut self, id: u64) {
+        if let Some(i) = self.subscribers.iter().position(|s| s.id == id) {
+            let _ = self.subscribers.remove(i).writer.close();
+        }
+    }
+}
+
+#[durable_object]
+pub struct JobHub {
+    env: Env,
+    hub: Rc<RefCell<Hub>>,
+}
+
+impl DurableObject for JobHub {
+    fn new(_state: State, env: Env) -> Self {
+        JobHub { env, hub: Rc::default() }
+    }
+
+    /// `GET /subscribe?job=&after=` -> the event stream; `POST /notify?job=`
+    /// -> 204 once the new events are handed to the streams.
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let url = req.url()?;
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let job_id = param("job").ok_or("no job")?;
+        self.hub.borrow_mut().job_id = Some(job_id.clone());
+        let config = config::load(&self.env).map_err(|e| e.message)?;
+        match url.path() {
+            "/subscribe" => {
+                let after = param("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+                let format = match param("request") {
+                    Some(request_id) => Format::Chat {
+                        request_id,
+                        started_ms: param("started").and_then(|s| s.parse().ok()).unwrap_or_default(),
+                    },
+                    None => Format::Job,
+                };
+                let stream = TransformStream::new().map_err(worker::Error::from)?;
+                let writer = stream.writable().get_writer().map_err(worker::Error::from)?;
+                // Queued before the subscriber can be written anything else.
+                let first = match &format {
+                    Format::Job => sse::meta(&job_id, &iso8601(js_sys::Date::now() as i64)),
+                    Format::Chat { .. } => sse::frame("ready", None, &json!({ "trace_id": job_id })),
+                };
+                let meta = enqueue(&writer, &first);
+                {
+                    let mut hub = self.hub.borrow_mut();
+                    let id = hub.next_id;
+                    hub.next_id += 1;
+                    hub.subscribers.push(Subscriber { id, format, writer, last: after });
+                }
+                // The response goes out first; the stream fills as it is read.
+                let (hub, config) = (self.hub.clone(), config.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = meta.await;
+                    pump(&hub, &config).await;
+                    keepalive(hub, config.sse_keepalive_ms).await;
+                });
+                sse_response(&stream)
+            }
+            "/notify" => {
+                pump(&self.hub, &config).await;
+                Ok(Response::empty()?.with_status(204))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+/// The readable side of `stream` as an event-stream response.
+pub(crate) fn sse_response(stream: &TransformStream) -> worker::Result<Response> {
+    let mut response = Response::from_body(ResponseBody::Stream(stream.readable()))?;
+    for (name, value) in sse::HEADERS {
+        response.headers_mut().set(name, value)?;
+    }
+    Ok(response)
+}
+
+/// Queues `text` as one chunk, for a caller that learns of a departed
+/// client another way.
+pub(crate) fn queue(writer: &WritableStreamDefaultWriter, text: &str) {
+    let _promise = writer.write_with_chunk(&js_sys::Uint8Array::from(text.as_bytes()));
+}
+
+/// Queues `text` as one chunk; the future settles when the client has
+/// taken it, or fails once the client is gone.
+pub(crate) fn enqueue(writer: &WritableStreamDefaultWriter, text: &str) -> JsFuture {
+    JsFuture::from(writer.write_with_chunk(&js_sys::Uint8Array::from(text.as_bytes())))
+}
+
+/// Reads what the subscribers lack and hands it to them, until no doorbell
+/// rang meanwhile. One pump at a time; a second caller marks the hub dirty.
+async fn pump(hub: &Rc<RefCell<Hub>>, config: &Config) {
+    {
+        let mut h = hub.borrow_mut();
+        if h.pumping {
+            h.dirty = true;
+            return;
+        }
+        h.pumping = true;
+    }
+    loop {
+        hub.borrow_mut().dirty = false;
+        deliver(hub, config).await;
+        let mut h = hub.borrow_mut();
+        if !h.dirty {
+            h.pumping = false;
+            return;
+        }
+    }
+}
+
+async fn deliver(hub: &Rc<RefCell<Hub>>, config: &Config) {
+    let (job_id, mut after) = {
+        let h = hub.borrow();
+        let Some(from) = h.subscribers.iter().map(|s| s.last).min() else { return };
+        (h.job_id.clone().unwrap_or_default(), from)
+    };
+    loop {
+        let args = json!({ "p_job_id": job_id, "p_after": after, "p_limit": PAGE });
+        let page = match platform::rpc(config, "job_events_page", &args).await {
+            Ok(page) => page,
+            Err(e) => {
+                worker::console_error!("job hub {job_id}: reading events failed: {}", e.reason());
+                return;
+            }
+        };
+        let now = iso8601(js_sys::Date::now() as i64);
+        let events: Vec<&Value> = page["items"].as_array().into_iter().flatten().collect();
+        let job_frames: Vec<(i64, String, bool)> = events
+            .iter()
+            .filter_map(|event| {
+                let terminal = event["event_type"].as_str().and_then(sse::terminal_status).is_some();
+                sse::job_event_frames(event, &now).map(|(seq, text)| (seq, text, terminal))
+            })
+            .collect();
+        let result = chat_result(hub, config, &job_id, &events).await;
+        // Every subscriber's frames are queued at once, so a slow reader
+        // delays nobody else; each frame is one chunk, whole.
+        let mut pending = Vec::new();
+        let mut finished = Vec::new();
+        for s in hub.borrow_mut().subscribers.iter_mut() {
+            let frames: Vec<(i64, String, bool)> = match &s.format {
+                Format::Job => job_frames.iter().filter(|(seq, _, _)| *seq > s.last).cloned().collect(),
+                Format::Chat { request_id, started_ms } => events
+                    .iter()
+                    .filter(|e| e["seq"].as_i64().is_some_and(|seq| seq > s.last))
+                    .filter_map(|e| {
+                        let terminal = e["event_type"].as_str().and_then(sse::terminal_status).is_some();
+                        chat::chat_event_frames(e, &result, request_id, &job_id, *started_ms)
+                            .map(|(seq, text)| (seq, text, terminal))
+                    })
+                    .collect(),
+            };
+            // A chat stream skips the events it has no frame for; its
+            // position still moves past them.
+            if let Some(newest) = events.iter().filter_map(|e| e["seq"].as_i64()).max().filter(|n| *n > s.last) {
+                s.last = newest;
+            }
+            for (_, text, _) in &frames {
+                pending.push((s.id, enqueue(&s.writer, text)));
+            }
+            if frames.iter().any(|(_, _, terminal)| *terminal) {
+                finished.push(s.id);
+            }
+        }
+        // The stream ends after the job's terminal event.
+        for id in finished {
+            hub.borrow_mut().drop_subscriber(id);
+        }
+        watch(hub, pending);
+        match page["next"].as_i64() {
+            Some(next) => after = next,
+            None => return,
+        }
+    }
+}
+
+/// The job's result, when a chat subscriber is about to be told it
+/// succeeded (`chat.done` carries its `message_id` and `usage`).
+async fn chat_result(hub: &Rc<RefCell<Hub>>, config: &Config, job_id: &str, events: &[&Value]) -> Value {
+    let chatting = hub.borrow().subscribers.iter().any(|s| matches!(s.format, Format::Chat { .. }));
+    if !chatting || !events.iter().any(|e| e["event_type"] == "succeeded") {
+        return Value::Null;
+    }
+    match platform::rpc(config, "job_get", &json!({ "p_job_id": job_id })).await {
+        Ok(job) => job["result"].clone(),
+        Err(e) => {
+            worker::console_error!("job hub {job_id}: reading the result failed: {}", e.reason());
+            Value::Null
+        }
+    }
+}
+
+/// A keepalive to every subscriber at the configured interval while any
+/// remain (one loop per hub); a failed write means the client left.
+async fn keepalive(hub: Rc<RefCell<Hub>>, every_ms: u32) {
+    if std::mem::replace(&mut hub.borrow_mut().keepalive, true) {
+        return;
+    }
+    loop {
+        worker::Delay::from(Duration::from_millis(every_ms.into())).await;
+        let now = iso8601(js_sys::Date::now() as i64);
+        let (ping, keepalive) = (sse::ping(&now), sse::frame("keepalive", None, &json!({ "ts": now })));
+        let writes: Vec<(u64, JsFuture)> = hub
+            .borrow()
+            .subscribers
+            .iter()
+            .map(|s| (s.id, enqueue(&s.writer, if matches!(s.format, Format::Job) { &ping } else { &keepalive })))
+            .collect();
+        if writes.is_empty() {
+            hub.borrow_mut().keepalive = false;
+            return;
+        }
+        watch(&hub, writes);
+    }
+}
+
+/// Drops the subscribers whose queued writes fail (the client left),
+/// without making the hub wait for slow readers.
+fn watch(hub: &Rc<RefCell<Hub>>, writes: Vec<(u64, JsFuture)>) {
+    let hub = hub.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        for (id, write) in writes {
+            if write.await.is_err() {
+                hub.borrow_mut().drop_subscriber(id);
+            }
+        }
+    });
+}
+
+fn stub(env: &Env, job_id: &str) -> worker::Result<worker::Stub> {
+    env.durable_object(BINDING)?.id_from_name(job_id)?.get_stub()
+}
+
+/// The job's event stream from `after` on; `chat` = `(request id, when the
+/// job was created)` renders it in the chat protocol.
+pub async fn subscribe(env: &Env, job_id: &str, after: i64, chat: Option<(&str, i64)>) -> worker::Result<Response> {
+    let mut url = format!("https://job-hub/subscribe?job={job_id}&after={after}");
+    if let Some((request_id, started_ms)) = chat {
+        let request_id: String = worker::url::form_urlencoded::byte_serialize(request_id.as_bytes()).collect();
+        url.push_str(&format!("&request={request_id}&started={started_ms}"));
+    }
+    stub(env, job_id)?.fetch_with_request(Request::new(&url, worker::Method::Get)?).await
+}
+
+/// Rings the doorbells of `job_ids` (after their change committed). A hub
+/// that cannot be reached is logged: its subscribers catch up on the next
+/// doorbell.
+pub async fn notify(env: Env, job_ids: Vec<String>) {
+    let env = &env;
+    let calls = job_ids.into_iter().map(|job_id| async move {
+        let url = format!("https://job-hub/notify?job={job_id}");
+        let sent = match (stub(env, &job_id), Request::new(&url, worker::Method::Post)) {
+            (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|_| ()),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        if let Err(e) = sent {
+            worker::console_error!("job hub {job_id}: doorbell failed: {e}");
+        }
+    });
+    futures::future::join_all(calls).await;
+}

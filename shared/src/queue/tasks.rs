@@ -1,0 +1,389 @@
+//! The queue's requests as the clients send them, checked and turned into
+//! named arguments of the SQL functions in migrations/0003_job_functions.sql,
+//! and the answers turned back into the clients' shapes.
+
+use serde_json::{json, Map, Value};
+
+use crate::http::body::{invalid, Body};
+use crate::http::error::ApiError;
+use crate::postgrest::UpstreamError;
+use crate::time::parse_timestamp;
+
+pub const MAX_NAME: usize = 200;
+pub const LEASE_SECONDS: (i64, i64, i64) = (15, 600, 60); // min, max, default
+pub const MAX_CLAIM_BATCH: i64 = 100;
+pub const MAX_RESULT_BATCH: usize = 100;
+/// A worker's presence metadata is kept and replayed to every presence
+/// subscriber: small, flat-ish JSON only.
+pub const MAX_METADATA_BYTES: usize = 4096;
+pub const MAX_METADATA_KEYS: usize = 32;
+/// Job statuses a listing may filter on; `assigned` is the older clients'
+/// name for a claimed job that has not started, a state this queue does not
+/// have (a claim makes a job `running`), so it matches nothing.
+pub const STATUSES: &[&str] = &["queued", "assigned", "running", "succeeded", "failed", "dead", "cancelled"];
+
+/// `task.assign` `{type, executorId, payload?, idempotencyKey?, priority?,
+/// runAt?, maxAttempts?, backoffBaseMs?, backoffCapMs?}`.
+/// `scope` is where the key lives (see `idempotency::scope`).
+pub fn assign_args(
+    body: &Body,
+    header_key: Option<&str>,
+    owner_id: Option<&str>,
+    scope: &str,
+) -> Result<Value, ApiError> {
+    let job_type = body.req_str("type", MAX_NAME)?;
+    let executor_id = body.req_str("executorId", MAX_NAME)?;
+    let payload = body.opt_value(&["payload"]).unwrap_or_else(|| json!({}));
+    let key = match body.opt_str(&["idempotencyKey", "idempotency_key"], MAX_NAME)? {
+        Some(k) => Some(k),
+        None => header_key.map(str::to_string),
+    };
+    let priority = body.opt_int(&["priority"], -1000, 1000)?;
+    let run_at = match body.opt_value(&["runAt", "run_at"]) {
+        None => None,
+        Some(Value::String(s)) if parse_timestamp(&s).is_some() => parse_timestamp(&s),
+        Some(_) => return Err(invalid("runAt", "an RFC 3339 timestamp with a time zone")),
+    };
+    let max_attempts = body.opt_int(&["maxAttempts", "max_attempts"], 1, 100)?;
+    let base = body.opt_int(&["backoffBaseMs"], 0, 3_600_000)?;
+    let cap = body.opt_int(&["backoffCapMs"], 0, 86_400_000)?;
+    Ok(json!({
+        "p_type": job_type, "p_executor_id": executor_id, "p_payload": payload,
+        "p_idempotency_key": key, "p_priority": priority, "p_run_at": run_at,
+        "p_max_attempts": max_attempts, "p_owner_id": owner_id,
+        "p_backoff_base_ms": base, "p_backoff_cap_ms": cap, "p_idempotency_scope": scope,
+    }))
+}
+
+/// `task.claim` `{executorId, workerId, leaseSeconds?, typePrefix?, limit?}`;
+/// the second value says whether the caller asked for a batch (`limit`).
+pub fn claim_args(body: &Body) -> Result<(Value, bool), ApiError> {
+    let executor_id = body.req_str("executorId", MAX_NAME)?;
+    let worker_id = body.req_str("workerId", MAX_NAME)?;
+    let (min, max, default) = LEASE_SECONDS;
+    let lease = body.opt_int(&["leaseSeconds"], min, max)?.unwrap_or(default);
+    let prefix = body.opt_str(&["typePrefix"], MAX_NAME)?;
+    let limit = body.opt_int(&["limit"], 1, MAX_CLAIM_BATCH)?;
+    Ok((
+        json!({"p_executor_id": executor_id, "p_worker_id": worker_id, "p_lease_seconds": lease,
+               "p_type_prefix": prefix, "p_limit": limit.unwrap_or(1)}),
+        limit.is_some(),
+    ))
+}
+
+/// A claimed job as the workers read it: the Job fields plus our
+/// `leaseToken` and `leaseUntil`.
+pub fn claimed_job(mut job: Value) -> Value {
+    if let Value::Object(map) = &mut job {
+        if let Some(token) = map.remove("lease_token") {
+            map.insert("leaseToken".into(), token);
+        }
+        if let Some(until) = map.get("lease_until").cloned() {
+            map.insert("leaseUntil".into(), until);
+        }
+    }
+    job
+}
+
+/// One result of `task.result`: `{jobId, type, ok, result?, error?,
+/// artifact?, artifacts?, leaseToken?}`.
+pub fn result_args(body: &Body) -> Result<Value, ApiError> {
+    let job_id = body.req_uuid("jobId")?;
+    body.req_str("type", MAX_NAME)?;
+    let ok = body.req_bool("ok")?;
+    let token = body.opt_uuid(&["leaseToken"])?;
+    let mut result = body.opt_value(&["result"]);
+    let artifacts = artifacts(body)?;
+    if !artifacts.is_empty() {
+        let mut merged = match result.take() {
+            Some(Value::Object(m)) => m,
+            Some(other) => Map::from_iter([("value".to_string(), other)]),
+            None => Map::new(),
+        };
+        merged.insert("artifacts".into(), Value::Array(artifacts));
+        result = Some(Value::Object(merged));
+    }
+    let error = if ok { None } else { Some(body.opt_value(&["error"]).unwrap_or_else(|| json!("failed"))) };
+    Ok(json!({"p_job_id": job_id, "p_ok": ok, "p_result": result, "p_error": error, "p_lease_token": token}))
+}
+
+fn artifacts(body: &Body) -> Result<Vec<Value>, ApiError> {
+    let mut all = Vec::new();
+    if let Some(one) = body.opt_value(&["artifact"]) {
+        all.push(one);
+    }
+    all.extend(body.opt_array("artifacts")?.unwrap_or_default());
+    for (i, a) in all.iter().enumerate() {
+        let named = a.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        if !a.is_object() || !named {
+            return Err(invalid(&format!("artifacts[{i}]"), "an object with a name"));
+        }
+    }
+    Ok(all)
+}
+
+/// The batch form `{results: [...]}`, each item as in [`result_args`].
+pub fn result_batch(body: &Body) -> Result<Option<Vec<Value>>, ApiError> {
+    let Some(items) = body.opt_array("results")? else { return Ok(None) };
+    if items.is_empty() || items.len() > MAX_RESULT_BATCH {
+        return Err(invalid("results", &format!("an array of 1..{MAX_RESULT_BATCH} results")));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(map) => {
+                result_args(&Body::from_map(map)).map_err(|e| prefix_field(e, &format!("results[{i}]")))
+            }
+            _ => Err(invalid(&format!("results[{i}]"), "an object")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn prefix_field(mut e: ApiError, prefix: &str) -> ApiError {
+    if let Some(field) = e.details.as_ref().and_then(|d| d.get("field")).and_then(Value::as_str) {
+        let full = format!("{prefix}.{field}");
+        e.message = e.message.replacen(field, &full, 1);
+        e.details = Some(json!({ "field": full }));
+    }
+    e
+}
+
+/// `task.progress` `{jobId, leaseToken?, progress?, step?, data?, delta?}`.
+pub fn progress_args(body: &Body) -> Result<Value, ApiError> {
+    let job_id = body.req_uuid("jobId")?;
+    let token = body.opt_uuid(&["leaseToken"])?;
+    let mut progress = Map::new();
+    if let Some(p) = body.opt_value(&["progress", "pct"]) {
+        if !p.as_f64().is_some_and(|n| (0.0..=100.0).contains(&n)) {
+            return Err(invalid("progress", "a number in 0..100"));
+        }
+        progress.insert("pct".into(), p);
+    }
+    if let Some(d) = body.opt_value(&["data"]) {
+        progress.insert("data".into(), d);
+    }
+    if let Some(delta) = body.opt_str(&["delta"], 64 * 1024)? {
+        progress.insert("delta".into(), delta.into());
+    }
+    let step = body.opt_str(&["step"], MAX_NAME)?;
+    let progress = (!progress.is_empty()).then_some(Value::Object(progress));
+    Ok(json!({"p_job_id": job_id, "p_lease_token": token, "p_progress": progress, "p_step": step}))
+}
+
+/// `task.heartbeat` `{jobId, leaseToken?, leaseSeconds?}`.
+pub fn heartbeat_args(body: &Body) -> Result<Value, ApiError> {
+    let job_id = body.req_uuid("jobId")?;
+    let token = body.opt_uuid(&["leaseToken"])?;
+    let (min, max, default) = LEASE_SECONDS;
+    let lease = body.opt_int(&["leaseSeconds"], min, max)?.unwrap_or(default);
+    Ok(json!({"p_job_id": job_id, "p_lease_token": token, "p_lease_seconds": lease}))
+}
+
+/// `task.cancel` `{jobId}`.
+pub fn cancel_args(body: &Body) -> Result<Value, ApiError> {
+    Ok(json!({"p_job_id": body.req_uuid("jobId")?}))
+}
+
+/// `workers/heartbeat` `{agentId, executorId, status, workerId?, version?,
+/// running?, capacity?, metadata?}`; a worker without `workerId` is known by
+/// its `agentId`.
+pub fn worker_heartbeat_args(body: &Body) -> Result<Value, ApiError> {
+    let agent_id = body.req_str("agentId", MAX_NAME)?;
+    let executor_id = body.req_str("executorId", MAX_NAME)?;
+    let status = body.req_str("status", 50)?;
+    let worker_id = body.opt_str(&["workerId"], MAX_NAME)?.unwrap_or_else(|| agent_id.clone());
+    Ok(json!({
+        "p_worker_id": worker_id, "p_executor_id": executor_id, "p_status": status, "p_agent_id": agent_id,
+        "p_version": body.opt_str(&["version"], 100)?,
+        "p_running": body.opt_int(&["running"], 0, 1_000_000)?,
+        "p_capacity": body.opt_int(&["capacity"], 0, 1_000_000)?,
+        "p_metadata": metadata(body)?,
+    }))
+}
+
+fn metadata(body: &Body) -> Result<Option<Value>, ApiError> {
+    let Some(metadata) = body.opt_object("metadata")? else { return Ok(None) };
+    if metadata.len() > MAX_METADATA_KEYS {
+        return Err(invalid("metadata", &format!("an object of at most {MAX_METADATA_KEYS} keys")));
+    }
+    let metadata = Value::Object(metadata);
+    let size = metadata.to_string().len();
+    if size > MAX_METADATA_BYTES {
+        return Err(ApiError::new(
+            413,
+            "payload_too_large",
+            format!("metadata is {size} bytes; at most {MAX_METADATA_BYTES}"),
+        )
+        .with_details(json!({ "field": "metadata", "limit": MAX_METADATA_BYTES })));
+    }
+    Ok(Some(metadata))
+}
+
+/// A heartbeat as the presence streams show it: the worker's row.
+pub fn presence_row(args: &Value, outcome: &Value) -> Value {
+    let mut row = Map::new();
+    if let Value::Object(args) = args {
+        // Who owns the row is the platform's business, not the subscribers'.
+        for (name, value) in args.iter().filter(|(name, _)| *name != "p_principal") {
+            row.insert(name.trim_start_matches("p_").to_string(), value.clone());
+        }
+    }
+    row.insert("last_seen_at".into(), outcome["lastSeenAt"].clone());
+    Value::Object(row)
+}
+
+/// Errors the queue functions raise on purpose (`RAISE SQLSTATE 'PTxyz'
+/// USING MESSAGE = '<code>'`) become our error with that status and code;
+/// anything else is an upstream failure.
+pub fn queue_error(e: UpstreamError) -> ApiError {
+    if let UpstreamError::Status { status, error } = &e {
+        if error.code.as_deref().is_some_and(|c| c.starts_with("PT")) {
+            let code = match error.message.as_deref() {
+                Some("job_not_found") => "job_not_found",
+                Some("lease_lost") => "lease_lost",
+                Some("not_running") => "not_running",
+                Some("already_finished") => "already_finished",
+                Some("dead_letter_not_found") => "dead_letter_not_found",
+                Some("artifact_not_found") => "artifact_not_found",
+                Some("worker_forbidden") => "worker_forbidden",
+                Some("project_not_found") => "project_not_found",
+                _ => "conflict",
+            };
+            let detail = error.details.as_ref().and_then(Value::as_str).unwrap_or(code).to_string();
+            return ApiError::new(*status, code, detail);
+        }
+    }
+    e.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::body::DEFAULT_MAX_BODY;
+    use crate::postgrest::PgrstError;
+
+    fn body(s: &str) -> Body {
+        Body::parse(s.as_bytes(), DEFAULT_MAX_BODY).unwrap()
+    }
+
+    const JOB: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    #[test]
+    fn assign_maps_client_fields() {
+        let args = assign_args(
+            &body(r#"{"type":"t","executorId":"e","idempotency_key":"k","priority":5}"#),
+            None,
+            Some("u"),
+            "s",
+        )
+        .unwrap();
+        assert_eq!(args["p_type"], "t");
+        assert_eq!(args["p_idempotency_key"], "k");
+        assert_eq!(args["p_priority"], 5);
+        assert_eq!(args["p_payload"], json!({}));
+        assert_eq!(args["p_owner_id"], "u");
+        assert_eq!(args["p_idempotency_scope"], "s");
+        let args = assign_args(&body(r#"{"type":"t","executorId":"e"}"#), Some("hdr"), None, "s").unwrap();
+        assert_eq!(args["p_idempotency_key"], "hdr");
+    }
+
+    #[test]
+    fn assign_rejects_bad_fields() {
+        let e = assign_args(&body(r#"{"executorId":"e"}"#), None, None, "s").unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (400, "type is required"));
+        let e = assign_args(&body(r#"{"type":"t","executorId":"e","runAt":"tomorrow"}"#), None, None, "s").unwrap_err();
+        assert_eq!(e.details, Some(json!({"field": "runAt"})));
+        let e = assign_args(&body(r#"{"type":"t","executorId":"e","maxAttempts":0}"#), None, None, "s").unwrap_err();
+        assert_eq!(e.message, "maxAttempts must be an integer in 1..100");
+    }
+
+    #[test]
+    fn claim_defaults_and_batches() {
+        let (args, batch) = claim_args(&body(r#"{"executorId":"e","workerId":"w"}"#)).unwrap();
+        assert_eq!((args["p_lease_seconds"].as_i64(), args["p_limit"].as_i64(), batch), (Some(60), Some(1), false));
+        let (args, batch) = claim_args(&body(r#"{"executorId":"e","workerId":"w","limit":50}"#)).unwrap();
+        assert_eq!((args["p_limit"].as_i64(), batch), (Some(50), true));
+        for bad in [r#""leaseSeconds":14"#, r#""leaseSeconds":601"#, r#""limit":0"#, r#""limit":101"#] {
+            let e = claim_args(&body(&format!(r#"{{"executorId":"e","workerId":"w",{bad}}}"#))).unwrap_err();
+            assert_eq!(e.status, 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn presence_metadata_is_bounded() {
+        let heartbeat = |metadata: &str| {
+            worker_heartbeat_args(&body(&format!(
+                r#"{{"agentId":"a","executorId":"e","status":"idle","metadata":{metadata}}}"#
+            )))
+        };
+        assert_eq!(heartbeat(r#"{"host":"h"}"#).unwrap()["p_metadata"], json!({"host": "h"}));
+        let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MAX_METADATA_BYTES));
+        assert_eq!(heartbeat(&big).unwrap_err().status, 413);
+        let keys: Vec<String> = (0..=MAX_METADATA_KEYS).map(|i| format!(r#""k{i}":1"#)).collect();
+        assert_eq!(heartbeat(&format!("{{{}}}", keys.join(","))).unwrap_err().status, 400);
+        let mut args = heartbeat("{}").unwrap();
+        args["p_principal"] = json!("worker:w");
+        assert!(presence_row(&args, &json!({"lastSeenAt": "t"})).get("principal").is_none());
+    }
+
+    #[test]
+    fn claimed_job_exposes_lease() {
+        let job = claimed_job(json!({"id": JOB, "lease_token": "t", "lease_until": "2026-01-01T00:00:00Z"}));
+        assert_eq!(job["leaseToken"], "t");
+        assert_eq!(job["leaseUntil"], "2026-01-01T00:00:00Z");
+        assert!(job.get("lease_token").is_none());
+    }
+
+    #[test]
+    fn result_folds_artifacts_into_result() {
+        let b = body(&format!(
+            r#"{{"jobId":"{JOB}","type":"t","ok":true,"result":{{"n":1}},"artifact":{{"name":"a.png","url":"u","size":3}}}}"#
+        ));
+        let args = result_args(&b).unwrap();
+        assert_eq!(args["p_result"], json!({"n": 1, "artifacts": [{"name": "a.png", "url": "u", "size": 3}]}));
+        assert_eq!(args["p_error"], Value::Null);
+        let b = body(&format!(r#"{{"jobId":"{JOB}","type":"t","ok":false}}"#));
+        assert_eq!(result_args(&b).unwrap()["p_error"], "failed");
+    }
+
+    #[test]
+    fn result_batch_names_the_bad_item() {
+        let b = body(&format!(
+            r#"{{"results":[{{"jobId":"{JOB}","type":"t","ok":true}},{{"jobId":"x","type":"t","ok":true}}]}}"#
+        ));
+        let e = result_batch(&b).unwrap_err();
+        assert_eq!(e.message, "results[1].jobId must be a UUID");
+        assert_eq!(result_batch(&body(r#"{"results":[]}"#)).unwrap_err().status, 400);
+        assert!(result_batch(&body("{}")).unwrap().is_none());
+    }
+
+    #[test]
+    fn progress_checks_range() {
+        let e = progress_args(&body(&format!(r#"{{"jobId":"{JOB}","progress":150}}"#))).unwrap_err();
+        assert_eq!(e.message, "progress must be a number in 0..100");
+        let args =
+            progress_args(&body(&format!(r#"{{"jobId":"{JOB}","progress":50,"step":"s","delta":"hi"}}"#))).unwrap();
+        assert_eq!(args["p_progress"], json!({"pct": 50, "delta": "hi"}));
+    }
+
+    #[test]
+    fn queue_errors_keep_status_and_code() {
+        let e = queue_error(UpstreamError::Status {
+            status: 409,
+            error: PgrstError {
+                code: Some("PT409".into()),
+                message: Some("lease_lost".into()),
+                details: Some(json!("x")),
+                hint: None,
+            },
+        });
+        assert_eq!((e.status, e.code, e.message.as_str()), (409, "lease_lost", "x"));
+        let e = queue_error(UpstreamError::Status {
+            status: 500,
+            error: PgrstError { code: Some("XX000".into()), ..Default::default() },
+        });
+        assert_eq!(e.status, 502);
+    }
+}
