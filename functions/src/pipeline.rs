@@ -202,22 +202,7 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         let body_bytes = if method == Method::Post { read_body(&mut request, body_limit).await? } else { Vec::new() };
         let principal = authenticate_request(&request, &env, &config, method, &body_bytes).await?;
         authorize(&principal, allow)?;
-        // The platform itself is not limited, nor are signed links: their
-        // signature is the credential, and anonymous callers would share one limit.
-        let limited = principal.role != Role::Service && !artifacts::is_signed_link(endpoint);
-        let limit_headers = if config.rate_limit_per_min > 0 && limited {
-            let caller = match principal.role {
-                Role::Anon => {
-                    let client_ip = request.headers().get("cf-connecting-ip").ok().flatten();
-                    cogo_shared::auth::ratelimit::anonymous_caller(client_ip.as_deref(), &rate_limiter::isolate_id())
-                }
-                _ => principal.id(),
-            };
-            let key = format!("{caller}|{}", endpoint.id());
-            rate_limiter::enforce(&env, &key, Limit { per_minute: config.rate_limit_per_min }).await?
-        } else {
-            Vec::new()
-        };
+        let limit_headers = rate_limit(&request, &env, &config, &principal, endpoint).await?;
         let ctx = RequestContext { request, body_bytes, config, principal, params, env, body_limit, worker_ctx };
         let result = match ctx.header(idempotency::HEADER) {
             // A chat message is idempotent by its key already, and answers a stream.
@@ -240,6 +225,31 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         Err(e) if endpoint.is_figma() => Ok(cogo_shared::figma::plugin_error(e).into()),
         other => other,
     }
+}
+
+/// Counts the request against its caller's budget for the endpoint: the
+/// `RateLimit-*` headers to send, or 429. The platform itself is not limited,
+/// nor are signed links (their signature is the credential, and anonymous
+/// callers would share one limit).
+async fn rate_limit(
+    request: &Request,
+    env: &Env,
+    config: &Config,
+    principal: &Principal,
+    endpoint: Endpoint,
+) -> Result<Vec<(String, String)>, ApiError> {
+    if config.rate_limit_per_min == 0 || principal.role == Role::Service || artifacts::is_signed_link(endpoint) {
+        return Ok(Vec::new());
+    }
+    let caller = match principal.role {
+        Role::Anon => {
+            let client_ip = request.headers().get("cf-connecting-ip").ok().flatten();
+            cogo_shared::auth::ratelimit::anonymous_caller(client_ip.as_deref(), &rate_limiter::isolate_id())
+        }
+        _ => principal.id(),
+    };
+    let key = format!("{caller}|{}", endpoint.id());
+    rate_limiter::enforce(env, &key, Limit { per_minute: config.rate_limit_per_min }).await
 }
 
 /// Who is calling. A signed request's signature is spent here, once, in

@@ -13,15 +13,35 @@ use cogo_shared::config::Config;
 use cogo_shared::http::sse::frame;
 use cogo_shared::realtime::channels::WORKERS;
 use cogo_shared::time::iso8601;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{TransformStream, WritableStreamDefaultWriter};
-use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
+use super::DurableRequest;
 use crate::durable::job_hub::{enqueue, queue, sse_response};
 use crate::runtime::{config, platform};
 
-const BINDING: &str = "CHANNEL_HUB";
+/// What a channel's hub is asked: a subscription (answered with the
+/// stream), a message to publish, or a worker's heartbeat for the roster
+/// (answered with the message's seq on the channel).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ChannelHubRequest {
+    Subscribe { channel: String, after: Option<i64> },
+    Publish { channel: String, kind: String, payload: Value },
+    Heartbeat { row: Value },
+}
+
+impl DurableRequest for ChannelHubRequest {
+    const BINDING: &'static str = "CHANNEL_HUB";
+}
+
+#[derive(Serialize, Deserialize)]
+struct Published {
+    seq: i64,
+}
 /// Messages kept for reconnecting clients.
 const KEPT: usize = 100;
 
@@ -77,34 +97,28 @@ impl DurableObject for ChannelHub {
     /// `GET /subscribe?channel=&after=` -> the stream; `POST /publish
     /// {type, payload}` -> `{seq}`; `POST /heartbeat {worker row}` (the
     /// workers channel) -> joined or updated.
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let url = req.url()?;
-        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        self.channel.borrow_mut().name = param("channel").ok_or("no channel")?;
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let request: ChannelHubRequest = super::receive(req).await?;
         let config = config::load(&self.env).map_err(|e| e.message)?;
-        match url.path() {
-            "/subscribe" => {
-                let after = param("after").and_then(|a| a.parse::<i64>().ok());
+        match request {
+            ChannelHubRequest::Subscribe { channel, after } => {
+                self.channel.borrow_mut().name = channel;
                 self.subscribe(&config, after).await
             }
-            "/publish" => {
-                let message: Value = req.json().await?;
-                let seq = self
-                    .channel
-                    .borrow_mut()
-                    .publish(message["type"].as_str().unwrap_or("message"), message["payload"].clone());
-                Response::from_json(&json!({ "seq": seq }))
+            ChannelHubRequest::Publish { channel, kind, payload } => {
+                let mut hub = self.channel.borrow_mut();
+                hub.name = channel;
+                Response::from_json(&Published { seq: hub.publish(&kind, payload) })
             }
-            "/heartbeat" => {
-                let row: Value = req.json().await?;
+            ChannelHubRequest::Heartbeat { row } => {
+                self.channel.borrow_mut().name = WORKERS.to_string();
                 let id = row["worker_id"].as_str().unwrap_or_default().to_string();
                 let mut channel = self.channel.borrow_mut();
                 let kind = if channel.workers.contains_key(&id) { "worker.updated" } else { "worker.joined" };
                 channel.workers.insert(id, (js_sys::Date::now(), row.clone()));
                 let seq = channel.publish(kind, row);
-                Response::from_json(&json!({ "seq": seq }))
+                Response::from_json(&Published { seq })
             }
-            _ => Response::error("not found", 404),
         }
     }
 }
@@ -196,39 +210,21 @@ async fn timers(channel: Rc<RefCell<Channel>>, config: Config) {
     }
 }
 
-fn stub(env: &Env, name: &str) -> worker::Result<worker::Stub> {
-    env.durable_object(BINDING)?.id_from_name(name)?.get_stub()
-}
-
-fn channel_url(path: &str, name: &str) -> String {
-    let name: String = worker::url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    format!("https://channel-hub/{path}?channel={name}")
-}
-
 pub async fn subscribe(env: &Env, name: &str, after: Option<i64>) -> worker::Result<Response> {
-    let mut url = channel_url("subscribe", name);
-    if let Some(after) = after {
-        url.push_str(&format!("&after={after}"));
-    }
-    stub(env, name)?.fetch_with_request(Request::new(&url, worker::Method::Get)?).await
-}
-
-async fn post(env: &Env, path: &str, name: &str, body: &Value) -> worker::Result<Value> {
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post).with_body(Some(body.to_string().into()));
-    let request = Request::new_with_init(&channel_url(path, name), &init)?;
-    stub(env, name)?.fetch_with_request(request).await?.json().await
+    super::send(env, name, &ChannelHubRequest::Subscribe { channel: name.to_string(), after }).await
 }
 
 /// Publishes one message; answers its seq on the channel.
 pub async fn publish(env: &Env, name: &str, kind: &str, payload: &Value) -> worker::Result<i64> {
-    let answer = post(env, "publish", name, &json!({ "type": kind, "payload": payload })).await?;
-    Ok(answer["seq"].as_i64().unwrap_or_default())
+    let request =
+        ChannelHubRequest::Publish { channel: name.to_string(), kind: kind.to_string(), payload: payload.clone() };
+    let published: Published = super::send(env, name, &request).await?.json().await?;
+    Ok(published.seq)
 }
 
 /// A heartbeat's presence: the workers stream and the agent's channel.
 pub async fn heartbeat(env: Env, row: Value) {
-    if let Err(e) = post(&env, "heartbeat", WORKERS, &row).await {
+    if let Err(e) = super::send(&env, WORKERS, &ChannelHubRequest::Heartbeat { row: row.clone() }).await {
         worker::console_error!("workers presence: {e}");
     }
     if let Some(agent) = row["agent_id"].as_str() {

@@ -16,18 +16,33 @@ use cogo_shared::config::Config;
 use cogo_shared::http::sse;
 use cogo_shared::realtime::chat;
 use cogo_shared::time::iso8601;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{TransformStream, WritableStreamDefaultWriter};
 use worker::{durable_object, DurableObject, Env, Request, Response, ResponseBody, State};
 
+use super::DurableRequest;
 use crate::runtime::{config, platform};
 
-const BINDING: &str = "JOB_HUB";
 const PAGE: i64 = 1000;
 
+/// What a job's hub is asked: a subscription (answered with the stream), or
+/// a doorbell after a change committed (answered once the new events are
+/// handed to the streams).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum JobHubRequest {
+    Subscribe { job_id: String, after: i64, format: Format },
+    Notify { job_id: String },
+}
+
+impl DurableRequest for JobHubRequest {
+    const BINDING: &'static str = "JOB_HUB";
+}
+
 /// How a subscriber's stream renders the job's events.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 enum Format {
     /// Every event, `meta` first, `done` last, `ping` keepalives.
     Job,
@@ -74,24 +89,12 @@ impl DurableObject for JobHub {
         JobHub { env, hub: Rc::default() }
     }
 
-    /// `GET /subscribe?job=&after=` -> the event stream; `POST /notify?job=`
-    /// -> 204 once the new events are handed to the streams.
     async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        let url = req.url()?;
-        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        let job_id = param("job").ok_or("no job")?;
-        self.hub.borrow_mut().job_id = Some(job_id.clone());
+        let request: JobHubRequest = super::receive(req).await?;
         let config = config::load(&self.env).map_err(|e| e.message)?;
-        match url.path() {
-            "/subscribe" => {
-                let after = param("after").and_then(|a| a.parse().ok()).unwrap_or(0);
-                let format = match param("request") {
-                    Some(request_id) => Format::Chat {
-                        request_id,
-                        started_ms: param("started").and_then(|s| s.parse().ok()).unwrap_or_default(),
-                    },
-                    None => Format::Job,
-                };
+        match request {
+            JobHubRequest::Subscribe { job_id, after, format } => {
+                self.hub.borrow_mut().job_id = Some(job_id.clone());
                 let stream = TransformStream::new().map_err(worker::Error::from)?;
                 let writer = stream.writable().get_writer().map_err(worker::Error::from)?;
                 // Queued before the subscriber can be written anything else.
@@ -115,11 +118,11 @@ impl DurableObject for JobHub {
                 });
                 sse_response(&stream)
             }
-            "/notify" => {
+            JobHubRequest::Notify { job_id } => {
+                self.hub.borrow_mut().job_id = Some(job_id);
                 pump(&self.hub, &config).await;
                 Ok(Response::empty()?.with_status(204))
             }
-            _ => Response::error("not found", 404),
         }
     }
 }
@@ -286,19 +289,14 @@ fn watch(hub: &Rc<RefCell<Hub>>, writes: Vec<(u64, JsFuture)>) {
     });
 }
 
-fn stub(env: &Env, job_id: &str) -> worker::Result<worker::Stub> {
-    env.durable_object(BINDING)?.id_from_name(job_id)?.get_stub()
-}
-
 /// The job's event stream from `after` on; `chat` = `(request id, when the
 /// job was created)` renders it in the chat protocol.
 pub async fn subscribe(env: &Env, job_id: &str, after: i64, chat: Option<(&str, i64)>) -> worker::Result<Response> {
-    let mut url = format!("https://job-hub/subscribe?job={job_id}&after={after}");
-    if let Some((request_id, started_ms)) = chat {
-        let request_id: String = worker::url::form_urlencoded::byte_serialize(request_id.as_bytes()).collect();
-        url.push_str(&format!("&request={request_id}&started={started_ms}"));
-    }
-    stub(env, job_id)?.fetch_with_request(Request::new(&url, worker::Method::Get)?).await
+    let format = match chat {
+        Some((request_id, started_ms)) => Format::Chat { request_id: request_id.to_string(), started_ms },
+        None => Format::Job,
+    };
+    super::send(env, job_id, &JobHubRequest::Subscribe { job_id: job_id.to_string(), after, format }).await
 }
 
 /// Rings the doorbells of `job_ids` (after their change committed). A hub
@@ -307,11 +305,7 @@ pub async fn subscribe(env: &Env, job_id: &str, after: i64, chat: Option<(&str, 
 pub async fn notify(env: Env, job_ids: Vec<String>) {
     let env = &env;
     let calls = job_ids.into_iter().map(|job_id| async move {
-        let url = format!("https://job-hub/notify?job={job_id}");
-        let sent = match (stub(env, &job_id), Request::new(&url, worker::Method::Post)) {
-            (Ok(stub), Ok(req)) => stub.fetch_with_request(req).await.map(|_| ()),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
+        let sent = super::send(env, &job_id, &JobHubRequest::Notify { job_id: job_id.clone() }).await;
         if let Err(e) = sent {
             worker::console_error!("job hub {job_id}: doorbell failed: {e}");
         }

@@ -5,10 +5,20 @@ use std::cell::Cell;
 
 use cogo_shared::auth::ratelimit::{Decision, Limit};
 use cogo_shared::ApiError;
-use serde_json::json;
-use worker::{durable_object, DurableObject, Env, Request, RequestInit, Response, State};
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-const BINDING: &str = "RATE_LIMITER";
+use super::DurableRequest;
+
+/// Counts one request against a limit of `per_minute`.
+#[derive(Serialize, Deserialize)]
+struct Check {
+    per_minute: u32,
+}
+
+impl DurableRequest for Check {
+    const BINDING: &'static str = "RATE_LIMITER";
+}
 const TAT_KEY: &str = "tat";
 
 thread_local! {
@@ -33,9 +43,9 @@ impl DurableObject for RateLimiter {
         RateLimiter { state, tat: Cell::new(None), loaded: Cell::new(false) }
     }
 
-    /// `POST {"perMinute": n}` -> the decision as JSON.
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let per_minute = req.json::<serde_json::Value>().await?["perMinute"].as_u64().unwrap_or(60) as u32;
+    /// A [`Check`] -> the [`Decision`].
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        let Check { per_minute } = super::receive(req).await?;
         if !self.loaded.get() {
             self.tat.set(self.state.storage().get::<f64>(TAT_KEY).await?);
             self.loaded.set(true);
@@ -45,10 +55,7 @@ impl DurableObject for RateLimiter {
             self.tat.set(Some(decision.tat_ms));
             self.state.storage().put(TAT_KEY, decision.tat_ms).await?;
         }
-        Response::from_json(&json!({
-            "allowed": decision.allowed, "tatMs": decision.tat_ms, "remaining": decision.remaining,
-            "resetSecs": decision.reset_secs, "retryAfterSecs": decision.retry_after_secs,
-        }))
+        Response::from_json(&decision)
     }
 }
 
@@ -73,16 +80,5 @@ pub async fn enforce(env: &Env, key: &str, limit: Limit) -> Result<Vec<(String, 
 }
 
 async fn ask(env: &Env, key: &str, limit: Limit) -> worker::Result<Decision> {
-    let stub = env.durable_object(BINDING)?.id_from_name(key)?.get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post).with_body(Some(json!({ "perMinute": limit.per_minute }).to_string().into()));
-    let mut response = stub.fetch_with_request(Request::new_with_init("https://rate-limiter/check", &init)?).await?;
-    let v: serde_json::Value = response.json().await?;
-    Ok(Decision {
-        allowed: v["allowed"].as_bool().unwrap_or(true),
-        tat_ms: v["tatMs"].as_f64().unwrap_or_default(),
-        remaining: v["remaining"].as_u64().unwrap_or_default() as u32,
-        reset_secs: v["resetSecs"].as_u64().unwrap_or_default(),
-        retry_after_secs: v["retryAfterSecs"].as_u64().unwrap_or_default(),
-    })
+    super::send(env, key, &Check { per_minute: limit.per_minute }).await?.json().await
 }

@@ -9,9 +9,18 @@ use std::time::Duration;
 
 use cogo_shared::auth::HMAC_WINDOW_SECS;
 use cogo_shared::ApiError;
+use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-const BINDING: &str = "SIGNATURES";
+use super::DurableRequest;
+
+/// The only question the ledger answers: is this the signature's first use?
+#[derive(Serialize, Deserialize)]
+struct FirstUse;
+
+impl DurableRequest for FirstUse {
+    const BINDING: &'static str = "SIGNATURES";
+}
 
 #[durable_object]
 pub struct SignatureLedger {
@@ -44,10 +53,7 @@ impl DurableObject for SignatureLedger {
 /// 401 when `signature` (canonical, from `authenticate`) was already used. If the ledger cannot answer, the
 /// request goes through (logged), as with the rate limiter.
 pub async fn first_use(env: &Env, signature: &str) -> Result<(), ApiError> {
-    let answer = async {
-        let stub = env.durable_object(BINDING)?.id_from_name(signature)?.get_stub()?;
-        Ok::<_, worker::Error>(stub.fetch_with_str("https://signatures/check").await?.status_code())
-    };
+    let answer = async { Ok::<_, worker::Error>(super::send(env, signature, &FirstUse).await?.status_code()) };
     match answer.await {
         Ok(409) => Err(ApiError::new(401, "replayed_signature", "this signed request was already used")
             .with_header("WWW-Authenticate", "Bearer realm=\"cogo-edge\", error=\"invalid_token\"")),

@@ -8,7 +8,7 @@ pub struct Limit {
     pub per_minute: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     pub allowed: bool,
     /// The state to keep for the next request.
