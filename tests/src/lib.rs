@@ -40,6 +40,14 @@ pub async fn sql() -> tokio_postgres::Client {
     client
 }
 
+/// The one value of a one-row, one-column query, as the superuser.
+pub async fn sql_one<T: tokio_postgres::types::FromSqlOwned>(
+    query: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> T {
+    sql().await.query_one(query, params).await.unwrap_or_else(|e| panic!("{query}: {e}")).get(0)
+}
+
 /// A name no other test uses (executor ids, types, keys).
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", random_hex(6))

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cogo_tests::{sql, unique, Client, EventStream, Stack};
+use cogo_tests::{sql, sql_one, unique, Client, EventStream, Stack};
 use serde_json::{json, Value};
 
 const ASSIGN: &str = "/api/collab/task.assign";
@@ -136,12 +136,7 @@ async fn a_user_cannot_capture_a_dead_letters_retry_by_assigning_its_key_first()
         .post_ok(ASSIGN, &json!({"type": "demo.fail", "executorId": executor, "idempotencyKey": format!("dlq:{dead}")}))
         .await;
     assert_eq!(squat["queued"], true);
-    let letter: i64 = sql()
-        .await
-        .query_one("SELECT id FROM cogo.job_dead_letters WHERE job_id = $1::text::uuid", &[&dead])
-        .await
-        .unwrap()
-        .get(0);
+    let letter: i64 = sql_one("SELECT id FROM cogo.job_dead_letters WHERE job_id = $1::text::uuid", &[&dead]).await;
     let retried = service.post_ok("/functions/v1/dlq-retry", &json!({"dlqId": letter})).await;
     assert_ne!(retried["jobId"], squat["jobId"], "the retry is a job of the platform's, not mallory's");
     let owner: Option<String> = sql()
@@ -377,12 +372,7 @@ async fn an_upload_link_dies_with_its_lease() {
     assert_eq!(artifact_sha(id).await, stored, "the file was not replaced");
 
     // Finished: a link made under the current lease dies too.
-    let current: String = sql()
-        .await
-        .query_one("SELECT lease_token::text FROM cogo.jobs WHERE id = $1::text::uuid", &[&id])
-        .await
-        .unwrap()
-        .get(0);
+    let current: String = sql_one("SELECT lease_token::text FROM cogo.jobs WHERE id = $1::text::uuid", &[&id]).await;
     let link = service
         .post_ok("/functions/v1/artifact-upload-url", &json!({"jobId": id, "leaseToken": current, "name": "a.txt"}))
         .await;

@@ -65,6 +65,12 @@ pub fn too_large(limit: usize) -> ApiError {
         .with_details(json!({ "limit": limit }))
 }
 
+/// 413 for one field whose serialised `size` is over its `limit`.
+pub fn field_too_large(field: &str, size: usize, limit: usize) -> ApiError {
+    ApiError::new(413, "payload_too_large", format!("{field} is {size} bytes; at most {limit}"))
+        .with_details(json!({ "field": field, "limit": limit }))
+}
+
 /// A JSON object body.
 #[derive(Debug)]
 pub struct Body(Map<String, Value>);

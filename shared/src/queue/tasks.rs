@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::http::body::{invalid, Body};
+use crate::http::body::{field_too_large, invalid, Body};
 use crate::http::error::ApiError;
 use crate::postgrest::UpstreamError;
 use crate::time::parse_timestamp;
@@ -209,16 +209,10 @@ fn metadata(body: &Body) -> Result<Option<Value>, ApiError> {
         return Err(invalid("metadata", &format!("an object of at most {MAX_METADATA_KEYS} keys")));
     }
     let metadata = Value::Object(metadata);
-    let size = metadata.to_string().len();
-    if size > MAX_METADATA_BYTES {
-        return Err(ApiError::new(
-            413,
-            "payload_too_large",
-            format!("metadata is {size} bytes; at most {MAX_METADATA_BYTES}"),
-        )
-        .with_details(json!({ "field": "metadata", "limit": MAX_METADATA_BYTES })));
+    match metadata.to_string().len() {
+        size if size > MAX_METADATA_BYTES => Err(field_too_large("metadata", size, MAX_METADATA_BYTES)),
+        _ => Ok(Some(metadata)),
     }
-    Ok(Some(metadata))
 }
 
 /// A heartbeat as the presence streams show it: the worker's row.

@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use crate::auth::{Principal, Role};
-use crate::http::body::{invalid, parse_uuid, Body};
+use crate::http::body::{field_too_large, invalid, parse_uuid, Body};
 use crate::http::error::ApiError;
 use crate::queue::tasks::MAX_NAME;
 
@@ -72,11 +72,7 @@ pub fn broadcast_request(body: &Body, principal: &Principal) -> Result<(Channel,
     let payload = body.opt_value(&["payload"]).unwrap_or_else(|| json!({}));
     let size = payload.to_string().len();
     if size > MAX_PAYLOAD_BYTES {
-        return Err(ApiError::new(
-            413,
-            "payload_too_large",
-            format!("payload is {size} bytes; at most {MAX_PAYLOAD_BYTES}"),
-        ));
+        return Err(field_too_large("payload", size, MAX_PAYLOAD_BYTES));
     }
     let forbidden = |why: &str| ApiError::new(403, "forbidden", why.to_string());
     match (&channel, principal.role) {
