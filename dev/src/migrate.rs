@@ -1,13 +1,20 @@
-//! The migration runner: applies `migrations/*.sql` in file-name order, each
-//! in its own transaction together with its ledger row, so a failed file
-//! leaves nothing behind and a re-run skips what is already applied. Works
-//! against any PostgreSQL (the local cluster or a Supabase database).
+//! The migration runner: applies the versioned files `migrations/*.sql` in
+//! file-name order, once each, then re-applies every repeatable file
+//! `migrations/functions/*.sql` (functions, triggers and their grants, each
+//! the current definition) whose checksum changed since it was last applied,
+//! also in file-name order. Each file runs in its own transaction together
+//! with its ledger row, so a failed file leaves nothing behind and a re-run
+//! skips what is already applied. Works against any PostgreSQL (the local
+//! cluster or a Supabase database). `migrations/README.md` states the rule.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, NoTls};
+
+/// The folder of `dir` holding the repeatable files.
+pub const REPEATABLE_DIR: &str = "functions";
 
 /// Serialises concurrent runners on one database.
 const LOCK_KEY: i64 = 0x0063_6f67_6f6d_6967; // "cogomig"
@@ -32,7 +39,11 @@ impl fmt::Display for MigrateError {
             MigrateError::Io(p, e) => write!(f, "reading {}: {e}", p.display()),
             MigrateError::Db(e) => write!(f, "database: {e}"),
             MigrateError::Changed { name } => {
-                write!(f, "migration {name} was changed after it was applied; add a new migration instead")
+                write!(
+                    f,
+                    "migration {name} was changed after it was applied; add a new migration instead \
+                     (functions and triggers change in migrations/{REPEATABLE_DIR}/)"
+                )
             }
             MigrateError::Failed { name, error } => {
                 write!(f, "migration {name} failed (nothing of it applied): {error}")
@@ -66,8 +77,22 @@ pub struct Migration {
     pub sha256: String,
 }
 
-/// The `.sql` files of `dir`, sorted by name.
+/// The versioned files: the `.sql` files of `dir`, sorted by name.
 pub fn load(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
+    load_files(dir, "")
+}
+
+/// The repeatable files of `dir` (none when it has no such folder), sorted by
+/// name and named as in the ledger: `functions/jobs.sql`.
+pub fn load_repeatable(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
+    let dir = dir.join(REPEATABLE_DIR);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    load_files(&dir, &format!("{REPEATABLE_DIR}/"))
+}
+
+fn load_files(dir: &Path, prefix: &str) -> Result<Vec<Migration>, MigrateError> {
     let entries = std::fs::read_dir(dir).map_err(|e| MigrateError::Io(dir.into(), e))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -79,30 +104,42 @@ pub fn load(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
         .map(|path| {
             let sql = std::fs::read_to_string(&path).map_err(|e| MigrateError::Io(path.clone(), e))?;
             let sha256 = Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = format!("{prefix}{}", path.file_name().unwrap_or_default().to_string_lossy());
             Ok(Migration { name, sql, sha256 })
         })
         .collect()
 }
 
-/// Applies the migrations in `dir` that are not in the ledger yet; returns
-/// the names applied by this call.
+/// Applies the versioned files in `dir` that are not in the ledger yet, then
+/// the repeatable files that are new or changed; returns the names applied by
+/// this call, in that order.
 pub async fn run(db_uri: &str, dir: &Path) -> Result<Vec<String>, MigrateError> {
-    let migrations = load(dir)?;
+    let versioned = load(dir)?;
+    let repeatable = load_repeatable(dir)?;
     let (mut client, conn) = tokio_postgres::connect(db_uri, NoTls).await.map_err(db_err)?;
     let conn = tokio::spawn(conn);
-    let result = apply(&mut client, &migrations).await;
+    let result = apply(&mut client, &versioned, &repeatable).await;
     drop(client);
     let _ = conn.await;
     result
 }
 
-async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<String>, MigrateError> {
+async fn apply(
+    client: &mut Client,
+    versioned: &[Migration],
+    repeatable: &[Migration],
+) -> Result<Vec<String>, MigrateError> {
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await.map_err(db_err)?;
+    // Repeatable files have a ledger of their own: `ledger` keeps meaning
+    // "versioned files applied", as on databases migrated before they existed.
     client
         .batch_execute(
             "CREATE SCHEMA IF NOT EXISTS cogo_migrations;
              CREATE TABLE IF NOT EXISTS cogo_migrations.ledger (
+               name text PRIMARY KEY,
+               sha256 text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now());
+             CREATE TABLE IF NOT EXISTS cogo_migrations.repeatable (
                name text PRIMARY KEY,
                sha256 text NOT NULL,
                applied_at timestamptz NOT NULL DEFAULT now())",
@@ -110,7 +147,7 @@ async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<Stri
         .await
         .map_err(db_err)?;
     let mut applied = Vec::new();
-    for m in migrations {
+    for m in versioned {
         let row = client
             .query_opt("SELECT sha256 FROM cogo_migrations.ledger WHERE name = $1", &[&m.name])
             .await
@@ -120,17 +157,40 @@ async fn apply(client: &mut Client, migrations: &[Migration]) -> Result<Vec<Stri
             Some(_) => return Err(MigrateError::Changed { name: m.name.clone() }),
             None => {}
         }
-        let failed = |e: tokio_postgres::Error| MigrateError::Failed { name: m.name.clone(), error: describe(&e) };
-        let tx = client.transaction().await.map_err(db_err)?;
-        tx.batch_execute(&m.sql).await.map_err(failed)?;
-        tx.execute("INSERT INTO cogo_migrations.ledger (name, sha256) VALUES ($1, $2)", &[&m.name, &m.sha256])
+        apply_file(client, m, "INSERT INTO cogo_migrations.ledger (name, sha256) VALUES ($1, $2)").await?;
+        applied.push(m.name.clone());
+    }
+    // After the versioned files, so a definition can use the tables and
+    // columns they add, and wins over any older one they contain.
+    for m in repeatable {
+        let row = client
+            .query_opt("SELECT sha256 FROM cogo_migrations.repeatable WHERE name = $1", &[&m.name])
             .await
-            .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+            .map_err(db_err)?;
+        if row.is_some_and(|row| row.get::<_, String>(0) == m.sha256) {
+            continue;
+        }
+        apply_file(
+            client,
+            m,
+            "INSERT INTO cogo_migrations.repeatable (name, sha256) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, applied_at = now()",
+        )
+        .await?;
         applied.push(m.name.clone());
     }
     // PostgREST (hosted or ours) reloads its schema cache on this.
     client.batch_execute("NOTIFY pgrst, 'reload schema'").await.map_err(db_err)?;
     client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await.map_err(db_err)?;
     Ok(applied)
+}
+
+/// Runs one file and records it with `ledger_sql` (taking name and checksum)
+/// in one transaction.
+async fn apply_file(client: &mut Client, m: &Migration, ledger_sql: &str) -> Result<(), MigrateError> {
+    let failed = |e: tokio_postgres::Error| MigrateError::Failed { name: m.name.clone(), error: describe(&e) };
+    let tx = client.transaction().await.map_err(db_err)?;
+    tx.batch_execute(&m.sql).await.map_err(failed)?;
+    tx.execute(ledger_sql, &[&m.name, &m.sha256]).await.map_err(failed)?;
+    tx.commit().await.map_err(failed)
 }

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cogo-dev up [--port 8787]          PostgreSQL + migrations + gateway + wrangler dev
-//! cogo-dev migrate <db-uri> [dir]    apply migrations/ to any PostgreSQL
+//! cogo-dev migrate <db-uri> [dir]    apply migrations/ to any PostgreSQL: new versioned
+//!                                    files, then changed functions/ files
 //! cogo-dev token <role> [sub]        print a JWT signed with .dev.vars' secret
 //! ```
 

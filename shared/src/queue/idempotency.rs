@@ -1,5 +1,5 @@
 //! `Idempotency-Key` on POSTs: the calls to make around a request and how to
-//! read their answers (SQL in migrations/0004_idempotency.sql).
+//! read their answers (SQL in migrations/functions/idempotency.sql).
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

@@ -1,5 +1,5 @@
 //! The queue's requests as the clients send them, checked and turned into
-//! named arguments of the SQL functions in migrations/0003_job_functions.sql,
+//! named arguments of the SQL functions in migrations/functions/jobs.sql,
 //! and the answers turned back into the clients' shapes.
 
 use serde_json::{json, Map, Value};
