@@ -1,9 +1,9 @@
 //! Who is calling: a typed principal from the request's credentials, checked
 //! once per request against the route's allowed roles.
 //!
-//! Credentials, in order: `Authorization: Bearer` (a configured key or an
-//! HS256 JWT), `apikey` / `x-api-key` (configured keys, compared in constant
-//! time), HMAC-signed requests in the schemes `EDGE_HMAC_SCHEMES` enables:
+//! Credentials, in order: `Authorization: Bearer` (a configured key, or a
+//! JWT: HS256, or ES256/RS256 against the JWKS), `apikey` / `x-api-key`
+//! (configured keys, compared in constant time), HMAC-signed requests in the schemes `EDGE_HMAC_SCHEMES` enables:
 //! `v1` (`x-signature: v1=<hex>` over method, path, `x-ts`, body hash and
 //! `x-agent-id`; see [`v1_string_to_sign`]), and the older forms the
 //! existing clients send, `path` (`x-ts` + `x-signature` over

@@ -126,7 +126,7 @@ impl Endpoint {
     }
 }
 
-/// Who may call what (DESIGN.md section 3). A user's reads run under their
+/// Who may call what (README, "Who may call what"). A user's reads run under their
 /// own JWT, so they see only their own jobs.
 pub const ANYONE: &[Role] = &[Anon, Authenticated, Worker, Service];
 pub const USERS: &[Role] = &[Authenticated, Service];
