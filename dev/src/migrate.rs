@@ -2,7 +2,10 @@
 //! file-name order, once each, then re-applies every repeatable file
 //! `migrations/functions/*.sql` (functions, triggers and their grants, each
 //! the current definition) whose checksum changed since it was last applied,
-//! also in file-name order. Each file runs in its own transaction together
+//! also in file-name order. A versioned file may start with a
+//! `-- replaces: <names>` line (the baseline that squashed older files): a
+//! database whose ledger has every replaced name records it without running
+//! it. Each file runs in its own transaction together
 //! with its ledger row, so a failed file leaves nothing behind and a re-run
 //! skips what is already applied. Works against any PostgreSQL (the local
 //! cluster or a Supabase database). `migrations/README.md` states the rule.
@@ -31,6 +34,13 @@ pub enum MigrateError {
         name: String,
         error: String,
     },
+    /// A file that replaces others, on a database that applied only some of
+    /// them: neither running it nor recording it would be right.
+    PartlyReplaced {
+        name: String,
+        applied: Vec<String>,
+        missing: Vec<String>,
+    },
 }
 
 impl fmt::Display for MigrateError {
@@ -48,6 +58,14 @@ impl fmt::Display for MigrateError {
             MigrateError::Failed { name, error } => {
                 write!(f, "migration {name} failed (nothing of it applied): {error}")
             }
+            MigrateError::PartlyReplaced { name, applied, missing } => write!(
+                f,
+                "migration {name} replaces files of which this database applied only some \
+                 (applied: {}; missing: {}): it is half-migrated; apply the missing files with the \
+                 runner of the release that still had them, then run this one",
+                applied.join(", "),
+                missing.join(", ")
+            ),
         }
     }
 }
@@ -75,6 +93,20 @@ pub struct Migration {
     pub name: String,
     pub sql: String,
     pub sha256: String,
+    /// The files this one replaces, from its `-- replaces:` first line.
+    pub replaces: Vec<String>,
+}
+
+/// The header that names the files a baseline replaces.
+pub const REPLACES_HEADER: &str = "-- replaces:";
+
+/// The names on a `-- replaces: a.sql b.sql` first line, none without one.
+pub fn replaced_names(sql: &str) -> Vec<String> {
+    let first = sql.lines().next().unwrap_or_default();
+    match first.strip_prefix(REPLACES_HEADER) {
+        Some(names) => names.split_whitespace().map(str::to_string).collect(),
+        None => Vec::new(),
+    }
 }
 
 /// The versioned files: the `.sql` files of `dir`, sorted by name.
@@ -105,14 +137,16 @@ fn load_files(dir: &Path, prefix: &str) -> Result<Vec<Migration>, MigrateError> 
             let sql = std::fs::read_to_string(&path).map_err(|e| MigrateError::Io(path.clone(), e))?;
             let sha256 = Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
             let name = format!("{prefix}{}", path.file_name().unwrap_or_default().to_string_lossy());
-            Ok(Migration { name, sql, sha256 })
+            let replaces = replaced_names(&sql);
+            Ok(Migration { name, sql, sha256, replaces })
         })
         .collect()
 }
 
 /// Applies the versioned files in `dir` that are not in the ledger yet, then
 /// the repeatable files that are new or changed; returns the names applied by
-/// this call, in that order.
+/// this call, in that order (a baseline recorded without running, because the
+/// database has every file it replaces, is among them).
 pub async fn run(db_uri: &str, dir: &Path) -> Result<Vec<String>, MigrateError> {
     let versioned = load(dir)?;
     let repeatable = load_repeatable(dir)?;
@@ -156,6 +190,29 @@ async fn apply(
             Some(row) if row.get::<_, String>(0) == m.sha256 => continue,
             Some(_) => return Err(MigrateError::Changed { name: m.name.clone() }),
             None => {}
+        }
+        if !m.replaces.is_empty() {
+            let present: Vec<String> = client
+                .query("SELECT name FROM cogo_migrations.ledger WHERE name = ANY($1)", &[&m.replaces])
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let (applied_old, missing): (Vec<String>, Vec<String>) =
+                m.replaces.iter().cloned().partition(|old| present.contains(old));
+            if missing.is_empty() {
+                // The database has what this file would create: record it.
+                client
+                    .execute("INSERT INTO cogo_migrations.ledger (name, sha256) VALUES ($1, $2)", &[&m.name, &m.sha256])
+                    .await
+                    .map_err(db_err)?;
+                applied.push(m.name.clone());
+                continue;
+            }
+            if !applied_old.is_empty() {
+                return Err(MigrateError::PartlyReplaced { name: m.name.clone(), applied: applied_old, missing });
+            }
         }
         apply_file(client, m, "INSERT INTO cogo_migrations.ledger (name, sha256) VALUES ($1, $2)").await?;
         applied.push(m.name.clone());

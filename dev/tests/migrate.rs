@@ -1,6 +1,8 @@
 //! The migration runner against a real PostgreSQL: ledger, re-runs,
-//! failures that leave nothing behind, repeatable files, and the rule that
-//! each function has one current definition in `migrations/functions/`.
+//! failures that leave nothing behind, repeatable files, the baseline that
+//! replaces `0001`..`0011` (recorded without running where they were
+//! applied), and the rule that each function has one current definition in
+//! `migrations/functions/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -8,6 +10,7 @@ use std::sync::OnceLock;
 use cogo_dev::migrate::{self, MigrateError};
 use cogo_dev::pg_cluster::{PgCluster, PgOptions};
 use cogo_dev::process::{on_keeper_thread, scratch_dir};
+use sha2::Digest;
 use tokio_postgres::NoTls;
 
 fn cluster() -> &'static PgCluster {
@@ -17,6 +20,14 @@ fn cluster() -> &'static PgCluster {
         on_keeper_thread(move || PgCluster::start(PgOptions { dir, port: None, durable: false }))
             .expect("start PostgreSQL")
     })
+}
+
+/// Held by the tests that apply the project's migrations: roles belong to
+/// the cluster, and two databases creating the same missing role at once
+/// collide.
+async fn project_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// A fresh database per test, so tests do not see each other's ledgers.
@@ -139,10 +150,11 @@ async fn concurrent_runners_apply_each_file_once() {
 
 #[tokio::test]
 async fn the_project_migrations_apply_and_create_the_roles() {
+    let _serial = project_lock().await;
     let db = fresh_db("m_project").await;
     let dir = project_migrations();
     let applied = migrate::run(&db, &dir).await.unwrap();
-    assert_eq!(applied.first().map(String::as_str), Some("0001_roles_and_schema.sql"));
+    assert_eq!(applied.first().map(String::as_str), Some("0001_baseline.sql"));
     let roles = query_strings(
         &db,
         "SELECT rolname::text FROM pg_roles \
@@ -199,13 +211,15 @@ async fn a_failed_repeatable_file_is_rolled_back_and_named() {
     assert_eq!(migrate::run(&db, &dir).await.unwrap(), Vec::<String>::new(), "the ledger kept the good checksum");
 }
 
-/// Every function of `cogo` and `public` with its definition and grants, and
-/// every trigger, as the catalogue renders them.
+/// Every function of `cogo` and `public` with its definition and grants
+/// (sorted: the order of GRANTs does not change who may call), and every
+/// trigger, as the catalogue renders them.
 async fn definitions(uri: &str) -> Vec<String> {
     let mut all = query_strings(
         uri,
         "SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')\n'
-                || pg_get_functiondef(p.oid) || 'grants ' || coalesce(p.proacl::text, 'default')
+                || pg_get_functiondef(p.oid) || 'grants '
+                || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) a), 'default')
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname IN ('cogo', 'public') ORDER BY 1",
     )
@@ -222,9 +236,84 @@ async fn definitions(uri: &str) -> Vec<String> {
     all
 }
 
-/// Applies the versioned files as the runner did before repeatable files
+/// The files the baseline replaced, as they were applied, with the commit
+/// that last had each: read from the repository's history, so the tree does
+/// not hold them twice.
+const REPLACED: [(&str, &str); 11] = [
+    ("53298be", "0001_roles_and_schema.sql"),
+    ("53298be", "0002_jobs.sql"),
+    ("53298be", "0003_job_functions.sql"),
+    ("53298be", "0004_idempotency.sql"),
+    ("53298be", "0005_row_level_security.sql"),
+    ("53298be", "0006_read_api.sql"),
+    ("53298be", "0007_artifacts.sql"),
+    ("53298be", "0008_job_event_streams.sql"),
+    ("53298be", "0009_project_updates.sql"),
+    ("aa003e4", "0010_tenant_scopes.sql"),
+    ("aa003e4", "0011_project_owners.sql"),
+];
+
+/// The commit before the squash, whose `migrations/functions/` a database
+/// migrated by the previous release has applied.
+const BEFORE_SQUASH: &str = "aa003e4";
+
+/// `path` as of `commit`, or None (with a note) when the history is not
+/// available, as in a source tarball or a shallow clone.
+fn from_history(commit: &str, path: &str) -> Option<String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out =
+        std::process::Command::new("git").arg("-C").arg(&repo).args(["show", &format!("{commit}:{path}")]).output();
+    match out {
+        Ok(out) if out.status.success() => Some(String::from_utf8(out.stdout).expect("utf-8 migration")),
+        Ok(out) => {
+            eprintln!(
+                "skipped: no {commit}:{path} in the git history ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("skipped: git is not available ({e})");
+            None
+        }
+    }
+}
+
+/// The replaced files in order, as (name, sql); None without the history.
+fn replaced_files() -> Option<Vec<(String, String)>> {
+    REPLACED
+        .iter()
+        .map(|(commit, name)| Some((name.to_string(), from_history(commit, &format!("migrations/{name}"))?)))
+        .collect()
+}
+
+/// A folder with the migrations of the release before the squash: the
+/// replaced files and that release's `functions/`.
+fn migrations_before_squash() -> Option<PathBuf> {
+    let dir = dir_with(&[]);
+    for (name, sql) in replaced_files()? {
+        add(&dir, &name, &sql);
+    }
+    for m in migrate::load_repeatable(&project_migrations()).unwrap() {
+        add(&dir, &m.name, &from_history(BEFORE_SQUASH, &format!("migrations/{}", m.name))?);
+    }
+    Some(dir)
+}
+
+#[test]
+fn the_baseline_names_every_replaced_file() {
+    let versioned = migrate::load(&project_migrations()).unwrap();
+    let baseline = &versioned[0];
+    assert_eq!(baseline.name, "0001_baseline.sql", "the baseline sorts first");
+    let names: Vec<&str> = REPLACED.iter().map(|(_, name)| *name).collect();
+    assert_eq!(baseline.replaces, names);
+    assert!(versioned.iter().skip(1).all(|m| m.replaces.is_empty()), "one baseline");
+    assert!(versioned.iter().all(|m| !names.contains(&m.name.as_str())), "the replaced files are gone");
+}
+
+/// Applies versioned files as the runner did before repeatable files
 /// existed: each in a transaction with its row in the ledger, nothing more.
-async fn apply_versioned_the_old_way(uri: &str, dir: &Path) {
+async fn apply_versioned_the_old_way(uri: &str, files: &[(String, String)]) {
     let (mut client, conn) = tokio_postgres::connect(uri, NoTls).await.unwrap();
     tokio::spawn(conn);
     client
@@ -235,43 +324,212 @@ async fn apply_versioned_the_old_way(uri: &str, dir: &Path) {
         )
         .await
         .unwrap();
-    for m in migrate::load(dir).unwrap() {
+    for (name, sql) in files {
+        let sha256: String = sha2::Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
         let tx = client.transaction().await.unwrap();
-        tx.batch_execute(&m.sql).await.unwrap_or_else(|e| panic!("{}: {}", m.name, migrate::describe(&e)));
-        tx.execute("INSERT INTO cogo_migrations.ledger (name, sha256) VALUES ($1, $2)", &[&m.name, &m.sha256])
+        tx.batch_execute(sql).await.unwrap_or_else(|e| panic!("{name}: {}", migrate::describe(&e)));
+        tx.execute("INSERT INTO cogo_migrations.ledger (name, sha256) VALUES ($1, $2)", &[name, &sha256])
             .await
             .unwrap();
         tx.commit().await.unwrap();
     }
 }
 
+/// `pg_dump --schema-only` of schemas cogo and public: tables, indexes,
+/// policies, functions, triggers, grants and default privileges. Blocks (and
+/// grants, one by one) are sorted, so only what exists counts, not the order
+/// pg_dump breaks ties in or the order privileges were granted in.
+fn schema_dump(uri: &str) -> Vec<String> {
+    // Beside the server binary (`bin_dir` may be a folder of links to some).
+    let bin = cogo_dev::pg_cluster::bin_dir().expect("PostgreSQL binaries");
+    let server = std::fs::canonicalize(bin.join("postgres")).unwrap_or_else(|_| bin.join("postgres"));
+    let pg_dump = [bin.join("pg_dump"), server.with_file_name("pg_dump")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| "pg_dump".into());
+    let out = std::process::Command::new(pg_dump)
+        .args(["--schema-only", "--schema=cogo", "--schema=public", "--no-tablespaces", "--dbname", uri])
+        .output()
+        .expect("run pg_dump");
+    assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut blocks = Vec::new();
+    for block in text.split("\n\n") {
+        // Comments name dump ids; \restrict keys are random per dump; and a
+        // GRANT stands alone, as the order of grants does not matter.
+        let mut kept = Vec::new();
+        for line in block.lines().filter(|l| !l.starts_with("--") && !l.starts_with("\\")) {
+            if line.starts_with("GRANT ") || line.starts_with("REVOKE ") {
+                blocks.push(line.to_string());
+            } else {
+                kept.push(line);
+            }
+        }
+        let kept = kept.join("\n").trim().to_string();
+        if !kept.is_empty() {
+            blocks.push(kept);
+        }
+    }
+    blocks.sort();
+    blocks
+}
+
+/// A database as a fresh install leaves it, with what it was applied.
+async fn fresh_install(name: &str) -> (String, Vec<String>) {
+    let db = fresh_db(name).await;
+    let applied = migrate::run(&db, &project_migrations()).await.unwrap();
+    (db, applied)
+}
+
+/// Both databases have the same schema and definitions, and a re-run of
+/// the runner applies and changes nothing on either.
+async fn assert_same_schema(fresh: &str, upgraded: &str) {
+    let expected = definitions(fresh).await;
+    assert!(expected.iter().any(|d| d.starts_with("cogo.enqueue(") && d.contains("p_idempotency_scope")));
+    assert!(expected.iter().any(|d| d.starts_with("jobs: CREATE TRIGGER jobs_count_deleted")));
+    similar_asserts(&definitions(upgraded).await, &expected);
+    let dump = schema_dump(fresh);
+    assert!(dump.iter().any(|b| b.starts_with("CREATE POLICY jobs_owner_reads")), "{dump:?}");
+    assert!(dump.iter().any(|b| b.contains("idempotency_scope text DEFAULT ''::text NOT NULL")), "{dump:?}");
+    similar_asserts(&schema_dump(upgraded), &dump);
+    for db in [fresh, upgraded] {
+        assert!(migrate::run(db, &project_migrations()).await.unwrap().is_empty(), "a re-run applies nothing");
+        similar_asserts(&definitions(db).await, &expected);
+        similar_asserts(&schema_dump(db), &dump);
+    }
+}
+
+/// assert_eq on dumps, naming the blocks that differ rather than printing both.
+fn similar_asserts(got: &[String], expected: &[String]) {
+    let what = "schemas";
+    let only_got: Vec<&String> = got.iter().filter(|b| !expected.contains(b)).collect();
+    let only_expected: Vec<&String> = expected.iter().filter(|b| !got.contains(b)).collect();
+    assert!(
+        only_got.is_empty() && only_expected.is_empty() && got.len() == expected.len(),
+        "{what} differ\nonly in the upgraded database:\n{}\n\nonly in the fresh one:\n{}",
+        only_got.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n"),
+        only_expected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n")
+    );
+}
+
 #[tokio::test]
-async fn a_deployed_database_converges_with_a_fresh_one() {
+async fn a_fresh_database_runs_the_baseline_then_the_functions() {
+    let _serial = project_lock().await;
     let dir = project_migrations();
     let versioned: Vec<String> = migrate::load(&dir).unwrap().into_iter().map(|m| m.name).collect();
     let repeatable: Vec<String> = migrate::load_repeatable(&dir).unwrap().into_iter().map(|m| m.name).collect();
     assert!(!repeatable.is_empty());
+    let (fresh, applied) = fresh_install("m_fresh").await;
+    assert_eq!(applied, [versioned, repeatable].concat(), "versioned files first, then functions/");
+    assert_eq!(
+        query_strings(&fresh, "SELECT name FROM cogo_migrations.ledger ORDER BY name").await,
+        vec!["0001_baseline.sql"]
+    );
+}
 
-    let fresh = fresh_db("m_converge_fresh").await;
-    let applied = migrate::run(&fresh, &dir).await.unwrap();
-    assert_eq!(applied, [versioned.clone(), repeatable.clone()].concat(), "versioned files first, then functions/");
+/// A database migrated with the replaced files before repeatable files
+/// existed: the runner records the baseline without running it, applies
+/// every function file, and the result is the fresh install's schema.
+#[tokio::test]
+async fn a_database_from_the_replaced_files_converges_with_a_fresh_one() {
+    let _serial = project_lock().await;
+    let Some(old) = replaced_files() else { return };
+    let repeatable: Vec<String> =
+        migrate::load_repeatable(&project_migrations()).unwrap().into_iter().map(|m| m.name).collect();
+    let (fresh, _) = fresh_install("m_converge_fresh").await;
 
     let deployed = fresh_db("m_converge_deployed").await;
-    apply_versioned_the_old_way(&deployed, &dir).await;
-    assert_eq!(migrate::run(&deployed, &dir).await.unwrap(), repeatable, "only the repeatable files are new");
+    apply_versioned_the_old_way(&deployed, &old).await;
+    let applied = migrate::run(&deployed, &project_migrations()).await.unwrap();
+    assert_eq!(applied, [vec!["0001_baseline.sql".to_string()], repeatable].concat());
+    let ledger = query_strings(&deployed, "SELECT name FROM cogo_migrations.ledger ORDER BY name").await;
+    assert_eq!(ledger.len(), 12, "the replaced files' rows stay, beside the baseline's: {ledger:?}");
+    assert!(ledger.contains(&"0001_baseline.sql".to_string()));
 
-    let expected = definitions(&fresh).await;
-    assert!(expected.iter().any(|d| d.starts_with("cogo.enqueue(") && d.contains("p_idempotency_scope")));
-    assert_eq!(definitions(&deployed).await, expected);
+    assert_same_schema(&fresh, &deployed).await;
+}
 
-    for db in [&fresh, &deployed] {
-        assert!(migrate::run(db, &dir).await.unwrap().is_empty(), "a re-run applies nothing");
-        assert_eq!(definitions(db).await, expected, "and changes nothing");
+/// A database migrated by the release before the squash (the replaced files
+/// and that release's functions/): only the baseline is new, and the
+/// function files that changed since are applied again.
+#[tokio::test]
+async fn a_database_of_the_previous_release_converges_with_a_fresh_one() {
+    let _serial = project_lock().await;
+    let Some(before) = migrations_before_squash() else { return };
+    let (fresh, _) = fresh_install("m_previous_fresh").await;
+
+    let deployed = fresh_db("m_previous_deployed").await;
+    migrate::run(&deployed, &before).await.unwrap();
+    let changed: Vec<String> = migrate::load_repeatable(&project_migrations())
+        .unwrap()
+        .into_iter()
+        .zip(migrate::load_repeatable(&before).unwrap())
+        .filter(|(now, then)| now.sha256 != then.sha256)
+        .map(|(now, _)| now.name)
+        .collect();
+    let applied = migrate::run(&deployed, &project_migrations()).await.unwrap();
+    assert_eq!(applied, [vec!["0001_baseline.sql".to_string()], changed].concat());
+
+    assert_same_schema(&fresh, &deployed).await;
+}
+
+#[tokio::test]
+async fn a_baseline_runs_on_a_new_database_and_is_only_recorded_where_its_files_were_applied() {
+    let baseline = "-- replaces: 0001_a.sql 0002_b.sql\nCREATE TABLE a (id int); CREATE TABLE b (id int);";
+    let later = ("0002_later.sql", "CREATE TABLE later (id int);");
+
+    // New database: the baseline runs.
+    let db = fresh_db("m_baseline_new").await;
+    let dir = dir_with(&[("0001_baseline.sql", baseline), later]);
+    assert_eq!(migrate::run(&db, &dir).await.unwrap(), vec!["0001_baseline.sql", "0002_later.sql"]);
+    assert_eq!(
+        query_strings(
+            &db,
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        )
+        .await,
+        vec!["a", "b", "later"]
+    );
+
+    // Every replaced file applied: recorded, not run (it would fail on the
+    // existing tables), and later files still run.
+    let db = fresh_db("m_baseline_old").await;
+    let old = dir_with(&[("0001_a.sql", "CREATE TABLE a (id int);"), ("0002_b.sql", "CREATE TABLE b (id int);")]);
+    migrate::run(&db, &old).await.unwrap();
+    assert_eq!(migrate::run(&db, &dir).await.unwrap(), vec!["0001_baseline.sql", "0002_later.sql"]);
+    assert_eq!(
+        query_strings(&db, "SELECT name FROM cogo_migrations.ledger ORDER BY name").await,
+        vec!["0001_a.sql", "0001_baseline.sql", "0002_b.sql", "0002_later.sql"],
+        "the replaced files' rows stay and are ignored"
+    );
+    assert!(migrate::run(&db, &dir).await.unwrap().is_empty(), "a re-run is a no-op");
+    // The baseline's checksum is kept like any file's.
+    add(&dir, "0001_baseline.sql", &format!("{baseline}\n-- edited"));
+    assert!(
+        matches!(migrate::run(&db, &dir).await.unwrap_err(), MigrateError::Changed { name } if name == "0001_baseline.sql")
+    );
+
+    // Only some applied: a half-migrated database is refused, nothing recorded.
+    let db = fresh_db("m_baseline_half").await;
+    let half = dir_with(&[("0001_a.sql", "CREATE TABLE a (id int);")]);
+    migrate::run(&db, &half).await.unwrap();
+    let dir = dir_with(&[("0001_baseline.sql", baseline), later]);
+    let err = migrate::run(&db, &dir).await.unwrap_err();
+    match &err {
+        MigrateError::PartlyReplaced { name, applied, missing } => {
+            assert_eq!(name, "0001_baseline.sql");
+            assert_eq!(applied, &["0001_a.sql"]);
+            assert_eq!(missing, &["0002_b.sql"]);
+        }
+        other => panic!("expected PartlyReplaced, got {other}"),
     }
+    assert!(err.to_string().contains("half-migrated"), "{err}");
+    assert_eq!(query_strings(&db, "SELECT name FROM cogo_migrations.ledger").await, vec!["0001_a.sql"]);
 }
 
 #[tokio::test]
 async fn editing_a_function_file_reapplies_only_that_file() {
+    let _serial = project_lock().await;
     let db = fresh_db("m_edit_function").await;
     let dir = copy_of_project_migrations();
     migrate::run(&db, &dir).await.unwrap();
@@ -319,25 +577,12 @@ fn statements(sql: &str) -> Vec<(bool, &'static str, String)> {
 #[test]
 fn every_function_and_trigger_has_one_current_definition() {
     let dir = project_migrations();
-    // What the versioned files leave defined: dropped for good means dropped
-    // and not created again.
-    let mut live = std::collections::BTreeSet::new();
     for m in migrate::load(&dir).unwrap() {
-        let found = statements(&m.sql);
-        if m.name.as_str() >= "0012" {
-            assert!(
-                found.iter().all(|(created, _, _)| !created),
-                "{} creates a function or trigger: those live in migrations/functions/ (migrations/README.md)",
-                m.name
-            );
-        }
-        for (created, kind, name) in found {
-            if created {
-                live.insert((kind, name));
-            } else {
-                live.remove(&(kind, name));
-            }
-        }
+        assert!(
+            statements(&m.sql).iter().all(|(created, _, _)| !created),
+            "{} creates a function or trigger: those live in migrations/functions/ (migrations/README.md)",
+            m.name
+        );
     }
     let mut defined = std::collections::BTreeMap::new();
     for m in migrate::load_repeatable(&dir).unwrap() {
@@ -347,14 +592,27 @@ fn every_function_and_trigger_has_one_current_definition() {
             }
         }
     }
+    for (key, files) in &defined {
+        assert_eq!(files.len(), 1, "{key:?} is defined more than once: {files:?}");
+    }
+    // What the replaced files left defined (dropped for good means dropped
+    // and not created again) each has its definition in functions/.
+    let Some(old) = replaced_files() else { return };
+    let mut live = std::collections::BTreeSet::new();
+    for (_, sql) in &old {
+        for (created, kind, name) in statements(sql) {
+            if created {
+                live.insert((kind, name));
+            } else {
+                live.remove(&(kind, name));
+            }
+        }
+    }
     assert!(
         live.contains(&("function", "cogo.enqueue".into())) && live.contains(&("trigger", "jobs_count_deleted".into())),
         "the parser finds the history's definitions: {live:?}"
     );
     for key in &live {
         assert!(defined.contains_key(key), "{key:?} has no definition in migrations/functions/");
-    }
-    for (key, files) in &defined {
-        assert_eq!(files.len(), 1, "{key:?} is defined more than once: {files:?}");
     }
 }

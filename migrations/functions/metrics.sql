@@ -3,7 +3,8 @@
 -- session adds its changes to rows of its own (shard = its backend pid), so
 -- concurrent transactions never wait on one another's counters and cannot
 -- deadlock on them. The cron folds the rows of ended sessions into shard 0.
--- The table and its first totals are in 0006_read_api.sql.
+-- The table is in 0001_baseline.sql; a fresh database has no jobs to count,
+-- and older ones had theirs counted when the table was made.
 CREATE OR REPLACE FUNCTION cogo.jobs_count() RETURNS trigger
   LANGUAGE plpgsql AS $$
 BEGIN
