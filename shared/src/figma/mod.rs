@@ -491,20 +491,24 @@ fn style(node: &Value) -> Value {
     Value::Object(style)
 }
 
+/// REST text style fields and their COGO names, one to one (the reverse
+/// direction reads the pairs the other way round).
+pub(crate) const TEXT_STYLE_FIELDS: &[(&str, &str)] = &[
+    ("fontFamily", "fontFamily"),
+    ("fontStyle", "fontStyle"),
+    ("fontWeight", "fontWeight"),
+    ("fontSize", "fontSize"),
+    ("letterSpacing", "letterSpacing"),
+    ("textCase", "case"),
+    ("textDecoration", "decoration"),
+    ("italic", "italic"),
+];
+
 fn text_props(node: &Value) -> Value {
     let base = &node["style"];
     let run_style = |s: &Value| -> Value {
         let mut out = Map::new();
-        for (from, to) in [
-            ("fontFamily", "fontFamily"),
-            ("fontStyle", "fontStyle"),
-            ("fontWeight", "fontWeight"),
-            ("fontSize", "fontSize"),
-            ("letterSpacing", "letterSpacing"),
-            ("textCase", "case"),
-            ("textDecoration", "decoration"),
-            ("italic", "italic"),
-        ] {
+        for &(from, to) in TEXT_STYLE_FIELDS {
             if let Some(v) = s.get(from).filter(|v| !v.is_null()) {
                 out.insert(to.into(), v.clone());
             }

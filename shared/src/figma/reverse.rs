@@ -65,16 +65,7 @@ fn paints(list: &Value) -> Value {
 /// A run or base text style (COGO) as REST's text style fields.
 fn rest_text_style(style: &Value) -> Map<String, Value> {
     let mut out = Map::new();
-    for (from, to) in [
-        ("fontFamily", "fontFamily"),
-        ("fontStyle", "fontStyle"),
-        ("fontWeight", "fontWeight"),
-        ("fontSize", "fontSize"),
-        ("letterSpacing", "letterSpacing"),
-        ("case", "textCase"),
-        ("decoration", "textDecoration"),
-        ("italic", "italic"),
-    ] {
+    for &(to, from) in super::TEXT_STYLE_FIELDS {
         if let Some(v) = style.get(from) {
             out.insert(to.into(), v.clone());
         }

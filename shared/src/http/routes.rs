@@ -8,99 +8,72 @@ use crate::auth::Role::{self, *};
 use crate::http::router::Route;
 use crate::http::Method::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Health,
-    TaskAssign,
-    TaskClaim,
-    TaskResult,
-    TaskProgress,
-    TaskHeartbeat,
-    TaskCancel,
-    WorkerHeartbeat,
-    LeasesRelease,
-    JobGet,
-    JobSummary,
-    JobEvents,
-    JobArtifacts,
-    ArtifactsList,
-    JobStatus,
-    JobsRecent,
-    MetricsOverview,
-    Metrics,
-    WorkersActive,
-    DlqList,
-    DlqRetry,
-    OpenApi,
-    Docs,
-    ArtifactUploadUrl,
-    ArtifactPut,
-    ArtifactGet,
-    SignArtifact,
-    JobEventStream,
-    Chat,
-    TraceStatus,
-    Broadcast,
-    ChannelStream,
-    WorkersStream,
-    FigmaHealth,
-    FigmaGenerate,
-    FigmaFromUui,
-    FigmaPresign,
-    FigmaIngest,
-    FigmaIngestResult,
-    FigmaAgentService,
+/// Declares the endpoints with their stable names in one list. The name is
+/// written out, not derived from the variant, so renaming a variant changes
+/// no operation id and no stored key.
+macro_rules! endpoints {
+    ($($variant:ident => $id:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Endpoint {
+            $($variant,)*
+        }
+
+        impl Endpoint {
+            /// The endpoint's stable name: its OpenAPI operation id, and the
+            /// scope of its idempotency keys and rate limits.
+            pub fn id(self) -> &'static str {
+                match self {
+                    $(Endpoint::$variant => $id,)*
+                }
+            }
+        }
+    };
+}
+
+endpoints! {
+    Health => "Health",
+    TaskAssign => "TaskAssign",
+    TaskClaim => "TaskClaim",
+    TaskResult => "TaskResult",
+    TaskProgress => "TaskProgress",
+    TaskHeartbeat => "TaskHeartbeat",
+    TaskCancel => "TaskCancel",
+    WorkerHeartbeat => "WorkerHeartbeat",
+    LeasesRelease => "LeasesRelease",
+    JobGet => "JobGet",
+    JobSummary => "JobSummary",
+    JobEvents => "JobEvents",
+    JobArtifacts => "JobArtifacts",
+    ArtifactsList => "ArtifactsList",
+    JobStatus => "JobStatus",
+    JobsRecent => "JobsRecent",
+    MetricsOverview => "MetricsOverview",
+    Metrics => "Metrics",
+    WorkersActive => "WorkersActive",
+    DlqList => "DlqList",
+    DlqRetry => "DlqRetry",
+    OpenApi => "OpenApi",
+    Docs => "Docs",
+    ArtifactUploadUrl => "ArtifactUploadUrl",
+    ArtifactPut => "ArtifactPut",
+    ArtifactGet => "ArtifactGet",
+    SignArtifact => "SignArtifact",
+    JobEventStream => "JobEventStream",
+    Chat => "Chat",
+    TraceStatus => "TraceStatus",
+    Broadcast => "Broadcast",
+    ChannelStream => "ChannelStream",
+    WorkersStream => "WorkersStream",
+    FigmaHealth => "FigmaHealth",
+    FigmaGenerate => "FigmaGenerate",
+    FigmaFromUui => "FigmaFromUui",
+    FigmaPresign => "FigmaPresign",
+    FigmaIngest => "FigmaIngest",
+    FigmaIngestResult => "FigmaIngestResult",
+    FigmaAgentService => "FigmaAgentService",
 }
 
 impl Endpoint {
-    /// The endpoint's stable name: its OpenAPI operation id, and the scope
-    /// of its idempotency keys and rate limits. Written out, not derived
-    /// from the variant's name, so renaming a variant changes no stored key.
-    pub fn id(self) -> &'static str {
-        match self {
-            Endpoint::Health => "Health",
-            Endpoint::TaskAssign => "TaskAssign",
-            Endpoint::TaskClaim => "TaskClaim",
-            Endpoint::TaskResult => "TaskResult",
-            Endpoint::TaskProgress => "TaskProgress",
-            Endpoint::TaskHeartbeat => "TaskHeartbeat",
-            Endpoint::TaskCancel => "TaskCancel",
-            Endpoint::WorkerHeartbeat => "WorkerHeartbeat",
-            Endpoint::LeasesRelease => "LeasesRelease",
-            Endpoint::JobGet => "JobGet",
-            Endpoint::JobSummary => "JobSummary",
-            Endpoint::JobEvents => "JobEvents",
-            Endpoint::JobArtifacts => "JobArtifacts",
-            Endpoint::ArtifactsList => "ArtifactsList",
-            Endpoint::JobStatus => "JobStatus",
-            Endpoint::JobsRecent => "JobsRecent",
-            Endpoint::MetricsOverview => "MetricsOverview",
-            Endpoint::Metrics => "Metrics",
-            Endpoint::WorkersActive => "WorkersActive",
-            Endpoint::DlqList => "DlqList",
-            Endpoint::DlqRetry => "DlqRetry",
-            Endpoint::OpenApi => "OpenApi",
-            Endpoint::Docs => "Docs",
-            Endpoint::ArtifactUploadUrl => "ArtifactUploadUrl",
-            Endpoint::ArtifactPut => "ArtifactPut",
-            Endpoint::ArtifactGet => "ArtifactGet",
-            Endpoint::SignArtifact => "SignArtifact",
-            Endpoint::JobEventStream => "JobEventStream",
-            Endpoint::Chat => "Chat",
-            Endpoint::TraceStatus => "TraceStatus",
-            Endpoint::Broadcast => "Broadcast",
-            Endpoint::ChannelStream => "ChannelStream",
-            Endpoint::WorkersStream => "WorkersStream",
-            Endpoint::FigmaHealth => "FigmaHealth",
-            Endpoint::FigmaGenerate => "FigmaGenerate",
-            Endpoint::FigmaFromUui => "FigmaFromUui",
-            Endpoint::FigmaPresign => "FigmaPresign",
-            Endpoint::FigmaIngest => "FigmaIngest",
-            Endpoint::FigmaIngestResult => "FigmaIngestResult",
-            Endpoint::FigmaAgentService => "FigmaAgentService",
-        }
-    }
-
     /// figma-compat answers errors in the plugin's shape and takes whole
     /// Figma documents as bodies.
     pub fn is_figma(self) -> bool {
