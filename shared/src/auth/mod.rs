@@ -543,6 +543,16 @@ mod tests {
     }
 
     #[test]
+    fn jobs_belong_to_users_only() {
+        let caller =
+            |role, sub: Option<&str>| Principal { sub: sub.map(str::to_string), ..Principal::new(role, Via::Jwt) };
+        assert_eq!(caller(Role::Authenticated, Some("u")).job_owner(), Ok(Some("u")));
+        assert_eq!(caller(Role::Service, Some("svc")).job_owner(), Ok(None));
+        assert_eq!(caller(Role::Worker, Some("agent-7")).job_owner(), Ok(None), "an agent never passes for a user");
+        assert_eq!(caller(Role::Authenticated, None).job_owner().unwrap_err().status, 403);
+    }
+
+    #[test]
     fn jwt_roles_and_claims() {
         let p =
             auth_with(&bearer(&jwt(json!({"role": "worker", "sub": "w1", "executor_id": "browser", "exp": NOW + 60}))))

@@ -512,6 +512,25 @@ mod tests {
     }
 
     #[test]
+    fn calls_serialise_to_the_sql_argument_names() {
+        let enqueue = serde_json::to_value(Enqueue::new("t", "e", json!({}), Some("u"))).unwrap();
+        assert_eq!(
+            enqueue,
+            json!({"p_type": "t", "p_executor_id": "e", "p_payload": {}, "p_owner_id": "u",
+                   "p_idempotency_key": null, "p_idempotency_scope": null, "p_priority": null, "p_run_at": null,
+                   "p_max_attempts": null, "p_backoff_base_ms": null, "p_backoff_cap_ms": null})
+        );
+        // complete_many takes the executor scope once, beside the items.
+        let item = result_args(&body(&format!(r#"{{"jobId":"{JOB}","type":"t","ok":true}}"#))).unwrap();
+        let batch = serde_json::to_value(CompleteMany { results: vec![item], executor_id: Some("e".into()) }).unwrap();
+        assert_eq!(
+            batch,
+            json!({"p_results": [{"p_job_id": JOB, "p_ok": true, "p_result": null, "p_error": null,
+                                  "p_lease_token": null}], "p_executor_id": "e"})
+        );
+    }
+
+    #[test]
     fn claimed_job_exposes_lease() {
         let job = claimed_job(json!({"id": JOB, "lease_token": "t", "lease_until": "2026-01-01T00:00:00Z"}));
         assert_eq!(job["leaseToken"], "t");
