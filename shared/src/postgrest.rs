@@ -84,8 +84,11 @@ impl Postgrest {
 
     /// `POST /rpc/<function>` with the call's named arguments.
     pub fn rpc<C: SqlCall>(&self, call: &C) -> Result<HttpRequest, UpstreamError> {
-        let args = serde_json::to_string(call).map_err(|e| UpstreamError::BadBody(e.to_string()))?;
-        into_request(self.client().rpc(C::FUNCTION, args).auth(&self.bearer))
+        self.rpc_json(C::FUNCTION, arguments(call)?)
+    }
+
+    fn rpc_json(&self, function: &str, arguments: String) -> Result<HttpRequest, UpstreamError> {
+        into_request(self.client().rpc(function, arguments).auth(&self.bearer))
     }
 
     /// `GET /rpc/<function>` for a stable function without arguments (read
@@ -103,10 +106,25 @@ impl Postgrest {
     }
 
     /// Calls one SQL function and reads its answer as the call's output.
+    /// Only the (de)serialisation is generic over the call: the round trip
+    /// is one function, not one copy per call type in the wasm.
     pub async fn call<T: Transport, C: SqlCall>(&self, transport: &T, call: &C) -> Result<C::Output, UpstreamError> {
-        let answer = self.send(transport, self.rpc(call)?).await?;
+        let answer = self.call_json(transport, C::FUNCTION, arguments(call)?).await?;
         serde_json::from_value(answer).map_err(|e| UpstreamError::BadBody(e.to_string()))
     }
+
+    async fn call_json<T: Transport>(
+        &self,
+        transport: &T,
+        function: &str,
+        arguments: String,
+    ) -> Result<Value, UpstreamError> {
+        self.send(transport, self.rpc_json(function, arguments)?).await
+    }
+}
+
+fn arguments<C: SqlCall>(call: &C) -> Result<String, UpstreamError> {
+    serde_json::to_string(call).map_err(|e| UpstreamError::BadBody(e.to_string()))
 }
 
 /// The built request as our own value: method, URL, headers and body (none
