@@ -78,8 +78,14 @@ impl Postgrest {
 
     /// The `postgrest` crate's client, used only to build requests: they
     /// go out through our transport, never through its reqwest client.
-    fn client(&self) -> postgrest::Postgrest {
-        postgrest::Postgrest::new(self.base_url.as_str()).schema(SCHEMA).insert_header("apikey", &self.api_key)
+    fn client(&self) -> Result<postgrest::Postgrest, UpstreamError> {
+        // The crate panics on a key no header can carry; that is an
+        // answer here (as `fetch` refusing the header was before).
+        let carried = |v: &str| v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+        if !carried(&self.api_key) || !carried(&self.bearer) {
+            return Err(unbuildable("a key is not a valid header value".into()));
+        }
+        Ok(postgrest::Postgrest::new(self.base_url.as_str()).schema(SCHEMA).insert_header("apikey", &self.api_key))
     }
 
     /// `POST /rpc/<function>` with the call's named arguments.
@@ -88,14 +94,14 @@ impl Postgrest {
     }
 
     fn rpc_json(&self, function: &str, arguments: String) -> Result<HttpRequest, UpstreamError> {
-        into_request(self.client().rpc(function, arguments).auth(&self.bearer))
+        into_request(self.client()?.rpc(function, arguments).auth(&self.bearer))
     }
 
     /// `GET /rpc/<function>` for a stable function without arguments (read
     /// only); the crate's `rpc` always posts, so this reads the function's
     /// path like a table.
     pub fn rpc_get(&self, function: &str) -> Result<HttpRequest, UpstreamError> {
-        into_request(self.client().from(format!("rpc/{function}")).auth(&self.bearer))
+        into_request(self.client()?.from(format!("rpc/{function}")).auth(&self.bearer))
     }
 
     /// Sends `request` and parses a successful answer as JSON (`null` for
@@ -130,7 +136,6 @@ fn arguments<C: SqlCall>(call: &C) -> Result<String, UpstreamError> {
 /// The built request as our own value: method, URL, headers and body (none
 /// for an empty one, since `fetch` refuses a body on a GET).
 fn into_request(builder: postgrest::Builder) -> Result<HttpRequest, UpstreamError> {
-    let unbuildable = |reason: String| UpstreamError::Transport(TransportError::Unreachable(reason));
     let request = builder.build().build().map_err(|e| unbuildable(e.to_string()))?;
     let method = Method::parse(request.method().as_str()).ok_or_else(|| unbuildable("unsupported method".into()))?;
     let headers = request
@@ -140,6 +145,11 @@ fn into_request(builder: postgrest::Builder) -> Result<HttpRequest, UpstreamErro
         .collect();
     let body = request.body().and_then(|b| b.as_bytes()).filter(|b| !b.is_empty()).map(<[u8]>::to_vec);
     Ok(HttpRequest { method, url: request.url().to_string(), headers, body })
+}
+
+/// A request that could not be built never reached PostgREST.
+fn unbuildable(reason: String) -> UpstreamError {
+    UpstreamError::Transport(TransportError::Unreachable(reason))
 }
 
 fn read_json(response: ApiResponse) -> Result<Value, UpstreamError> {
@@ -246,6 +256,12 @@ mod tests {
         assert_eq!(req.header("apikey"), Some("key"));
         assert_eq!(req.header("authorization"), Some("Bearer key"));
         assert_eq!(req.body.as_deref(), Some(br#"{"p_type":"x"}"#.as_slice()));
+    }
+
+    #[test]
+    fn a_key_no_header_can_carry_is_an_error_not_a_panic() {
+        let e = Postgrest::as_user("http://pg", "k", "jwt\nInjected: 1").rpc(&Enqueue { job_type: "x" }).unwrap_err();
+        assert!(matches!(e, UpstreamError::Transport(TransportError::Unreachable(_))));
     }
 
     #[test]
