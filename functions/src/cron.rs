@@ -2,6 +2,7 @@
 //! the upkeep of idempotency keys and job counters, and the projection of
 //! figma-compat's project outbox.
 
+use cogo_shared::figma::ProjectUpdatesApply;
 use worker::Env;
 
 use crate::api::tasks;
@@ -28,8 +29,8 @@ pub async fn run(env: Env) {
             if let Err(e) = tasks::compact_job_counts(&config).await {
                 worker::console_error!("job counter compaction failed: {e}");
             }
-            if let Err(e) = platform::rpc(&config, "project_updates_apply", &serde_json::json!({})).await {
-                worker::console_error!("project projection failed: {}", e.reason());
+            if let Err(e) = platform::call(&config, ProjectUpdatesApply {}).await {
+                worker::console_error!("project projection failed: {e}");
             }
         }
         Err(e) => worker::console_error!("reaper not run: {e}"),

@@ -13,9 +13,8 @@ use cogo_shared::http::query::Query;
 use cogo_shared::http::router::{find, RouteMatch};
 use cogo_shared::http::routes::{Endpoint, ROUTES};
 use cogo_shared::http::{ApiResponse, Method};
-use cogo_shared::postgrest::UpstreamError;
+use cogo_shared::postgrest::SqlCall;
 use cogo_shared::queue::idempotency;
-use cogo_shared::queue::tasks::queue_error;
 use cogo_shared::ApiError;
 use futures::StreamExt;
 use worker::{Context, Env, Headers, Request, Response};
@@ -94,20 +93,20 @@ impl RequestContext {
         Query::parse(self.request.url().ok().as_ref().and_then(|u| u.query()))
     }
 
-    /// Calls a `cogo` schema function as the platform.
-    pub async fn rpc(&self, function: &str, args: &serde_json::Value) -> Result<serde_json::Value, UpstreamError> {
-        platform::rpc(&self.config, function, args).await
+    /// Calls a SQL function as the platform.
+    pub async fn call<C: SqlCall>(&self, call: C) -> Result<C::Output, ApiError> {
+        platform::call(&self.config, call).await
     }
 
-    /// Calls a `cogo` schema read function as the caller: a user under
-    /// their own JWT (row level security decides), the platform as itself.
-    pub async fn read(&self, function: &str, args: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    /// Calls a SQL read function as the caller: a user under their own JWT
+    /// (row level security decides), the platform as itself.
+    pub async fn call_as_caller<C: SqlCall>(&self, call: C) -> Result<C::Output, ApiError> {
         let authorization = match (self.principal.role, self.principal.via) {
             (Role::Authenticated, Via::Jwt) => self.header("authorization"),
             _ => None,
         };
         let jwt = authorization.as_deref().and_then(bearer_token);
-        platform::rpc_as(&self.config, jwt, function, args).await.map_err(queue_error)
+        platform::call_as(&self.config, jwt, call).await
     }
 }
 
@@ -325,7 +324,7 @@ async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Resul
     let route = endpoint.id();
     let principal = ctx.principal.id();
     let begin = idempotency::begin_args(&principal, route, key, &ctx.body_bytes, ctx.config.idempotency_lease_seconds);
-    let answer = ctx.rpc("idempotency_begin", &begin).await?;
+    let answer = ctx.call(begin).await?;
     if let idempotency::Begin::Replay(response) = idempotency::read_begin(&answer)? {
         return Ok(response.into());
     }
@@ -338,9 +337,9 @@ async fn idempotent(ctx: RequestContext, endpoint: Endpoint, key: &str) -> Resul
         Err(e) => e.into_response(),
     };
     let finish = idempotency::finish_args(&principal, route, key, &response, config.idempotency_ttl_seconds);
-    if let Err(e) = platform::rpc(&config, "idempotency_finish", &finish).await {
+    if let Err(e) = platform::call(&config, finish).await {
         // The request itself succeeded; a lost record only means a repeat runs again.
-        worker::console_error!("storing the idempotent response failed: {}", e.reason());
+        worker::console_error!("storing the idempotent response failed: {e}");
     }
     Ok(response.into())
 }

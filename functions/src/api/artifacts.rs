@@ -9,9 +9,9 @@ use cogo_shared::auth::Role;
 use cogo_shared::http::body::parse_uuid;
 use cogo_shared::http::routes::Endpoint;
 use cogo_shared::http::ApiResponse;
-use cogo_shared::queue::tasks::queue_error;
 use cogo_shared::storage::artifacts::{
-    self, check_bucket, check_mime, check_path, link_url, parse_range, upload_link_url, Range, BUCKET, FIGMA_BUCKET,
+    self, check_bucket, check_mime, check_path, link_url, parse_range, upload_link_url, ArtifactFind, ArtifactRecord,
+    ArtifactUploadGrant, Range, BUCKET, FIGMA_BUCKET,
 };
 use cogo_shared::time::iso8601;
 use cogo_shared::ApiError;
@@ -45,10 +45,12 @@ fn now_secs(ctx: &RequestContext) -> i64 {
 pub async fn artifact_upload_url(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let request = artifacts::upload_request(&ctx.body()?, ctx.config.storage.max_artifact_bytes)?;
     let secret = link_secret(&ctx)?;
-    let grant = json!({
-        "p_job_id": request.job_id, "p_lease_token": request.lease_token, "p_executor_id": ctx.principal.executor_id,
-    });
-    ctx.rpc("artifact_upload_grant", &grant).await.map_err(queue_error)?;
+    ctx.call(ArtifactUploadGrant {
+        job_id: request.job_id.clone(),
+        lease_token: request.lease_token.clone(),
+        executor_id: ctx.principal.executor_id.clone(),
+    })
+    .await?;
     let expires_at = now_secs(&ctx) + i64::from(artifacts::UPLOAD_LINK_SECONDS);
     let url = upload_link_url(&ctx.origin()?, secret, &request.path, expires_at, &request.lease_token);
     Ok(ApiResponse::json(
@@ -95,8 +97,7 @@ pub async fn artifact_put(mut ctx: RequestContext) -> Result<ApiResponse, ApiErr
         // they are recorded.
         let lease = lease.ok_or_else(invalid_link)?;
         let job_id = parse_uuid(job_id).ok_or_else(not_upload_path)?;
-        let grant = json!({ "p_job_id": job_id, "p_lease_token": lease });
-        ctx.rpc("artifact_upload_grant", &grant).await.map_err(queue_error)?;
+        ctx.call(ArtifactUploadGrant { job_id: job_id.clone(), lease_token: lease.clone(), executor_id: None }).await?;
         Some((job_id, name.to_string(), lease))
     };
     let (size, mime, sha256) = store_body(&mut ctx, &bucket, &path).await?;
@@ -104,11 +105,8 @@ pub async fn artifact_put(mut ctx: RequestContext) -> Result<ApiResponse, ApiErr
         let stored = json!({ "ok": true, "bucket": bucket, "key": path, "size": size, "sha256": sha256 });
         return Ok(ApiResponse::json(201, &stored));
     };
-    let record = json!({
-        "p_job_id": job_id, "p_lease_token": lease, "p_bucket": bucket, "p_path": path, "p_name": name,
-        "p_size": size, "p_mime": mime, "p_sha256": sha256,
-    });
-    let artifact = ctx.rpc("artifact_record", &record).await.map_err(queue_error)?;
+    let record = ArtifactRecord { job_id, lease_token: lease, bucket, path, name, size, mime, sha256 };
+    let artifact = ctx.call(record).await?;
     Ok(ApiResponse::json(201, &json!({ "ok": true, "artifact": artifact })))
 }
 
@@ -145,7 +143,7 @@ async fn store_body(ctx: &mut RequestContext, bucket: &str, path: &str) -> Resul
     };
     let storage = Storage::open(&ctx.env, &ctx.config)?;
     storage.put(&ctx.config, bucket, path, &mime, size, body).await?;
-    let sha256 = hasher.take().finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = cogo_shared::hex(&hasher.take().finalize());
     Ok((size, mime, sha256))
 }
 
@@ -161,7 +159,7 @@ pub async fn sign_artifact(ctx: RequestContext) -> Result<ApiResponse, ApiError>
     let (bucket, path) = (request.bucket.as_str(), request.path.as_str());
     // A user sees the artifacts of their own jobs (row level security).
     if ctx.principal.role != Role::Service {
-        ctx.read("artifact_find", &json!({ "p_bucket": bucket, "p_path": path })).await?;
+        ctx.call_as_caller(ArtifactFind { bucket: bucket.to_string(), path: path.to_string() }).await?;
     }
     let storage = Storage::open(&ctx.env, &ctx.config)?;
     storage.head(&ctx.config, bucket, path).await?.ok_or_else(|| object_not_found(bucket, path))?;

@@ -5,17 +5,16 @@
 //! goes through the `cogo.project_updates` outbox into the project's
 //! CreateGo rows. Errors come in the plugin's shape (see `lib.rs`).
 
-use cogo_shared::figma;
 use cogo_shared::figma::reverse::to_figma_like;
+use cogo_shared::figma::{self, ProjectClaim, ProjectUpdatesApply};
 use cogo_shared::http::body::too_large;
 use cogo_shared::http::ApiResponse;
-use cogo_shared::queue::tasks::queue_error;
+use cogo_shared::queue::reads::JobGet;
 use cogo_shared::storage::artifacts::{self, BUCKET, FIGMA_BUCKET};
 use cogo_shared::time::iso8601;
 use cogo_shared::ApiError;
 use std::time::Duration;
 
-use cogo_shared::auth::Role;
 use futures::future::{select, Either};
 use futures::StreamExt;
 use serde_json::json;
@@ -82,11 +81,11 @@ async fn record_for_project(
     // The claim of the project is checked in the same transaction as the
     // write: someone else's project is 404 and gets no outbox row.
     let args = figma::outbox_args(project, trace_id, figma::project_owner(&ctx.principal).as_deref(), result);
-    ctx.rpc("record_project_update", &args).await.map_err(queue_error)?;
+    ctx.call(args).await?;
     let config = ctx.config.clone();
     ctx.after_response(async move {
-        if let Err(e) = platform::rpc(&config, "project_updates_apply", &json!({})).await {
-            worker::console_error!("project projection: {}", e.reason());
+        if let Err(e) = platform::call(&config, ProjectUpdatesApply {}).await {
+            worker::console_error!("project projection: {e}");
         }
     });
     Ok(())
@@ -140,7 +139,7 @@ pub async fn figma_ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> 
         .await?
         .ok_or_else(|| object_not_found(FIGMA_BUCKET, &key))?;
     if let Some(expected) = sha256 {
-        let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let actual = cogo_shared::hex(&Sha256::digest(&bytes));
         if actual != expected {
             return Err(ApiError::new(422, "checksum_mismatch", "the upload's sha256 is not the one sent")
                 .with_details(json!({ "path": "$.sha256", "actual": actual })));
@@ -166,7 +165,7 @@ pub async fn figma_ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> 
 /// Takes `project` for `owner` (the first to use it owns it), or 404 when
 /// someone else does.
 async fn claim_project(ctx: &RequestContext, project: &str, owner: Option<&str>) -> Result<(), ApiError> {
-    ctx.rpc("project_claim", &json!({ "p_project": project, "p_owner": owner })).await.map_err(queue_error)?;
+    ctx.call(ProjectClaim { project: project.to_string(), owner: owner.map(str::to_string) }).await?;
     Ok(())
 }
 
@@ -202,14 +201,14 @@ pub async fn figma_ingest_result(ctx: RequestContext) -> Result<ApiResponse, Api
 /// "handoff"}` (poll trace-status).
 pub async fn figma_agent_service(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let service = ctx.param("service").unwrap_or_default().to_string();
-    let owner = if ctx.principal.role == Role::Service { None } else { ctx.principal.sub.as_deref() };
-    let args = figma::agent_job_args(&service, &ctx.body()?, &ctx.config.figma_agent_executor, owner)?;
-    let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
+    let owner = ctx.principal.job_owner()?;
+    let enqueue = figma::agent_job_args(&service, &ctx.body()?, &ctx.config.figma_agent_executor, owner)?;
+    let outcome = ctx.call(enqueue).await?;
     let trace_id = outcome["jobId"].as_str().unwrap_or_default().to_string();
     ctx.notify_jobs(vec![trace_id.clone()]);
     let wait = Duration::from_millis(ctx.config.figma_agent_wait_ms.into());
     if !wait.is_zero() && ended_within(&ctx, &trace_id, wait).await {
-        let job = ctx.rpc("job_get", &json!({ "p_job_id": trace_id })).await.map_err(queue_error)?;
+        let job = ctx.call(JobGet { job_id: trace_id.clone() }).await?;
         if job["status"] == "succeeded" {
             let answer = json!({ "ok": true, "trace_id": trace_id, "status": "completed", "result": job["result"] });
             return Ok(ApiResponse::json(200, &answer));

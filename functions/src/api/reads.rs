@@ -5,8 +5,7 @@
 use cogo_shared::http::body::Body;
 use cogo_shared::http::ApiResponse;
 use cogo_shared::queue::metrics;
-use cogo_shared::queue::reads::{self, DlqRetry};
-use cogo_shared::queue::tasks::queue_error;
+use cogo_shared::queue::reads::{self, DlqRetry, JobArtifacts, JobGet, JobSummary, MetricsOverview};
 use cogo_shared::ApiError;
 use serde_json::{json, Value};
 
@@ -19,19 +18,19 @@ fn ok(value: &Value) -> Result<ApiResponse, ApiError> {
 /// `GET job/:id` -> the job.
 pub async fn job_get(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = reads::job_id(ctx.param("id"))?;
-    ok(&ctx.read("job_get", &json!({ "p_job_id": id })).await?)
+    ok(&ctx.call_as_caller(JobGet { job_id: id }).await?)
 }
 
 /// `GET job/:id/summary` -> `{job, artifacts, events, moreEvents}`.
 pub async fn job_summary(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = reads::job_id(ctx.param("id"))?;
-    ok(&ctx.read("job_summary", &json!({ "p_job_id": id })).await?)
+    ok(&ctx.call_as_caller(JobSummary { job_id: id }).await?)
 }
 
 /// `GET events/by-job/:id?after&limit` -> a page in seq order.
 pub async fn job_events(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = reads::job_id(ctx.param("id"))?;
-    let answer = ctx.read("job_events_page", &reads::job_events_args(&id, &ctx.query())?).await?;
+    let answer = ctx.call_as_caller(reads::job_events_args(&id, &ctx.query())?).await?;
     ok(&reads::page(answer, ctx.now_ms())?)
 }
 
@@ -41,30 +40,30 @@ pub async fn job_artifacts(ctx: RequestContext) -> Result<ApiResponse, ApiError>
         Some(id) => reads::job_id(Some(id))?,
         None => ctx.query().req_uuid(&["jobId", "job_id", "id"])?,
     };
-    let answer = ctx.read("job_artifacts", &json!({ "p_job_id": id })).await?;
+    let answer = ctx.call_as_caller(JobArtifacts { job_id: id }).await?;
     ok(&reads::list(answer, ctx.now_ms())?)
 }
 
 /// `GET job-status?id=` -> `{ok, job: {id, status, result}}`.
 pub async fn job_status(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let id = ctx.query().req_uuid(&["id", "jobId"])?;
-    let job = ctx.read("job_get", &json!({ "p_job_id": id })).await?;
+    let job = ctx.call_as_caller(JobGet { job_id: id }).await?;
     ok(&json!({ "ok": true, "job": { "id": job["id"], "status": job["status"], "result": job["result"] } }))
 }
 
 /// `GET jobs/recent` -> `{items, count, nextCursor, ts}`.
 pub async fn jobs_recent(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let answer = ctx.read("jobs_recent", &reads::jobs_recent_args(&ctx.query())?).await?;
+    let answer = ctx.call_as_caller(reads::jobs_recent_args(&ctx.query())?).await?;
     ok(&reads::page(answer, ctx.now_ms())?)
 }
 
 pub async fn metrics_overview(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    ok(&ctx.read("metrics_overview", &json!({})).await?)
+    ok(&ctx.call_as_caller(MetricsOverview { latest: None }).await?)
 }
 
 /// The same figures for Prometheus (without the latest jobs).
 pub async fn metrics(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let overview = ctx.read("metrics_overview", &json!({ "p_latest": 0 })).await?;
+    let overview = ctx.call_as_caller(MetricsOverview { latest: Some(0) }).await?;
     Ok(ApiResponse {
         status: 200,
         headers: vec![("Content-Type".into(), metrics::CONTENT_TYPE.into())],
@@ -74,13 +73,13 @@ pub async fn metrics(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 /// `GET workers-active?window=` -> `{items, count, ts}`.
 pub async fn workers_active(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let answer = ctx.read("workers_active", &reads::workers_active_args(&ctx.query())?).await?;
+    let answer = ctx.call_as_caller(reads::workers_active_args(&ctx.query())?).await?;
     ok(&reads::list(answer, ctx.now_ms())?)
 }
 
 /// `GET dlq-list` -> `{items, count, nextCursor, ts}`.
 pub async fn dlq_list(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let answer = ctx.read("dlq_list", &reads::dlq_list_args(&ctx.query())?).await?;
+    let answer = ctx.call_as_caller(reads::dlq_list_args(&ctx.query())?).await?;
     ok(&reads::page(answer, ctx.now_ms())?)
 }
 
@@ -90,10 +89,10 @@ pub async fn dlq_retry(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body: Body = ctx.body()?;
     let answer = match reads::dlq_retry_args(&body)? {
         DlqRetry::One(args) => {
-            let outcome = ctx.rpc("dlq_retry", &args).await.map_err(queue_error)?;
+            let outcome = ctx.call(args).await?;
             json!({ "ok": true, "jobId": outcome["jobId"], "retried": outcome["retried"], "dlqId": outcome["dlqId"] })
         }
-        DlqRetry::Matching(args) => ctx.rpc("dlq_retry_matching", &args).await.map_err(queue_error)?,
+        DlqRetry::Matching(args) => ctx.call(args).await?,
     };
     ok(&answer)
 }

@@ -5,6 +5,7 @@
 use cogo_shared::http::query::invalid;
 use cogo_shared::http::sse;
 use cogo_shared::http::ApiResponse;
+use cogo_shared::queue::reads::JobGet;
 use cogo_shared::realtime::channels::{self, Channel};
 use cogo_shared::ApiError;
 use serde_json::json;
@@ -20,7 +21,7 @@ pub async fn job_event_stream(ctx: RequestContext) -> Result<Reply, ApiError> {
 
 async fn job_stream(ctx: &RequestContext, job_id: &str) -> Result<Reply, ApiError> {
     let after = last_event_id(ctx)?;
-    ctx.read("job_get", &json!({ "p_job_id": job_id })).await?;
+    ctx.call_as_caller(JobGet { job_id: job_id.to_string() }).await?;
     stream(ctx, job_id, after, None).await
 }
 

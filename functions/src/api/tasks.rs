@@ -4,8 +4,8 @@ use cogo_shared::auth::{Role, Via};
 use cogo_shared::config::Config;
 use cogo_shared::http::routes::Endpoint;
 use cogo_shared::http::ApiResponse;
-use cogo_shared::queue::idempotency;
-use cogo_shared::queue::tasks::{self, queue_error};
+use cogo_shared::queue::idempotency::{self, IdempotencySweep};
+use cogo_shared::queue::tasks::{self, CompactJobCounts, CompleteMany, Reap};
 use cogo_shared::ApiError;
 use serde_json::{json, Value};
 
@@ -17,11 +17,9 @@ use crate::runtime::platform;
 pub async fn task_assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
     let key = ctx.header("idempotency-key");
-    // A user's job is theirs; the platform assigns on nobody's behalf.
-    let owner = if ctx.principal.role == Role::Authenticated { ctx.principal.sub.as_deref() } else { None };
     let scope = idempotency::scope(Endpoint::TaskAssign.id(), &ctx.principal);
-    let args = tasks::assign_args(&body, key.as_deref(), owner, &scope)?;
-    let outcome = ctx.rpc("enqueue", &args).await.map_err(queue_error)?;
+    let enqueue = tasks::assign_args(&body, key.as_deref(), ctx.principal.job_owner()?, &scope)?;
+    let outcome = ctx.call(enqueue).await?;
     ctx.notify_jobs(ids([&outcome["jobId"]]));
     Ok(ApiResponse::json(200, &outcome))
 }
@@ -29,12 +27,9 @@ pub async fn task_assign(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST task.claim` -> `{job}` / `{job: null}`, or `{jobs}` with `limit`.
 pub async fn task_claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let (args, batch) = tasks::claim_args(&body)?;
-    check_executor(&ctx, &args["p_executor_id"], "claim")?;
-    let claimed = match ctx.rpc("claim", &args).await.map_err(queue_error)? {
-        Value::Array(items) => items.into_iter().map(tasks::claimed_job).collect::<Vec<_>>(),
-        other => return Err(unexpected("claim", &other)),
-    };
+    let (claim, batch) = tasks::claim_args(&body)?;
+    check_executor(&ctx, &claim.executor_id, "claim")?;
+    let claimed: Vec<Value> = ctx.call(claim).await?.into_iter().map(tasks::claimed_job).collect();
     ctx.notify_jobs(ids(claimed.iter().map(|job| &job["id"])));
     let body = if batch { json!({ "jobs": claimed }) } else { json!({ "job": claimed.into_iter().next() }) };
     Ok(ApiResponse::json(200, &body))
@@ -44,15 +39,18 @@ pub async fn task_claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// the batch form `{results: [...]}`.
 pub async fn task_result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    if let Some(items) = tasks::result_batch(&body)? {
-        let args = json!({ "p_results": items, "p_executor_id": ctx.principal.executor_id });
-        let outcomes = ctx.rpc("complete_many", &args).await.map_err(queue_error)?;
-        ctx.notify_jobs(ids(items.iter().map(|item| &item["p_job_id"])));
+    if let Some(results) = tasks::result_batch(&body)? {
+        let job_ids = results.iter().map(|item| item.job_id.clone()).collect();
+        let outcomes = ctx.call(CompleteMany { results, executor_id: ctx.principal.executor_id.clone() }).await?;
+        ctx.notify_jobs(job_ids);
         return Ok(ApiResponse::json(200, &json!({ "ok": true, "results": outcomes })));
     }
-    let args = scoped(&ctx, tasks::result_args(&body)?);
-    let outcome = ctx.rpc("complete", &args).await.map_err(queue_error)?;
-    ctx.notify_jobs(ids([&args["p_job_id"]]));
+    // Lease-checked changes carry the token's executor scope, so a scoped
+    // worker's change to another executor's job finds no job (404).
+    let complete = tasks::Complete { executor_id: ctx.principal.executor_id.clone(), ..tasks::result_args(&body)? };
+    let job_id = complete.job_id.clone();
+    let outcome = ctx.call(complete).await?;
+    ctx.notify_jobs(vec![job_id]);
     Ok(ApiResponse::json(
         200,
         &json!({ "ok": true, "status": outcome["status"], "nextRunAt": outcome.get("nextRunAt") }),
@@ -61,30 +59,31 @@ pub async fn task_result(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 /// `POST task.progress` -> `{ok, cancelRequested}`.
 pub async fn task_progress(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
-    let args = scoped(&ctx, tasks::progress_args(&ctx.body()?)?);
-    let outcome = ctx.rpc("progress", &args).await.map_err(queue_error)?;
-    ctx.notify_jobs(ids([&args["p_job_id"]]));
+    let progress =
+        tasks::Progress { executor_id: ctx.principal.executor_id.clone(), ..tasks::progress_args(&ctx.body()?)? };
+    let job_id = progress.job_id.clone();
+    let outcome = ctx.call(progress).await?;
+    ctx.notify_jobs(vec![job_id]);
     Ok(ApiResponse::json(200, &outcome))
 }
 
 /// `POST task.heartbeat` -> `{ok, leaseUntil, cancelRequested}`.
 pub async fn task_heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let args = scoped(&ctx, tasks::heartbeat_args(&body)?);
-    let outcome = ctx.rpc("extend_lease", &args).await.map_err(queue_error)?;
+    let extend = tasks::ExtendLease { executor_id: ctx.principal.executor_id.clone(), ..tasks::heartbeat_args(&body)? };
+    let outcome = ctx.call(extend).await?;
     Ok(ApiResponse::json(200, &outcome))
 }
 
 /// `POST task.cancel` -> `{ok, status, cancelRequested}`.
 pub async fn task_cancel(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let mut args = tasks::cancel_args(&body)?;
     // Users cancel only their own jobs; someone else's answers 404.
-    if ctx.principal.role != Role::Service {
-        args["p_owner_id"] = ctx.principal.sub.clone().unwrap_or_default().into();
-    }
-    let outcome = ctx.rpc("cancel", &args).await.map_err(queue_error)?;
-    ctx.notify_jobs(ids([&args["p_job_id"]]));
+    let owner_id = ctx.principal.job_owner()?.map(str::to_string);
+    let cancel = tasks::Cancel { owner_id, ..tasks::cancel_args(&body)? };
+    let job_id = cancel.job_id.clone();
+    let outcome = ctx.call(cancel).await?;
+    ctx.notify_jobs(vec![job_id]);
     Ok(ApiResponse::json(
         200,
         &json!({ "ok": true, "status": outcome["status"], "cancelRequested": outcome["cancelRequested"] }),
@@ -94,22 +93,22 @@ pub async fn task_cancel(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 /// `POST workers/heartbeat` -> `{ok, workerId, lastSeenAt}`.
 pub async fn worker_heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body = ctx.body()?;
-    let mut args = tasks::worker_heartbeat_args(&body)?;
-    check_executor(&ctx, &args["p_executor_id"], "report for")?;
+    let mut heartbeat = tasks::worker_heartbeat_args(&body)?;
+    check_executor(&ctx, &heartbeat.executor_id, "report for")?;
     // A signed agent speaks for itself only; every other caller owns the
     // worker rows it first wrote (the platform writes any).
     if ctx.principal.via == Via::Signature {
         if let Some(agent) = &ctx.principal.sub {
-            if args["p_agent_id"].as_str() != Some(agent.as_str()) {
+            if heartbeat.agent_id != *agent {
                 return Err(ApiError::new(403, "forbidden", format!("this signature speaks for agent {agent} only")));
             }
         }
     }
     if ctx.principal.role != Role::Service {
-        args["p_principal"] = ctx.principal.id().into();
+        heartbeat.principal = Some(ctx.principal.id());
     }
-    let outcome = ctx.rpc("upsert_heartbeat", &args).await.map_err(queue_error)?;
-    ctx.after_response(channel_hub::heartbeat(ctx.env.clone(), tasks::presence_row(&args, &outcome)));
+    let outcome = ctx.call(heartbeat.clone()).await?;
+    ctx.after_response(channel_hub::heartbeat(ctx.env.clone(), tasks::presence_row(&heartbeat, &outcome)));
     Ok(ApiResponse::json(200, &outcome))
 }
 
@@ -125,11 +124,11 @@ pub async fn leases_release(ctx: RequestContext) -> Result<ApiResponse, ApiError
 
 /// Expired leases back to the queue, or to the dead letters past the bound.
 pub async fn reap(config: &Config) -> Result<Value, ApiError> {
-    platform_rpc(config, "reap", &json!({ "p_max_lost_leases": config.max_lost_leases })).await
+    platform::call(config, Reap { max_lost_leases: config.max_lost_leases }).await
 }
 
 pub async fn sweep_idempotency_keys(config: &Config) -> Result<Value, ApiError> {
-    platform_rpc(config, "idempotency_sweep", &json!({})).await
+    platform::call(config, IdempotencySweep {}).await
 }
 
 /// The jobs the reaper changed.
@@ -138,22 +137,15 @@ pub fn reaped_ids(outcome: &Value) -> Vec<String> {
 }
 
 /// A worker token scoped to one executor may name only that executor.
-fn check_executor(ctx: &RequestContext, executor_id: &Value, action: &str) -> Result<(), ApiError> {
+fn check_executor(ctx: &RequestContext, executor_id: &str, action: &str) -> Result<(), ApiError> {
     match &ctx.principal.executor_id {
-        Some(scope) if executor_id.as_str() != Some(scope.as_str()) => Err(ApiError::new(
+        Some(scope) if executor_id != scope => Err(ApiError::new(
             403,
             "executor_forbidden",
             format!("this token may only {action} jobs of executor {scope}"),
         )),
         _ => Ok(()),
     }
-}
-
-/// Lease-checked changes carry the token's executor scope, so a scoped
-/// worker's change to another executor's job finds no job (404).
-fn scoped(ctx: &RequestContext, mut args: Value) -> Value {
-    args["p_executor_id"] = ctx.principal.executor_id.clone().into();
-    args
 }
 
 /// Job ids out of JSON values (strings), for the hubs' doorbells.
@@ -163,14 +155,5 @@ fn ids<'v>(values: impl IntoIterator<Item = &'v Value>) -> Vec<String> {
 
 /// Folds the metrics counters of ended database sessions together.
 pub async fn compact_job_counts(config: &Config) -> Result<Value, ApiError> {
-    platform_rpc(config, "compact_job_counts", &json!({})).await
-}
-
-async fn platform_rpc(config: &Config, function: &str, args: &Value) -> Result<Value, ApiError> {
-    platform::rpc(config, function, args).await.map_err(queue_error)
-}
-
-fn unexpected(function: &str, value: &Value) -> ApiError {
-    worker::console_error!("{function} answered an unexpected shape: {value}");
-    ApiError::new(502, "upstream_error", format!("unexpected answer from {function}")).with_retryable(true)
+    platform::call(config, CompactJobCounts {}).await
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cogo_shared::config::Config;
 use cogo_shared::http::sse::frame;
+use cogo_shared::queue::reads::WorkersActive;
 use cogo_shared::realtime::channels::WORKERS;
 use cogo_shared::time::iso8601;
 use serde::{Deserialize, Serialize};
@@ -157,7 +158,7 @@ impl ChannelHub {
     /// first frames (this object may be new, or have slept).
     async fn load_roster(&self, config: &Config) {
         let window = config.workers_window_ms / 1000;
-        match platform::rpc(config, "workers_active", &json!({ "p_window_seconds": window.max(1) })).await {
+        match platform::call(config, WorkersActive { window_seconds: window.max(1).into() }).await {
             Ok(active) => {
                 let mut channel = self.channel.borrow_mut();
                 for row in active["items"].as_array().into_iter().flatten() {
@@ -167,7 +168,7 @@ impl ChannelHub {
                     channel.workers.entry(id).or_insert((seen as f64, row.clone()));
                 }
             }
-            Err(e) => worker::console_error!("workers roster: {}", e.reason()),
+            Err(e) => worker::console_error!("workers roster: {e}"),
         }
     }
 }

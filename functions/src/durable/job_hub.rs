@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use cogo_shared::config::Config;
 use cogo_shared::http::sse;
+use cogo_shared::queue::reads::{JobEventsPage, JobGet};
 use cogo_shared::realtime::chat;
 use cogo_shared::time::iso8601;
 use serde::{Deserialize, Serialize};
@@ -177,11 +178,11 @@ async fn deliver(hub: &Rc<RefCell<Hub>>, config: &Config) {
         (h.job_id.clone().unwrap_or_default(), from)
     };
     loop {
-        let args = json!({ "p_job_id": job_id, "p_after": after, "p_limit": PAGE });
-        let page = match platform::rpc(config, "job_events_page", &args).await {
+        let args = JobEventsPage { job_id: job_id.clone(), after, limit: PAGE };
+        let page = match platform::call(config, args).await {
             Ok(page) => page,
             Err(e) => {
-                worker::console_error!("job hub {job_id}: reading events failed: {}", e.reason());
+                worker::console_error!("job hub {job_id}: reading events failed: {e}");
                 return;
             }
         };
@@ -243,10 +244,10 @@ async fn chat_result(hub: &Rc<RefCell<Hub>>, config: &Config, job_id: &str, even
     if !chatting || !events.iter().any(|e| e["event_type"] == "succeeded") {
         return Value::Null;
     }
-    match platform::rpc(config, "job_get", &json!({ "p_job_id": job_id })).await {
+    match platform::call(config, JobGet { job_id: job_id.to_string() }).await {
         Ok(job) => job["result"].clone(),
         Err(e) => {
-            worker::console_error!("job hub {job_id}: reading the result failed: {}", e.reason());
+            worker::console_error!("job hub {job_id}: reading the result failed: {e}");
             Value::Null
         }
     }

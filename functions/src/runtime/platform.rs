@@ -1,11 +1,13 @@
-//! PostgREST as the platform (the service role), for handlers and for work
-//! outside a request (the cron reaper).
+//! Calls to the `cogo` schema's SQL functions as the platform (the service
+//! role) or under a user's JWT, for handlers and for work outside a request
+//! (the cron, the hubs).
 
 use std::time::Duration;
 
 use cogo_shared::config::Config;
-use cogo_shared::postgrest::{Postgrest, UpstreamError};
-use serde_json::Value;
+use cogo_shared::postgrest::{Postgrest, SqlCall};
+use cogo_shared::queue::tasks::queue_error;
+use cogo_shared::ApiError;
 
 use crate::runtime::transport::FetchTransport;
 
@@ -17,20 +19,15 @@ pub fn transport(config: &Config) -> FetchTransport {
     FetchTransport { timeout: Duration::from_millis(config.postgrest_timeout_ms.into()) }
 }
 
-/// Calls a `cogo` schema function as the platform.
-pub async fn rpc(config: &Config, function: &str, args: &Value) -> Result<Value, UpstreamError> {
-    rpc_as(config, None, function, args).await
+/// Calls a SQL function as the platform.
+pub async fn call<C: SqlCall>(config: &Config, call: C) -> Result<C::Output, ApiError> {
+    call_as(config, None, call).await
 }
 
-/// Calls a `cogo` schema function as the platform, or under a user's JWT
-/// (the gateway's `apikey` is then the publishable key when one is
-/// configured).
-pub async fn rpc_as(
-    config: &Config,
-    user_jwt: Option<&str>,
-    function: &str,
-    args: &Value,
-) -> Result<Value, UpstreamError> {
+/// Calls a SQL function as the platform, or under a user's JWT (the
+/// gateway's `apikey` is then the publishable key when one is configured).
+/// A failure the function raised on purpose keeps its status and code.
+pub async fn call_as<C: SqlCall>(config: &Config, user_jwt: Option<&str>, call: C) -> Result<C::Output, ApiError> {
     let postgrest = match user_jwt {
         None => postgrest(config),
         Some(jwt) => {
@@ -38,5 +35,5 @@ pub async fn rpc_as(
             Postgrest::as_user(&config.postgrest_url, api_key, jwt)
         }
     };
-    postgrest.send(&transport(config), postgrest.rpc("cogo", function, args)).await
+    postgrest.call(&transport(config), &call).await.map_err(queue_error)
 }

@@ -101,6 +101,17 @@ impl Principal {
             (None, None) => format!("{}:{}", self.role.name(), self.via.name()),
         }
     }
+
+    /// Who owns the jobs this caller enqueues (and so may read and cancel
+    /// them): a user, by their `sub`; the platform and workers nobody. A
+    /// user token without a `sub` could own nothing, so it is refused.
+    pub fn job_owner(&self) -> Result<Option<&str>, ApiError> {
+        match (self.role, &self.sub) {
+            (Role::Authenticated, Some(sub)) => Ok(Some(sub)),
+            (Role::Authenticated, None) => Err(ApiError::new(403, "forbidden", "a user token without sub")),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -409,7 +420,7 @@ fn verify_jwt(config: &AuthConfig, token: &str, jwks: Option<&JwkSet>, now: i64)
 /// the lower-case hex SHA-256 of the body (of nothing when there is none),
 /// and the `x-agent-id` value (empty when absent).
 pub fn v1_string_to_sign(method: &str, path_and_query: &str, ts: &str, body: &[u8], agent_id: &str) -> String {
-    let body_hash = hex_encode(&Sha256::digest(body));
+    let body_hash = crate::hex(&Sha256::digest(body));
     format!("v1\n{}\n{path_and_query}\n{ts}\n{body_hash}\n{agent_id}", method.to_ascii_uppercase())
 }
 
@@ -474,7 +485,7 @@ fn verify_hmac(config: &AuthConfig, creds: &Credentials, now: i64) -> Result<Opt
     if scheme == Scheme::V1 {
         principal.sub = agent_id.map(str::to_string);
     }
-    Ok(Some((principal, hex_encode(&mac_bytes))))
+    Ok(Some((principal, crate::hex(&mac_bytes))))
 }
 
 /// Exactly 64 hex digits (lower-case, or also upper-case when
@@ -495,10 +506,6 @@ fn hex_decode_32(s: &str, any_case: bool) -> Option<[u8; 32]> {
         out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
     }
     Some(out)
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -533,6 +540,16 @@ mod tests {
     fn auth_with(authorization: &str) -> Result<Principal, ApiError> {
         authenticate(&config(), &Credentials { authorization: Some(authorization), ..Default::default() }, None, NOW)
             .map(|a| a.principal)
+    }
+
+    #[test]
+    fn jobs_belong_to_users_only() {
+        let caller =
+            |role, sub: Option<&str>| Principal { sub: sub.map(str::to_string), ..Principal::new(role, Via::Jwt) };
+        assert_eq!(caller(Role::Authenticated, Some("u")).job_owner(), Ok(Some("u")));
+        assert_eq!(caller(Role::Service, Some("svc")).job_owner(), Ok(None));
+        assert_eq!(caller(Role::Worker, Some("agent-7")).job_owner(), Ok(None), "an agent never passes for a user");
+        assert_eq!(caller(Role::Authenticated, None).job_owner().unwrap_err().status, 403);
     }
 
     #[test]
@@ -610,7 +627,7 @@ mod tests {
     fn sign(message: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"hmac-secret").unwrap();
         mac.update(message);
-        hex_encode(&mac.finalize().into_bytes())
+        crate::hex(&mac.finalize().into_bytes())
     }
 
     /// The README's worked example of a v1 signature.
@@ -626,7 +643,7 @@ mod tests {
         );
         let mut mac = Hmac::<Sha256>::new_from_slice(b"example-hmac-secret").unwrap();
         mac.update(text.as_bytes());
-        let sig = hex_encode(&mac.finalize().into_bytes());
+        let sig = crate::hex(&mac.finalize().into_bytes());
         assert_eq!(sig, "2824170326867a1684ad139f7eef045f872ae94de4c13d5c3bfd95566092f914");
         let c = AuthConfig { hmac_secret: Some("example-hmac-secret".into()), ..Default::default() };
         let signature = format!("v1={sig}");

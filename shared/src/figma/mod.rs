@@ -17,6 +17,7 @@ pub mod reverse;
 
 use std::borrow::Cow;
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -24,6 +25,8 @@ use crate::auth::{Principal, Role};
 use crate::http::body::Body;
 use crate::http::error::ApiError;
 use crate::http::ApiResponse;
+use crate::postgrest::sql_call;
+use crate::queue::tasks::Enqueue;
 
 /// A conversion failure naming the JSON path of the offending value.
 fn bad_input(path: &str, reason: &str) -> ApiError {
@@ -777,13 +780,50 @@ pub fn generate_answer(trace_id: &str, result: Value) -> ApiResponse {
 
 /// The arguments of `record_project_update` for a conversion: `owner`
 /// (see [`project_owner`]) is who must own the project.
-pub fn outbox_args(project: &str, trace_id: &str, owner: Option<&str>, result: &Value) -> Value {
+pub fn outbox_args(project: &str, trace_id: &str, owner: Option<&str>, result: &Value) -> RecordProjectUpdate {
     let cogo = &result["cogo_ui_json"];
-    let rows = Value::Array(crate::figma::creatego::rows(&cogo["tree"], 0));
-    let mut args = json!({ "p_project": project, "p_trace": trace_id, "p_owner": owner, "p_page": cogo["page"] });
-    args["p_rows"] = rows;
-    args
+    RecordProjectUpdate {
+        project: project.to_string(),
+        trace: trace_id.to_string(),
+        owner: owner.map(str::to_string),
+        page: cogo["page"].clone(),
+        rows: Value::Array(crate::figma::creatego::rows(&cogo["tree"], 0)),
+    }
 }
+
+/// `cogo.record_project_update`: a conversion into the project outbox, in
+/// the same transaction as the check that `owner` owns the project.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordProjectUpdate {
+    #[serde(rename = "p_project")]
+    pub project: String,
+    #[serde(rename = "p_trace")]
+    pub trace: String,
+    #[serde(rename = "p_owner")]
+    pub owner: Option<String>,
+    #[serde(rename = "p_page")]
+    pub page: Value,
+    #[serde(rename = "p_rows")]
+    pub rows: Value,
+}
+sql_call!(RecordProjectUpdate => "record_project_update", Value);
+
+/// `cogo.project_claim`: the project is `owner`'s (the first to use it owns
+/// it), or someone else's (404).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectClaim {
+    #[serde(rename = "p_project")]
+    pub project: String,
+    #[serde(rename = "p_owner")]
+    pub owner: Option<String>,
+}
+sql_call!(ProjectClaim => "project_claim", Value);
+
+/// `cogo.project_updates_apply`: projects pending outbox rows into the
+/// application tables.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectUpdatesApply {}
+sql_call!(ProjectUpdatesApply => "project_updates_apply", Value);
 
 /// A top-level node in REST's names: a plugin serialization is mapped (with
 /// its subtree), a REST node is used as it is.
@@ -877,7 +917,7 @@ fn owner_scope(owner: Option<&str>) -> String {
     match owner {
         Some(owner) => {
             let digest = Sha256::digest(owner.as_bytes());
-            format!("{}/", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+            format!("{}/", crate::hex(&digest[..16]))
         }
         None => String::new(),
     }
@@ -957,9 +997,9 @@ pub fn is_agent_service(service: &str) -> bool {
         || service.strip_prefix("actionflow/").is_some_and(named)
 }
 
-/// `task.assign` arguments for an agent service call: `{projectId (uuid),
+/// The job behind an agent service call: `{projectId (uuid),
 /// page_id? (integer), ...}` as the payload, typed `figma.uui.<service>`.
-pub fn agent_job_args(service: &str, body: &Body, executor: &str, owner: Option<&str>) -> Result<Value, ApiError> {
+pub fn agent_job_args(service: &str, body: &Body, executor: &str, owner: Option<&str>) -> Result<Enqueue, ApiError> {
     if !is_agent_service(service) {
         return Err(ApiError::not_found(format!("no figma-compat service uui/{service}")));
     }
@@ -967,10 +1007,8 @@ pub fn agent_job_args(service: &str, body: &Body, executor: &str, owner: Option<
         return Err(bad_input("$.projectId", "is required (a UUID)"));
     }
     body.opt_int(&["page_id", "pageId"], 0, i64::from(i32::MAX))?;
-    Ok(json!({
-        "p_type": format!("figma.uui.{}", service.replace('/', ".")), "p_executor_id": executor,
-        "p_payload": Value::Object(body.fields().clone()), "p_owner_id": owner,
-    }))
+    let job_type = format!("figma.uui.{}", service.replace('/', "."));
+    Ok(Enqueue::new(job_type, executor, Value::Object(body.fields().clone()), owner))
 }
 
 /// An error as the Figma plugin reads it: `{ok: false, error, reason,
@@ -1066,10 +1104,7 @@ mod tests {
             Some("u"),
         )
         .unwrap();
-        assert_eq!(
-            (args["p_type"].as_str(), args["p_payload"]["page_id"].as_i64()),
-            (Some("figma.uui.bdd.generate"), Some(3))
-        );
+        assert_eq!((args.job_type.as_str(), args.payload["page_id"].as_i64()), ("figma.uui.bdd.generate", Some(3)));
         assert_eq!(agent_job_args("bdd/generate", &body(r#"{"projectId":"x"}"#), "a", None).unwrap_err().status, 400);
         assert_eq!(
             agent_job_args("bdd/generate", &body(&format!(r#"{{"projectId":"{p}","page_id":"one"}}"#)), "a", None)

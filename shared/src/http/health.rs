@@ -12,7 +12,7 @@ use crate::time::iso8601;
 /// with `db: "unreachable"` when PostgREST or the database does not answer.
 pub async fn check<T: Transport>(transport: &T, postgrest: &Postgrest, version: &str, now_ms: i64) -> ApiResponse {
     let timestamp = iso8601(now_ms);
-    match postgrest.send(transport, postgrest.rpc_get("cogo", "health")).await {
+    match async { postgrest.send(transport, postgrest.rpc_get("health")?).await }.await {
         Ok(_) => ApiResponse::json(200, &json!({"ok": true, "timestamp": timestamp, "version": version, "db": "ok"})),
         Err(e) => ApiError::new(503, "db_unreachable", format!("database unreachable: {}", e.reason()))
             .with_details(json!({"db": "unreachable"}))

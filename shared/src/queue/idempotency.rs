@@ -1,12 +1,14 @@
 //! `Idempotency-Key` on POSTs: the calls to make around a request and how to
 //! read their answers (SQL in migrations/functions/idempotency.sql).
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::http::error::ApiError;
 use crate::http::ApiResponse;
+use crate::postgrest::sql_call;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "Idempotent-Replayed";
@@ -39,10 +41,54 @@ pub fn scope(route: &str, principal: &Principal) -> String {
     format!("{route}|{}", principal.id())
 }
 
+/// `cogo.idempotency_begin`: claims a key, or says how it was used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdempotencyBegin {
+    #[serde(rename = "p_principal")]
+    pub principal: String,
+    #[serde(rename = "p_route")]
+    pub route: String,
+    #[serde(rename = "p_key")]
+    pub key: String,
+    #[serde(rename = "p_request_hash")]
+    pub request_hash: String,
+    #[serde(rename = "p_lease_seconds")]
+    pub lease_seconds: u32,
+}
+sql_call!(IdempotencyBegin => "idempotency_begin", Value);
+
+/// `cogo.idempotency_finish`: stores a response under its key, or frees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdempotencyFinish {
+    #[serde(rename = "p_principal")]
+    pub principal: String,
+    #[serde(rename = "p_route")]
+    pub route: String,
+    #[serde(rename = "p_key")]
+    pub key: String,
+    #[serde(rename = "p_status")]
+    pub status: Option<u16>,
+    #[serde(rename = "p_body")]
+    pub body: Value,
+    #[serde(rename = "p_ttl_seconds")]
+    pub ttl_seconds: u32,
+}
+sql_call!(IdempotencyFinish => "idempotency_finish", Value);
+
+/// `cogo.idempotency_sweep`: drops expired keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdempotencySweep {}
+sql_call!(IdempotencySweep => "idempotency_sweep", Value);
+
 /// Starts a keyed request, holding the key for `lease_seconds` while it runs.
-pub fn begin_args(principal: &str, route: &str, key: &str, body: &[u8], lease_seconds: u32) -> Value {
-    let hash: String = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
-    json!({"p_principal": principal, "p_route": route, "p_key": key, "p_request_hash": hash, "p_lease_seconds": lease_seconds})
+pub fn begin_args(principal: &str, route: &str, key: &str, body: &[u8], lease_seconds: u32) -> IdempotencyBegin {
+    IdempotencyBegin {
+        principal: principal.to_string(),
+        route: route.to_string(),
+        key: key.to_string(),
+        request_hash: crate::hex(&Sha256::digest(body)),
+        lease_seconds,
+    }
 }
 
 pub fn read_begin(answer: &Value) -> Result<Begin, ApiError> {
@@ -72,19 +118,29 @@ pub fn read_begin(answer: &Value) -> Result<Begin, ApiError> {
 
 /// Stores responses below 500 for `ttl_seconds`; a 5xx forgets the key so a
 /// retry runs again.
-pub fn finish_args(principal: &str, route: &str, key: &str, response: &ApiResponse, ttl_seconds: u32) -> Value {
+pub fn finish_args(
+    principal: &str,
+    route: &str,
+    key: &str,
+    response: &ApiResponse,
+    ttl_seconds: u32,
+) -> IdempotencyFinish {
     let stored = response.status < 500;
-    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    json!({
-        "p_principal": principal, "p_route": route, "p_key": key,
-        "p_status": stored.then_some(response.status), "p_body": if stored { body } else { Value::Null },
-        "p_ttl_seconds": ttl_seconds,
-    })
+    let body = if stored { serde_json::from_slice(&response.body).unwrap_or(Value::Null) } else { Value::Null };
+    IdempotencyFinish {
+        principal: principal.to_string(),
+        route: route.to_string(),
+        key: key.to_string(),
+        status: stored.then_some(response.status),
+        body,
+        ttl_seconds,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn keys_are_checked() {
@@ -112,8 +168,8 @@ mod tests {
     #[test]
     fn same_body_same_hash() {
         let a = begin_args("p", "/r", "k", b"{}", 60);
-        assert_eq!(a["p_request_hash"], begin_args("p", "/r", "k", b"{}", 60)["p_request_hash"]);
-        assert_ne!(a["p_request_hash"], begin_args("p", "/r", "k", b"{ }", 60)["p_request_hash"]);
+        assert_eq!(a.request_hash, begin_args("p", "/r", "k", b"{}", 60).request_hash);
+        assert_ne!(a.request_hash, begin_args("p", "/r", "k", b"{ }", 60).request_hash);
     }
 
     #[test]
@@ -133,9 +189,9 @@ mod tests {
     #[test]
     fn server_errors_are_not_stored() {
         let failed = ApiError::new(503, "db_unavailable", "x").into_response();
-        assert_eq!(finish_args("p", "/r", "k", &failed, 60)["p_status"], Value::Null);
+        assert_eq!(finish_args("p", "/r", "k", &failed, 60).status, None);
         let ok = ApiResponse::json(200, &json!({"a": 1}));
         let args = finish_args("p", "/r", "k", &ok, 60);
-        assert_eq!((args["p_status"].as_u64(), &args["p_body"]), (Some(200), &json!({"a": 1})));
+        assert_eq!((args.status, &args.body), (Some(200), &json!({"a": 1})));
     }
 }

@@ -8,11 +8,13 @@
 //! is still accepted and means "created strictly before".
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::http::body::{parse_uuid, Body};
 use crate::http::error::ApiError;
 use crate::http::query::{invalid, Query};
+use crate::postgrest::sql_call;
 use crate::time::{iso8601, parse_timestamp};
 
 pub const DEFAULT_PAGE: i64 = 20;
@@ -82,67 +84,163 @@ fn page_size(q: &Query) -> Result<i64, ApiError> {
     Ok(q.opt_int("limit", 1, MAX_PAGE)?.unwrap_or(DEFAULT_PAGE))
 }
 
-/// `p_limit` and the cursor arguments shared by the paged listings.
-fn paging_args(q: &Query, ids: IdKind) -> Result<Map<String, Value>, ApiError> {
-    let mut args = Map::new();
-    args.insert("p_limit".into(), page_size(q)?.into());
+/// The page size and cursor arguments shared by the paged listings; a
+/// cursor the caller did not send is left out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Paging {
+    #[serde(rename = "p_limit")]
+    pub limit: i64,
+    #[serde(rename = "p_after_at", skip_serializing_if = "Option::is_none")]
+    pub after_at: Option<String>,
+    #[serde(rename = "p_after_id", skip_serializing_if = "Option::is_none")]
+    pub after_id: Option<String>,
+    #[serde(rename = "p_before", skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+fn paging_args(q: &Query, ids: IdKind) -> Result<Paging, ApiError> {
+    let mut paging = Paging { limit: page_size(q)?, after_at: None, after_id: None, before: None };
     match q.raw(&["cursor"]).map(|c| decode_cursor(c, ids)).transpose()? {
         Some(Cursor::After { at, id }) => {
-            args.insert("p_after_at".into(), at.into());
-            args.insert("p_after_id".into(), id.into());
+            paging.after_at = Some(at);
+            paging.after_id = Some(id);
         }
-        Some(Cursor::Before(at)) => {
-            args.insert("p_before".into(), at.into());
-        }
+        Some(Cursor::Before(at)) => paging.before = Some(at),
         None => {}
     }
-    Ok(args)
+    Ok(paging)
 }
 
-fn filter(q: &Query, names: &[&str]) -> Result<Value, ApiError> {
-    Ok(q.opt_str(names, MAX_FILTER_CHARS)?.map(Value::from).unwrap_or(Value::Null))
+fn filter(q: &Query, names: &[&str]) -> Result<Option<String>, ApiError> {
+    q.opt_str(names, MAX_FILTER_CHARS)
 }
+
+/// `cogo.jobs_recent`: a page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobsRecent {
+    #[serde(flatten)]
+    pub paging: Paging,
+    #[serde(rename = "p_status")]
+    pub status: Option<String>,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: Option<String>,
+    #[serde(rename = "p_type")]
+    pub job_type: Option<String>,
+}
+sql_call!(JobsRecent => "jobs_recent", Value);
 
 /// `jobs/recent?limit&cursor&status&executorId&type`.
-pub fn jobs_recent_args(q: &Query) -> Result<Value, ApiError> {
-    let mut args = paging_args(q, IdKind::Uuid)?;
+pub fn jobs_recent_args(q: &Query) -> Result<JobsRecent, ApiError> {
+    let paging = paging_args(q, IdKind::Uuid)?;
     let status = filter(q, &["status"])?;
-    if let Some(s) = status.as_str() {
+    if let Some(s) = status.as_deref() {
         if !crate::queue::tasks::STATUSES.contains(&s) {
             return Err(invalid("status", &format!("one of {}", crate::queue::tasks::STATUSES.join(", "))));
         }
     }
-    args.insert("p_status".into(), status);
-    args.insert("p_executor_id".into(), filter(q, &["executorId", "executor_id"])?);
-    args.insert("p_type".into(), filter(q, &["type"])?);
-    Ok(Value::Object(args))
+    Ok(JobsRecent {
+        paging,
+        status,
+        executor_id: filter(q, &["executorId", "executor_id"])?,
+        job_type: filter(q, &["type"])?,
+    })
 }
+
+/// `cogo.dlq_list`: a page of dead letters, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DlqList {
+    #[serde(flatten)]
+    pub paging: Paging,
+    #[serde(rename = "p_type")]
+    pub job_type: Option<String>,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: Option<String>,
+    #[serde(rename = "p_from")]
+    pub from: Option<String>,
+    #[serde(rename = "p_to")]
+    pub to: Option<String>,
+}
+sql_call!(DlqList => "dlq_list", Value);
 
 /// `dlq-list?limit&cursor&type&executorId&from&to`.
-pub fn dlq_list_args(q: &Query) -> Result<Value, ApiError> {
-    let mut args = paging_args(q, IdKind::Integer)?;
-    args.insert("p_type".into(), filter(q, &["type"])?);
-    args.insert("p_executor_id".into(), filter(q, &["executorId", "executor_id"])?);
-    args.insert("p_from".into(), q.opt_timestamp("from")?.into());
-    args.insert("p_to".into(), q.opt_timestamp("to")?.into());
-    Ok(Value::Object(args))
+pub fn dlq_list_args(q: &Query) -> Result<DlqList, ApiError> {
+    Ok(DlqList {
+        paging: paging_args(q, IdKind::Integer)?,
+        job_type: filter(q, &["type"])?,
+        executor_id: filter(q, &["executorId", "executor_id"])?,
+        from: q.opt_timestamp("from")?,
+        to: q.opt_timestamp("to")?,
+    })
 }
 
+/// `cogo.job_get`: one job, if the caller may see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobGet {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+}
+sql_call!(JobGet => "job_get", Value);
+
+/// `cogo.job_summary`: a job with its artifacts and latest events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSummary {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+}
+sql_call!(JobSummary => "job_summary", Value);
+
+/// `cogo.job_artifacts`: a job's artifacts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobArtifacts {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+}
+sql_call!(JobArtifacts => "job_artifacts", Value);
+
+/// `cogo.job_events_page`: a job's events after a seq, in seq order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobEventsPage {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+    #[serde(rename = "p_after")]
+    pub after: i64,
+    #[serde(rename = "p_limit")]
+    pub limit: i64,
+}
+sql_call!(JobEventsPage => "job_events_page", Value);
+
 /// `events/by-job/:id?after&limit`: seq order, after a seq.
-pub fn job_events_args(job_id: &str, q: &Query) -> Result<Value, ApiError> {
+pub fn job_events_args(job_id: &str, q: &Query) -> Result<JobEventsPage, ApiError> {
     let after = match q.raw(&["after", "cursor"]) {
         None => 0,
         Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| invalid("after", "an event seq"))?,
     };
     let limit = q.opt_int("limit", 1, MAX_EVENTS_PAGE)?.unwrap_or(DEFAULT_EVENTS_PAGE);
-    Ok(json!({ "p_job_id": job_id, "p_after": after, "p_limit": limit }))
+    Ok(JobEventsPage { job_id: job_id.to_string(), after, limit })
 }
 
-/// `workers-active?window=<seconds>`.
-pub fn workers_active_args(q: &Query) -> Result<Value, ApiError> {
-    let window = q.opt_int("window", 1, MAX_ACTIVE_WINDOW_SECS)?.unwrap_or(DEFAULT_ACTIVE_WINDOW_SECS);
-    Ok(json!({ "p_window_seconds": window }))
+/// `cogo.workers_active`: workers seen within the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkersActive {
+    #[serde(rename = "p_window_seconds")]
+    pub window_seconds: i64,
 }
+sql_call!(WorkersActive => "workers_active", Value);
+
+/// `workers-active?window=<seconds>`.
+pub fn workers_active_args(q: &Query) -> Result<WorkersActive, ApiError> {
+    let window = q.opt_int("window", 1, MAX_ACTIVE_WINDOW_SECS)?.unwrap_or(DEFAULT_ACTIVE_WINDOW_SECS);
+    Ok(WorkersActive { window_seconds: window })
+}
+
+/// `cogo.metrics_overview`; `latest` jobs listed (the function's default
+/// when left out).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricsOverview {
+    #[serde(rename = "p_latest", skip_serializing_if = "Option::is_none")]
+    pub latest: Option<i64>,
+}
+sql_call!(MetricsOverview => "metrics_overview", Value);
 
 /// A path's `:id` as a job id.
 pub fn job_id(raw: Option<&str>) -> Result<String, ApiError> {
@@ -179,42 +277,67 @@ fn unexpected_answer() -> ApiError {
 /// What `dlq-retry` was asked: one letter, or every letter matching a filter.
 #[derive(Debug, PartialEq)]
 pub enum DlqRetry {
-    One(Value),
-    Matching(Value),
+    One(DlqRetryOne),
+    Matching(DlqRetryMatching),
 }
+
+/// `cogo.dlq_retry`: one dead letter enqueued again (once).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DlqRetryOne {
+    #[serde(rename = "p_dlq_id")]
+    pub dlq_id: i64,
+}
+sql_call!(DlqRetryOne => "dlq_retry", Value);
+
+/// `cogo.dlq_retry_matching`: the oldest matching letters not yet retried.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DlqRetryMatching {
+    #[serde(rename = "p_type")]
+    pub job_type: Option<String>,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: Option<String>,
+    #[serde(rename = "p_from")]
+    pub from: Option<String>,
+    #[serde(rename = "p_to")]
+    pub to: Option<String>,
+    #[serde(rename = "p_max")]
+    pub max: i64,
+    #[serde(rename = "p_dry_run")]
+    pub dry_run: bool,
+}
+sql_call!(DlqRetryMatching => "dlq_retry_matching", Value);
 
 /// `{dlqId}` retries one letter; otherwise a filter (`type`, `executorId`,
 /// `from`, `to`) and/or `max`, with `dryRun`, retries the matching letters.
 /// An empty body is refused rather than taken to mean "retry everything".
 pub fn dlq_retry_args(body: &Body) -> Result<DlqRetry, ApiError> {
     if let Some(id) = body.opt_int(&["dlqId", "dlq_id", "id"], 1, i64::MAX)? {
-        return Ok(DlqRetry::One(json!({ "p_dlq_id": id })));
+        return Ok(DlqRetry::One(DlqRetryOne { dlq_id: id }));
     }
-    let timestamp = |name: &str| -> Result<Value, ApiError> {
-        match body.opt_str(&[name], 64)? {
-            Some(t) => parse_timestamp(&t)
-                .map(Value::from)
-                .ok_or_else(|| crate::http::body::invalid(name, "an RFC 3339 timestamp")),
-            None => Ok(Value::Null),
-        }
+    let timestamp = |name: &str| -> Result<Option<String>, ApiError> {
+        body.opt_str(&[name], 64)?
+            .map(|t| parse_timestamp(&t).ok_or_else(|| crate::http::body::invalid(name, "an RFC 3339 timestamp")))
+            .transpose()
     };
     let kind = body.opt_str(&["type"], MAX_FILTER_CHARS)?;
     let executor = body.opt_str(&["executorId", "executor_id"], MAX_FILTER_CHARS)?;
     let (from, to) = (timestamp("from")?, timestamp("to")?);
     let max = body.opt_int(&["max"], 1, MAX_DLQ_RETRY)?;
-    if kind.is_none() && executor.is_none() && from.is_null() && to.is_null() && max.is_none() {
+    if kind.is_none() && executor.is_none() && from.is_none() && to.is_none() && max.is_none() {
         return Err(ApiError::bad_request(
             "missing_field",
             "dlqId is required, or a filter (type, executorId, from, to) or max to retry many",
         )
         .with_details(json!({ "field": "dlqId" })));
     }
-    let args = json!({
-        "p_type": kind, "p_executor_id": executor, "p_from": from, "p_to": to,
-        "p_max": max.unwrap_or(DEFAULT_DLQ_RETRY_MAX),
-        "p_dry_run": body.opt_bool("dryRun")?.unwrap_or(false),
-    });
-    Ok(DlqRetry::Matching(args))
+    Ok(DlqRetry::Matching(DlqRetryMatching {
+        job_type: kind,
+        executor_id: executor,
+        from,
+        to,
+        max: max.unwrap_or(DEFAULT_DLQ_RETRY_MAX),
+        dry_run: body.opt_bool("dryRun")?.unwrap_or(false),
+    }))
 }
 
 #[cfg(test)]
@@ -258,21 +381,21 @@ mod tests {
     #[test]
     fn jobs_recent_maps_filters_and_bounds_the_limit() {
         let args = jobs_recent_args(&Query::parse(Some("limit=5&executorId=e&status=queued&type=t"))).unwrap();
-        assert_eq!(args["p_limit"], 5);
-        assert_eq!(args["p_executor_id"], "e");
-        assert_eq!(args["p_status"], "queued");
-        assert_eq!(jobs_recent_args(&Query::parse(None)).unwrap()["p_limit"], DEFAULT_PAGE);
+        assert_eq!(args.paging.limit, 5);
+        assert_eq!(args.executor_id.as_deref(), Some("e"));
+        assert_eq!(args.status.as_deref(), Some("queued"));
+        assert_eq!(jobs_recent_args(&Query::parse(None)).unwrap().paging.limit, DEFAULT_PAGE);
         for bad in ["limit=0", "limit=101", "limit=x", "status=sleeping", "cursor=null"] {
             assert_eq!(jobs_recent_args(&Query::parse(Some(bad))).unwrap_err().status, 400, "{bad}");
         }
         let cursor = encode_cursor(&json!({ "at": "2026-11-23T09:29:23Z", "id": JOB })).unwrap();
         let args = jobs_recent_args(&Query::parse(Some(&format!("cursor={cursor}")))).unwrap();
         assert_eq!(
-            (args["p_after_at"].as_str(), args["p_after_id"].as_str()),
+            (args.paging.after_at.as_deref(), args.paging.after_id.as_deref()),
             (Some("2026-11-23T09:29:23Z"), Some(JOB))
         );
         let args = jobs_recent_args(&Query::parse(Some("cursor=2026-11-23T09:29:23Z"))).unwrap();
-        assert_eq!(args["p_before"], "2026-11-23T09:29:23Z");
+        assert_eq!(args.paging.before.as_deref(), Some("2026-11-23T09:29:23Z"));
     }
 
     #[test]
@@ -290,12 +413,12 @@ mod tests {
     #[test]
     fn dlq_retry_one_or_matching() {
         let body = |s: &str| Body::parse(s.as_bytes(), DEFAULT_MAX_BODY).unwrap();
-        assert_eq!(dlq_retry_args(&body(r#"{"dlqId":3}"#)).unwrap(), DlqRetry::One(json!({ "p_dlq_id": 3 })));
+        assert_eq!(dlq_retry_args(&body(r#"{"dlqId":3}"#)).unwrap(), DlqRetry::One(DlqRetryOne { dlq_id: 3 }));
         let DlqRetry::Matching(args) = dlq_retry_args(&body(r#"{"type":"t","dryRun":true}"#)).unwrap() else {
             panic!("a filter is a matching retry")
         };
-        assert_eq!((args["p_type"].as_str(), args["p_dry_run"].as_bool()), (Some("t"), Some(true)));
-        assert_eq!(args["p_max"], DEFAULT_DLQ_RETRY_MAX);
+        assert_eq!((args.job_type.as_deref(), args.dry_run), (Some("t"), true));
+        assert_eq!(args.max, DEFAULT_DLQ_RETRY_MAX);
         for bad in [r#"{}"#, r#"{"dryRun":true}"#, r#"{"dlqId":"x"}"#, r#"{"dlqId":0}"#, r#"{"from":"soon"}"#] {
             assert_eq!(dlq_retry_args(&body(bad)).unwrap_err().status, 400, "{bad}");
         }

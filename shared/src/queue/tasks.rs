@@ -2,11 +2,12 @@
 //! named arguments of the SQL functions in migrations/functions/jobs.sql,
 //! and the answers turned back into the clients' shapes.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::http::body::{field_too_large, invalid, Body};
 use crate::http::error::ApiError;
-use crate::postgrest::UpstreamError;
+use crate::postgrest::{sql_call, UpstreamError};
 use crate::time::parse_timestamp;
 
 pub const MAX_NAME: usize = 200;
@@ -22,6 +23,61 @@ pub const MAX_METADATA_KEYS: usize = 32;
 /// have (a claim makes a job `running`), so it matches nothing.
 pub const STATUSES: &[&str] = &["queued", "assigned", "running", "succeeded", "failed", "dead", "cancelled"];
 
+/// `cogo.enqueue`: a new job, or the one already under its idempotency key
+/// (the function fills in defaults for every argument left null).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Enqueue {
+    #[serde(rename = "p_type")]
+    pub job_type: String,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: String,
+    #[serde(rename = "p_payload")]
+    pub payload: Value,
+    #[serde(rename = "p_owner_id")]
+    pub owner_id: Option<String>,
+    #[serde(rename = "p_idempotency_key")]
+    pub idempotency_key: Option<String>,
+    /// Where the key lives (see `idempotency::scope`).
+    #[serde(rename = "p_idempotency_scope")]
+    pub idempotency_scope: Option<String>,
+    #[serde(rename = "p_priority")]
+    pub priority: Option<i64>,
+    #[serde(rename = "p_run_at")]
+    pub run_at: Option<String>,
+    #[serde(rename = "p_max_attempts")]
+    pub max_attempts: Option<i64>,
+    #[serde(rename = "p_backoff_base_ms")]
+    pub backoff_base_ms: Option<i64>,
+    #[serde(rename = "p_backoff_cap_ms")]
+    pub backoff_cap_ms: Option<i64>,
+}
+sql_call!(Enqueue => "enqueue", Value);
+
+impl Enqueue {
+    /// A job owned by `owner` (see `Principal::job_owner`), without a key,
+    /// scheduled with the queue's defaults.
+    pub fn new(
+        job_type: impl Into<String>,
+        executor_id: impl Into<String>,
+        payload: Value,
+        owner: Option<&str>,
+    ) -> Enqueue {
+        Enqueue {
+            job_type: job_type.into(),
+            executor_id: executor_id.into(),
+            payload,
+            owner_id: owner.map(str::to_string),
+            idempotency_key: None,
+            idempotency_scope: None,
+            priority: None,
+            run_at: None,
+            max_attempts: None,
+            backoff_base_ms: None,
+            backoff_cap_ms: None,
+        }
+    }
+}
+
 /// `task.assign` `{type, executorId, payload?, idempotencyKey?, priority?,
 /// runAt?, maxAttempts?, backoffBaseMs?, backoffCapMs?}`.
 /// `scope` is where the key lives (see `idempotency::scope`).
@@ -30,7 +86,7 @@ pub fn assign_args(
     header_key: Option<&str>,
     owner_id: Option<&str>,
     scope: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Enqueue, ApiError> {
     let job_type = body.req_str("type", MAX_NAME)?;
     let executor_id = body.req_str("executorId", MAX_NAME)?;
     let payload = body.opt_value(&["payload"]).unwrap_or_else(|| json!({}));
@@ -47,28 +103,45 @@ pub fn assign_args(
     let max_attempts = body.opt_int(&["maxAttempts", "max_attempts"], 1, 100)?;
     let base = body.opt_int(&["backoffBaseMs"], 0, 3_600_000)?;
     let cap = body.opt_int(&["backoffCapMs"], 0, 86_400_000)?;
-    Ok(json!({
-        "p_type": job_type, "p_executor_id": executor_id, "p_payload": payload,
-        "p_idempotency_key": key, "p_priority": priority, "p_run_at": run_at,
-        "p_max_attempts": max_attempts, "p_owner_id": owner_id,
-        "p_backoff_base_ms": base, "p_backoff_cap_ms": cap, "p_idempotency_scope": scope,
-    }))
+    Ok(Enqueue {
+        idempotency_key: key,
+        idempotency_scope: Some(scope.to_string()),
+        priority,
+        run_at,
+        max_attempts,
+        backoff_base_ms: base,
+        backoff_cap_ms: cap,
+        ..Enqueue::new(job_type, executor_id, payload, owner_id)
+    })
 }
+
+/// `cogo.claim`: up to `limit` ready jobs, each under a fresh lease.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Claim {
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: String,
+    #[serde(rename = "p_worker_id")]
+    pub worker_id: String,
+    #[serde(rename = "p_lease_seconds")]
+    pub lease_seconds: i64,
+    #[serde(rename = "p_type_prefix")]
+    pub type_prefix: Option<String>,
+    #[serde(rename = "p_limit")]
+    pub limit: i64,
+}
+sql_call!(Claim => "claim", Vec<Value>);
 
 /// `task.claim` `{executorId, workerId, leaseSeconds?, typePrefix?, limit?}`;
 /// the second value says whether the caller asked for a batch (`limit`).
-pub fn claim_args(body: &Body) -> Result<(Value, bool), ApiError> {
+pub fn claim_args(body: &Body) -> Result<(Claim, bool), ApiError> {
     let executor_id = body.req_str("executorId", MAX_NAME)?;
     let worker_id = body.req_str("workerId", MAX_NAME)?;
     let (min, max, default) = LEASE_SECONDS;
     let lease = body.opt_int(&["leaseSeconds"], min, max)?.unwrap_or(default);
     let prefix = body.opt_str(&["typePrefix"], MAX_NAME)?;
     let limit = body.opt_int(&["limit"], 1, MAX_CLAIM_BATCH)?;
-    Ok((
-        json!({"p_executor_id": executor_id, "p_worker_id": worker_id, "p_lease_seconds": lease,
-               "p_type_prefix": prefix, "p_limit": limit.unwrap_or(1)}),
-        limit.is_some(),
-    ))
+    let claim = Claim { executor_id, worker_id, lease_seconds: lease, type_prefix: prefix, limit: limit.unwrap_or(1) };
+    Ok((claim, limit.is_some()))
 }
 
 /// A claimed job as the workers read it: the Job fields plus our
@@ -85,9 +158,39 @@ pub fn claimed_job(mut job: Value) -> Value {
     job
 }
 
+/// `cogo.complete`: a job's result under its lease. Also one item of
+/// `complete_many`, which takes the executor scope once, for all items.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Complete {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+    #[serde(rename = "p_ok")]
+    pub ok: bool,
+    #[serde(rename = "p_result")]
+    pub result: Option<Value>,
+    #[serde(rename = "p_error")]
+    pub error: Option<Value>,
+    #[serde(rename = "p_lease_token")]
+    pub lease_token: Option<String>,
+    /// A scoped worker's executor (see `Principal::executor_id`).
+    #[serde(rename = "p_executor_id", skip_serializing_if = "Option::is_none")]
+    pub executor_id: Option<String>,
+}
+sql_call!(Complete => "complete", Value);
+
+/// `cogo.complete_many`: the batch form of `complete`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompleteMany {
+    #[serde(rename = "p_results")]
+    pub results: Vec<Complete>,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: Option<String>,
+}
+sql_call!(CompleteMany => "complete_many", Value);
+
 /// One result of `task.result`: `{jobId, type, ok, result?, error?,
 /// artifact?, artifacts?, leaseToken?}`.
-pub fn result_args(body: &Body) -> Result<Value, ApiError> {
+pub fn result_args(body: &Body) -> Result<Complete, ApiError> {
     let job_id = body.req_uuid("jobId")?;
     body.req_str("type", MAX_NAME)?;
     let ok = body.req_bool("ok")?;
@@ -104,7 +207,7 @@ pub fn result_args(body: &Body) -> Result<Value, ApiError> {
         result = Some(Value::Object(merged));
     }
     let error = if ok { None } else { Some(body.opt_value(&["error"]).unwrap_or_else(|| json!("failed"))) };
-    Ok(json!({"p_job_id": job_id, "p_ok": ok, "p_result": result, "p_error": error, "p_lease_token": token}))
+    Ok(Complete { job_id, ok, result, error, lease_token: token, executor_id: None })
 }
 
 fn artifacts(body: &Body) -> Result<Vec<Value>, ApiError> {
@@ -123,7 +226,7 @@ fn artifacts(body: &Body) -> Result<Vec<Value>, ApiError> {
 }
 
 /// The batch form `{results: [...]}`, each item as in [`result_args`].
-pub fn result_batch(body: &Body) -> Result<Option<Vec<Value>>, ApiError> {
+pub fn result_batch(body: &Body) -> Result<Option<Vec<Complete>>, ApiError> {
     let Some(items) = body.opt_array("results")? else { return Ok(None) };
     if items.is_empty() || items.len() > MAX_RESULT_BATCH {
         return Err(invalid("results", &format!("an array of 1..{MAX_RESULT_BATCH} results")));
@@ -150,8 +253,24 @@ fn prefix_field(mut e: ApiError, prefix: &str) -> ApiError {
     e
 }
 
+/// `cogo.progress`: a running job's progress and current step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+    #[serde(rename = "p_lease_token")]
+    pub lease_token: Option<String>,
+    #[serde(rename = "p_progress")]
+    pub progress: Option<Value>,
+    #[serde(rename = "p_step")]
+    pub step: Option<String>,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: Option<String>,
+}
+sql_call!(Progress => "progress", Value);
+
 /// `task.progress` `{jobId, leaseToken?, progress?, step?, data?, delta?}`.
-pub fn progress_args(body: &Body) -> Result<Value, ApiError> {
+pub fn progress_args(body: &Body) -> Result<Progress, ApiError> {
     let job_id = body.req_uuid("jobId")?;
     let token = body.opt_uuid(&["leaseToken"])?;
     let mut progress = Map::new();
@@ -169,38 +288,105 @@ pub fn progress_args(body: &Body) -> Result<Value, ApiError> {
     }
     let step = body.opt_str(&["step"], MAX_NAME)?;
     let progress = (!progress.is_empty()).then_some(Value::Object(progress));
-    Ok(json!({"p_job_id": job_id, "p_lease_token": token, "p_progress": progress, "p_step": step}))
+    Ok(Progress { job_id, lease_token: token, progress, step, executor_id: None })
 }
 
+/// `cogo.extend_lease`: a running job's lease, extended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtendLease {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+    #[serde(rename = "p_lease_token")]
+    pub lease_token: Option<String>,
+    #[serde(rename = "p_lease_seconds")]
+    pub lease_seconds: i64,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: Option<String>,
+}
+sql_call!(ExtendLease => "extend_lease", Value);
+
 /// `task.heartbeat` `{jobId, leaseToken?, leaseSeconds?}`.
-pub fn heartbeat_args(body: &Body) -> Result<Value, ApiError> {
+pub fn heartbeat_args(body: &Body) -> Result<ExtendLease, ApiError> {
     let job_id = body.req_uuid("jobId")?;
     let token = body.opt_uuid(&["leaseToken"])?;
     let (min, max, default) = LEASE_SECONDS;
     let lease = body.opt_int(&["leaseSeconds"], min, max)?.unwrap_or(default);
-    Ok(json!({"p_job_id": job_id, "p_lease_token": token, "p_lease_seconds": lease}))
+    Ok(ExtendLease { job_id, lease_token: token, lease_seconds: lease, executor_id: None })
 }
 
-/// `task.cancel` `{jobId}`.
-pub fn cancel_args(body: &Body) -> Result<Value, ApiError> {
-    Ok(json!({"p_job_id": body.req_uuid("jobId")?}))
+/// `cogo.cancel`: a queued job cancelled, a running one asked to stop;
+/// with an owner, only that owner's job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cancel {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+    #[serde(rename = "p_owner_id")]
+    pub owner_id: Option<String>,
 }
+sql_call!(Cancel => "cancel", Value);
+
+/// `task.cancel` `{jobId}`.
+pub fn cancel_args(body: &Body) -> Result<Cancel, ApiError> {
+    Ok(Cancel { job_id: body.req_uuid("jobId")?, owner_id: None })
+}
+
+/// `cogo.upsert_heartbeat`: a worker's presence row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpsertHeartbeat {
+    #[serde(rename = "p_worker_id")]
+    pub worker_id: String,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: String,
+    #[serde(rename = "p_status")]
+    pub status: String,
+    #[serde(rename = "p_agent_id")]
+    pub agent_id: String,
+    #[serde(rename = "p_version")]
+    pub version: Option<String>,
+    #[serde(rename = "p_running")]
+    pub running: Option<i64>,
+    #[serde(rename = "p_capacity")]
+    pub capacity: Option<i64>,
+    #[serde(rename = "p_metadata")]
+    pub metadata: Option<Value>,
+    /// Who owns the row (none: the platform, which writes any).
+    #[serde(rename = "p_principal")]
+    pub principal: Option<String>,
+}
+sql_call!(UpsertHeartbeat => "upsert_heartbeat", Value);
+
+/// `cogo.reap`: expired leases back to the queue, or to the dead letters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reap {
+    #[serde(rename = "p_max_lost_leases")]
+    pub max_lost_leases: u32,
+}
+sql_call!(Reap => "reap", Value);
+
+/// `cogo.compact_job_counts`: folds ended sessions' job counters together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompactJobCounts {}
+sql_call!(CompactJobCounts => "compact_job_counts", Value);
 
 /// `workers/heartbeat` `{agentId, executorId, status, workerId?, version?,
 /// running?, capacity?, metadata?}`; a worker without `workerId` is known by
 /// its `agentId`.
-pub fn worker_heartbeat_args(body: &Body) -> Result<Value, ApiError> {
+pub fn worker_heartbeat_args(body: &Body) -> Result<UpsertHeartbeat, ApiError> {
     let agent_id = body.req_str("agentId", MAX_NAME)?;
     let executor_id = body.req_str("executorId", MAX_NAME)?;
     let status = body.req_str("status", 50)?;
     let worker_id = body.opt_str(&["workerId"], MAX_NAME)?.unwrap_or_else(|| agent_id.clone());
-    Ok(json!({
-        "p_worker_id": worker_id, "p_executor_id": executor_id, "p_status": status, "p_agent_id": agent_id,
-        "p_version": body.opt_str(&["version"], 100)?,
-        "p_running": body.opt_int(&["running"], 0, 1_000_000)?,
-        "p_capacity": body.opt_int(&["capacity"], 0, 1_000_000)?,
-        "p_metadata": metadata(body)?,
-    }))
+    Ok(UpsertHeartbeat {
+        worker_id,
+        executor_id,
+        status,
+        agent_id,
+        version: body.opt_str(&["version"], 100)?,
+        running: body.opt_int(&["running"], 0, 1_000_000)?,
+        capacity: body.opt_int(&["capacity"], 0, 1_000_000)?,
+        metadata: metadata(body)?,
+        principal: None,
+    })
 }
 
 fn metadata(body: &Body) -> Result<Option<Value>, ApiError> {
@@ -215,17 +401,14 @@ fn metadata(body: &Body) -> Result<Option<Value>, ApiError> {
     }
 }
 
-/// A heartbeat as the presence streams show it: the worker's row.
-pub fn presence_row(args: &Value, outcome: &Value) -> Value {
-    let mut row = Map::new();
-    if let Value::Object(args) = args {
-        // Who owns the row is the platform's business, not the subscribers'.
-        for (name, value) in args.iter().filter(|(name, _)| *name != "p_principal") {
-            row.insert(name.trim_start_matches("p_").to_string(), value.clone());
-        }
-    }
-    row.insert("last_seen_at".into(), outcome["lastSeenAt"].clone());
-    Value::Object(row)
+/// A heartbeat as the presence streams show it: the worker's row (who owns
+/// it is the platform's business, not the subscribers').
+pub fn presence_row(args: &UpsertHeartbeat, outcome: &Value) -> Value {
+    json!({
+        "worker_id": args.worker_id, "executor_id": args.executor_id, "status": args.status,
+        "agent_id": args.agent_id, "version": args.version, "running": args.running,
+        "capacity": args.capacity, "metadata": args.metadata, "last_seen_at": outcome["lastSeenAt"],
+    })
 }
 
 /// Errors the queue functions raise on purpose (`RAISE SQLSTATE 'PTxyz'
@@ -273,14 +456,14 @@ mod tests {
             "s",
         )
         .unwrap();
-        assert_eq!(args["p_type"], "t");
-        assert_eq!(args["p_idempotency_key"], "k");
-        assert_eq!(args["p_priority"], 5);
-        assert_eq!(args["p_payload"], json!({}));
-        assert_eq!(args["p_owner_id"], "u");
-        assert_eq!(args["p_idempotency_scope"], "s");
+        assert_eq!(args.job_type, "t");
+        assert_eq!(args.idempotency_key.as_deref(), Some("k"));
+        assert_eq!(args.priority, Some(5));
+        assert_eq!(args.payload, json!({}));
+        assert_eq!(args.owner_id.as_deref(), Some("u"));
+        assert_eq!(args.idempotency_scope.as_deref(), Some("s"));
         let args = assign_args(&body(r#"{"type":"t","executorId":"e"}"#), Some("hdr"), None, "s").unwrap();
-        assert_eq!(args["p_idempotency_key"], "hdr");
+        assert_eq!(args.idempotency_key.as_deref(), Some("hdr"));
     }
 
     #[test]
@@ -296,9 +479,9 @@ mod tests {
     #[test]
     fn claim_defaults_and_batches() {
         let (args, batch) = claim_args(&body(r#"{"executorId":"e","workerId":"w"}"#)).unwrap();
-        assert_eq!((args["p_lease_seconds"].as_i64(), args["p_limit"].as_i64(), batch), (Some(60), Some(1), false));
+        assert_eq!((args.lease_seconds, args.limit, batch), (60, 1, false));
         let (args, batch) = claim_args(&body(r#"{"executorId":"e","workerId":"w","limit":50}"#)).unwrap();
-        assert_eq!((args["p_limit"].as_i64(), batch), (Some(50), true));
+        assert_eq!((args.limit, batch), (50, true));
         for bad in [r#""leaseSeconds":14"#, r#""leaseSeconds":601"#, r#""limit":0"#, r#""limit":101"#] {
             let e = claim_args(&body(&format!(r#"{{"executorId":"e","workerId":"w",{bad}}}"#))).unwrap_err();
             assert_eq!(e.status, 400, "{bad}");
@@ -312,14 +495,33 @@ mod tests {
                 r#"{{"agentId":"a","executorId":"e","status":"idle","metadata":{metadata}}}"#
             )))
         };
-        assert_eq!(heartbeat(r#"{"host":"h"}"#).unwrap()["p_metadata"], json!({"host": "h"}));
+        assert_eq!(heartbeat(r#"{"host":"h"}"#).unwrap().metadata, Some(json!({"host": "h"})));
         let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MAX_METADATA_BYTES));
         assert_eq!(heartbeat(&big).unwrap_err().status, 413);
         let keys: Vec<String> = (0..=MAX_METADATA_KEYS).map(|i| format!(r#""k{i}":1"#)).collect();
         assert_eq!(heartbeat(&format!("{{{}}}", keys.join(","))).unwrap_err().status, 400);
         let mut args = heartbeat("{}").unwrap();
-        args["p_principal"] = json!("worker:w");
+        args.principal = Some("worker:w".into());
         assert!(presence_row(&args, &json!({"lastSeenAt": "t"})).get("principal").is_none());
+    }
+
+    #[test]
+    fn calls_serialise_to_the_sql_argument_names() {
+        let enqueue = serde_json::to_value(Enqueue::new("t", "e", json!({}), Some("u"))).unwrap();
+        assert_eq!(
+            enqueue,
+            json!({"p_type": "t", "p_executor_id": "e", "p_payload": {}, "p_owner_id": "u",
+                   "p_idempotency_key": null, "p_idempotency_scope": null, "p_priority": null, "p_run_at": null,
+                   "p_max_attempts": null, "p_backoff_base_ms": null, "p_backoff_cap_ms": null})
+        );
+        // complete_many takes the executor scope once, beside the items.
+        let item = result_args(&body(&format!(r#"{{"jobId":"{JOB}","type":"t","ok":true}}"#))).unwrap();
+        let batch = serde_json::to_value(CompleteMany { results: vec![item], executor_id: Some("e".into()) }).unwrap();
+        assert_eq!(
+            batch,
+            json!({"p_results": [{"p_job_id": JOB, "p_ok": true, "p_result": null, "p_error": null,
+                                  "p_lease_token": null}], "p_executor_id": "e"})
+        );
     }
 
     #[test]
@@ -336,10 +538,10 @@ mod tests {
             r#"{{"jobId":"{JOB}","type":"t","ok":true,"result":{{"n":1}},"artifact":{{"name":"a.png","url":"u","size":3}}}}"#
         ));
         let args = result_args(&b).unwrap();
-        assert_eq!(args["p_result"], json!({"n": 1, "artifacts": [{"name": "a.png", "url": "u", "size": 3}]}));
-        assert_eq!(args["p_error"], Value::Null);
+        assert_eq!(args.result, Some(json!({"n": 1, "artifacts": [{"name": "a.png", "url": "u", "size": 3}]})));
+        assert_eq!(args.error, None);
         let b = body(&format!(r#"{{"jobId":"{JOB}","type":"t","ok":false}}"#));
-        assert_eq!(result_args(&b).unwrap()["p_error"], "failed");
+        assert_eq!(result_args(&b).unwrap().error, Some(json!("failed")));
     }
 
     #[test]
@@ -359,7 +561,7 @@ mod tests {
         assert_eq!(e.message, "progress must be a number in 0..100");
         let args =
             progress_args(&body(&format!(r#"{{"jobId":"{JOB}","progress":50,"step":"s","delta":"hi"}}"#))).unwrap();
-        assert_eq!(args["p_progress"], json!({"pct": 50, "delta": "hi"}));
+        assert_eq!(args.progress, Some(json!({"pct": 50, "delta": "hi"})));
     }
 
     #[test]

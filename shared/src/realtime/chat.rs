@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use crate::http::body::Body;
 use crate::http::error::ApiError;
 use crate::http::sse::frame;
-use crate::queue::tasks::MAX_NAME;
+use crate::queue::tasks::{Enqueue, MAX_NAME};
 use crate::time::unix_millis;
 
 pub const JOB_TYPE: &str = "chat.message";
@@ -63,14 +63,15 @@ pub fn chat_request(body: &Body, header_key: Option<&str>) -> Result<ChatRequest
     Ok(ChatRequest { request_id, executor_id, payload: Value::Object(payload), idempotency_key })
 }
 
-/// `task.assign` arguments for the chat job, owned by `owner` (none: the
-/// platform's); the idempotency key lives in `scope` (the caller's, see
+/// The chat job, owned by `owner` (see `Principal::job_owner`); the
+/// idempotency key lives in `scope` (the caller's, see
 /// `idempotency::scope`), so two callers cannot collide.
-pub fn enqueue_args(request: &ChatRequest, owner: Option<&str>, scope: &str) -> Value {
-    json!({
-        "p_type": JOB_TYPE, "p_executor_id": request.executor_id, "p_payload": request.payload,
-        "p_idempotency_key": request.idempotency_key, "p_idempotency_scope": scope, "p_owner_id": owner,
-    })
+pub fn enqueue_args(request: &ChatRequest, owner: Option<&str>, scope: &str) -> Enqueue {
+    Enqueue {
+        idempotency_key: request.idempotency_key.clone(),
+        idempotency_scope: Some(scope.to_string()),
+        ..Enqueue::new(JOB_TYPE, request.executor_id.as_str(), request.payload.clone(), owner)
+    }
 }
 
 /// The frames of one committed event of a chat job: deltas as
@@ -163,12 +164,12 @@ mod tests {
         assert_eq!((gateway.executor_id.as_str(), gateway.idempotency_key.as_deref()), ("a1", Some("k")));
         let user = enqueue_args(&gateway, Some("u"), "Chat|authenticated:u");
         assert_eq!(
-            (&user["p_idempotency_key"], &user["p_idempotency_scope"]),
-            (&json!("k"), &json!("Chat|authenticated:u"))
+            (user.idempotency_key.as_deref(), user.idempotency_scope.as_deref()),
+            (Some("k"), Some("Chat|authenticated:u"))
         );
         let platform = enqueue_args(&gateway, None, "Chat|service_role:service");
         assert_eq!(
-            (platform["p_idempotency_scope"].as_str(), platform["p_owner_id"].is_null()),
+            (platform.idempotency_scope.as_deref(), platform.owner_id.is_none()),
             (Some("Chat|service_role:service"), true)
         );
         for bad in [r#"{"content":"hi"}"#, r#"{"session_id":"s"}"#, r#"{"session_id":"s","content":5}"#] {

@@ -6,12 +6,14 @@
 //! time.
 
 use hmac::{Hmac, Mac};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::http::body::{invalid, Body};
 use crate::http::error::ApiError;
 use crate::http::query::Query;
+use crate::postgrest::sql_call;
 use crate::storage::supabase::encode_path;
 
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -41,6 +43,52 @@ pub fn check_mime(mime: &str) -> Option<&str> {
     let (kind, sub) = mime.split_once('/')?;
     (mime.len() <= 255 && token(kind) && token(sub)).then_some(mime)
 }
+
+/// `cogo.artifact_upload_grant`: the job is running under this lease
+/// (and, for a scoped worker, is its executor's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArtifactUploadGrant {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+    #[serde(rename = "p_lease_token")]
+    pub lease_token: String,
+    #[serde(rename = "p_executor_id")]
+    pub executor_id: Option<String>,
+}
+sql_call!(ArtifactUploadGrant => "artifact_upload_grant", Value);
+
+/// `cogo.artifact_record`: an uploaded file's row, under the job's lease.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArtifactRecord {
+    #[serde(rename = "p_job_id")]
+    pub job_id: String,
+    #[serde(rename = "p_lease_token")]
+    pub lease_token: String,
+    #[serde(rename = "p_bucket")]
+    pub bucket: String,
+    #[serde(rename = "p_path")]
+    pub path: String,
+    #[serde(rename = "p_name")]
+    pub name: String,
+    #[serde(rename = "p_size")]
+    pub size: u64,
+    #[serde(rename = "p_mime")]
+    pub mime: String,
+    #[serde(rename = "p_sha256")]
+    pub sha256: String,
+}
+sql_call!(ArtifactRecord => "artifact_record", Value);
+
+/// `cogo.artifact_find`: the artifact at a bucket and path, if the caller
+/// may see its job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArtifactFind {
+    #[serde(rename = "p_bucket")]
+    pub bucket: String,
+    #[serde(rename = "p_path")]
+    pub path: String,
+}
+sql_call!(ArtifactFind => "artifact_find", Value);
 
 /// `POST artifact-upload-url` `{jobId, leaseToken, name, mime?, size?}`.
 #[derive(Debug, PartialEq)]
@@ -120,7 +168,7 @@ pub fn link_origin(public_url: Option<&str>, request_origin: &str) -> Result<Str
 /// A job artifact's upload link, bound to the lease it was granted under:
 /// it works only while that lease is the job's current one.
 pub fn upload_link_url(origin: &str, secret: &str, path: &str, expires_at: i64, lease_token: &str) -> String {
-    let sig = hex(&mac(secret, "PUT", BUCKET, path, expires_at, Some(lease_token)).finalize().into_bytes());
+    let sig = crate::hex(&mac(secret, "PUT", BUCKET, path, expires_at, Some(lease_token)).finalize().into_bytes());
     format!(
         "{origin}/functions/v1/artifact/{BUCKET}/{}?exp={expires_at}&lease={lease_token}&sig={sig}",
         encode_path(path)
@@ -177,11 +225,7 @@ pub fn object_path(job_id: &str, name: &str) -> Result<String, ApiError> {
 /// The hex HMAC-SHA256 of a link: method, bucket, path and expiry (Unix
 /// seconds), one per line.
 pub fn link_signature(secret: &str, method: &str, bucket: &str, path: &str, expires_at: i64) -> String {
-    hex(&mac(secret, method, bucket, path, expires_at, None).finalize().into_bytes())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&mac(secret, method, bucket, path, expires_at, None).finalize().into_bytes())
 }
 
 /// Method, bucket, path, expiry and, for upload links, the lease token, one
