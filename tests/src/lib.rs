@@ -259,6 +259,29 @@ impl Stack {
             .expect("port closes");
     }
 
+    /// One raw HTTP/1.1 exchange, for requests no client library sends (two
+    /// Host headers, unknown methods) and for bodies the server may refuse
+    /// before reading them: a write the server cut short is not an error, the
+    /// answer is still read. Answers the status and the whole reply as text.
+    pub fn raw(&self, request: &[u8]) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.base_url.trim_start_matches("http://")).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        // Written beside the read, so an early answer is read as it arrives,
+        // before the server's close can reset the connection.
+        let mut writer = stream.try_clone().expect("clone");
+        let request = request.to_vec();
+        let written = std::thread::spawn(move || {
+            let _ = writer.write_all(&request);
+        });
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        let _ = written.join();
+        let text = String::from_utf8_lossy(&out).to_string();
+        (text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0), text)
+    }
+
     /// A client that calls as the service role.
     pub fn client(&self) -> Client<'_> {
         self.client_with(Some(&format!("Bearer {}", self.service_key)))

@@ -85,9 +85,19 @@ async fn errors_come_in_the_plugins_shape() {
     let huge = vec![b' '; 3_100_000];
     let mut big = br#"{"figma_json":{}}"#.to_vec();
     big.extend(huge);
-    let too_big = client.send_raw("POST", "/figma-compat/uui/generate", big).await;
-    assert_eq!(too_big.status, 413);
-    assert_eq!(too_big.json()["error"], "payload_too_large");
+    // Raw, since the server may answer before it has read the whole body.
+    let mut request = format!(
+        "POST /figma-compat/uui/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        stack().service_key,
+        big.len()
+    )
+    .into_bytes();
+    request.extend(big);
+    let (status, reply) = stack().raw(&request);
+    assert_eq!(status, 413);
+    let too_big: Value = serde_json::from_str(reply.split_once("\r\n\r\n").map_or("", |(_, body)| body)).unwrap();
+    assert_eq!(too_big["error"], "payload_too_large");
     let anonymous = stack().client_with(None).post("/figma-compat/uui/generate", &json!({"figma_json": {}})).await;
     assert_eq!((anonymous.status, anonymous.json()["ok"].as_bool()), (401, Some(false)));
 }

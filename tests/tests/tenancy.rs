@@ -385,18 +385,8 @@ async fn an_upload_link_dies_with_its_lease() {
     assert_eq!(put(&swapped, b"x").await.0, 403);
 }
 
-/// One raw HTTP/1.1 exchange, for requests no client library sends.
 fn raw_http(request: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = stack().base_url.trim_start_matches("http://").to_string();
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, text)
+    stack().raw(request.as_bytes())
 }
 
 #[tokio::test]
