@@ -21,16 +21,93 @@ pub trait SqlCall: Serialize {
     type Output: DeserializeOwned;
 }
 
-/// `sql_call!(Claim => "claim", Vec<Value>)`: names the function a call struct calls.
-macro_rules! sql_call {
-    ($call:ty => $function:literal, $output:ty) => {
-        impl $crate::postgrest::SqlCall for $call {
+/// A struct that writes its fields as named SQL arguments into a JSON map
+/// (so one can be flattened into another's arguments).
+pub trait SqlArgs {
+    fn write_args<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error>;
+}
+
+/// Declares call structs: each field is written as the argument `p_<field>`
+/// (`pub job_type as "type": String` writes `p_type`), and the struct
+/// implements [`SqlCall`] when it names its function and answer:
+///
+/// ```ignore
+/// sql_function! {
+///     /// `cogo.cancel`: a job cancelled.
+///     pub struct Cancel => "cancel" -> Value {
+///         pub job_id: String,
+///         @omit_none pub owner_id: Option<String>, // left out when None
+///         @flatten pub paging: Paging,             // Paging's arguments inline
+///     }
+/// }
+/// ```
+macro_rules! sql_function {
+    ($(
+        $(#[$attr:meta])*
+        pub struct $name:ident $(=> $function:literal -> $output:ty)? {
+            $(
+                $(#[$field_attr:meta])*
+                $(@$mode:ident)?
+                pub $field:ident $(as $arg:literal)? : $field_ty:ty
+            ),* $(,)?
+        }
+    )*) => {$(
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $name {
+            $($(#[$field_attr])* pub $field: $field_ty,)*
+        }
+
+        impl $crate::postgrest::SqlArgs for $name {
+            fn write_args<M: ::serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+                $($crate::postgrest::sql_arg!(
+                    map,
+                    $crate::postgrest::sql_arg!(@key $field $($arg)?),
+                    &self.$field,
+                    $($mode)?
+                );)*
+                let _ = map;
+                Ok(())
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = ::serde::Serializer::serialize_map(serializer, None)?;
+                $crate::postgrest::SqlArgs::write_args(self, &mut map)?;
+                ::serde::ser::SerializeMap::end(map)
+            }
+        }
+
+        $(impl $crate::postgrest::SqlCall for $name {
             const FUNCTION: &'static str = $function;
             type Output = $output;
+        })?
+    )*};
+}
+pub(crate) use sql_function;
+
+/// One field of a [`sql_function!`] struct, written into the arguments map.
+macro_rules! sql_arg {
+    (@key $field:ident) => {
+        concat!("p_", stringify!($field))
+    };
+    (@key $field:ident $arg:literal) => {
+        concat!("p_", $arg)
+    };
+    ($map:ident, $key:expr, $value:expr,) => {
+        ::serde::ser::SerializeMap::serialize_entry($map, $key, $value)?
+    };
+    ($map:ident, $key:expr, $value:expr, omit_none) => {
+        if let Some(value) = $value {
+            ::serde::ser::SerializeMap::serialize_entry($map, $key, value)?
         }
     };
+    ($map:ident, $key:expr, $value:expr, flatten) => {
+        $crate::postgrest::SqlArgs::write_args($value, $map)?
+    };
 }
-pub(crate) use sql_call;
+pub(crate) use sql_arg;
 
 /// Where PostgREST is and who calls it: the `apikey` the gateway checks,
 /// and the bearer token PostgREST takes the database role from.
@@ -239,12 +316,11 @@ mod tests {
         }
     }
 
-    #[derive(Serialize)]
-    struct Enqueue {
-        #[serde(rename = "p_type")]
-        job_type: &'static str,
+    sql_function! {
+        pub struct Enqueue => "enqueue" -> Value {
+            pub job_type as "type": &'static str,
+        }
     }
-    sql_call!(Enqueue => "enqueue", Value);
 
     #[test]
     fn rpc_posts_named_args_to_the_schema() {

@@ -17,7 +17,6 @@ pub mod reverse;
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -25,7 +24,7 @@ use crate::auth::{Principal, Role};
 use crate::http::body::Body;
 use crate::http::error::ApiError;
 use crate::http::ApiResponse;
-use crate::postgrest::sql_call;
+use crate::postgrest::sql_function;
 use crate::queue::tasks::Enqueue;
 
 /// A conversion failure naming the JSON path of the offending value.
@@ -791,39 +790,32 @@ pub fn outbox_args(project: &str, trace_id: &str, owner: Option<&str>, result: &
     }
 }
 
-/// `cogo.record_project_update`: a conversion into the project outbox, in
-/// the same transaction as the check that `owner` owns the project.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordProjectUpdate {
-    #[serde(rename = "p_project")]
-    pub project: String,
-    #[serde(rename = "p_trace")]
-    pub trace: String,
-    #[serde(rename = "p_owner")]
-    pub owner: Option<String>,
-    #[serde(rename = "p_page")]
-    pub page: Value,
-    #[serde(rename = "p_rows")]
-    pub rows: Value,
+sql_function! {
+    /// `cogo.record_project_update`: a conversion into the project outbox, in
+    /// the same transaction as the check that `owner` owns the project.
+    pub struct RecordProjectUpdate => "record_project_update" -> Value {
+        pub project: String,
+        pub trace: String,
+        pub owner: Option<String>,
+        pub page: Value,
+        pub rows: Value,
+    }
 }
-sql_call!(RecordProjectUpdate => "record_project_update", Value);
 
-/// `cogo.project_claim`: the project is `owner`'s (the first to use it owns
-/// it), or someone else's (404).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProjectClaim {
-    #[serde(rename = "p_project")]
-    pub project: String,
-    #[serde(rename = "p_owner")]
-    pub owner: Option<String>,
+sql_function! {
+    /// `cogo.project_claim`: the project is `owner`'s (the first to use it owns
+    /// it), or someone else's (404).
+    pub struct ProjectClaim => "project_claim" -> Value {
+        pub project: String,
+        pub owner: Option<String>,
+    }
 }
-sql_call!(ProjectClaim => "project_claim", Value);
 
-/// `cogo.project_updates_apply`: projects pending outbox rows into the
-/// application tables.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProjectUpdatesApply {}
-sql_call!(ProjectUpdatesApply => "project_updates_apply", Value);
+sql_function! {
+    /// `cogo.project_updates_apply`: projects pending outbox rows into the
+    /// application tables.
+    pub struct ProjectUpdatesApply => "project_updates_apply" -> Value {}
+}
 
 /// A top-level node in REST's names: a plugin serialization is mapped (with
 /// its subtree), a REST node is used as it is.

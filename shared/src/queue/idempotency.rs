@@ -1,14 +1,13 @@
 //! `Idempotency-Key` on POSTs: the calls to make around a request and how to
 //! read their answers (SQL in migrations/functions/idempotency.sql).
 
-use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 use crate::http::error::ApiError;
 use crate::http::ApiResponse;
-use crate::postgrest::sql_call;
+use crate::postgrest::sql_function;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "Idempotent-Replayed";
@@ -41,44 +40,33 @@ pub fn scope(route: &str, principal: &Principal) -> String {
     format!("{route}|{}", principal.id())
 }
 
-/// `cogo.idempotency_begin`: claims a key, or says how it was used.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct IdempotencyBegin {
-    #[serde(rename = "p_principal")]
-    pub principal: String,
-    #[serde(rename = "p_route")]
-    pub route: String,
-    #[serde(rename = "p_key")]
-    pub key: String,
-    #[serde(rename = "p_request_hash")]
-    pub request_hash: String,
-    #[serde(rename = "p_lease_seconds")]
-    pub lease_seconds: u32,
+sql_function! {
+    /// `cogo.idempotency_begin`: claims a key, or says how it was used.
+    pub struct IdempotencyBegin => "idempotency_begin" -> Value {
+        pub principal: String,
+        pub route: String,
+        pub key: String,
+        pub request_hash: String,
+        pub lease_seconds: u32,
+    }
 }
-sql_call!(IdempotencyBegin => "idempotency_begin", Value);
 
-/// `cogo.idempotency_finish`: stores a response under its key, or frees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct IdempotencyFinish {
-    #[serde(rename = "p_principal")]
-    pub principal: String,
-    #[serde(rename = "p_route")]
-    pub route: String,
-    #[serde(rename = "p_key")]
-    pub key: String,
-    #[serde(rename = "p_status")]
-    pub status: Option<u16>,
-    #[serde(rename = "p_body")]
-    pub body: Value,
-    #[serde(rename = "p_ttl_seconds")]
-    pub ttl_seconds: u32,
+sql_function! {
+    /// `cogo.idempotency_finish`: stores a response under its key, or frees it.
+    pub struct IdempotencyFinish => "idempotency_finish" -> Value {
+        pub principal: String,
+        pub route: String,
+        pub key: String,
+        pub status: Option<u16>,
+        pub body: Value,
+        pub ttl_seconds: u32,
+    }
 }
-sql_call!(IdempotencyFinish => "idempotency_finish", Value);
 
-/// `cogo.idempotency_sweep`: drops expired keys.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct IdempotencySweep {}
-sql_call!(IdempotencySweep => "idempotency_sweep", Value);
+sql_function! {
+    /// `cogo.idempotency_sweep`: drops expired keys.
+    pub struct IdempotencySweep => "idempotency_sweep" -> Value {}
+}
 
 /// Starts a keyed request, holding the key for `lease_seconds` while it runs.
 pub fn begin_args(principal: &str, route: &str, key: &str, body: &[u8], lease_seconds: u32) -> IdempotencyBegin {

@@ -8,13 +8,12 @@
 //! is still accepted and means "created strictly before".
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::http::body::{parse_uuid, Body};
 use crate::http::error::ApiError;
 use crate::http::query::{invalid, Query};
-use crate::postgrest::sql_call;
+use crate::postgrest::sql_function;
 use crate::time::{iso8601, parse_timestamp};
 
 pub const DEFAULT_PAGE: i64 = 20;
@@ -84,18 +83,15 @@ fn page_size(q: &Query) -> Result<i64, ApiError> {
     Ok(q.opt_int("limit", 1, MAX_PAGE)?.unwrap_or(DEFAULT_PAGE))
 }
 
-/// The page size and cursor arguments shared by the paged listings; a
-/// cursor the caller did not send is left out.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Paging {
-    #[serde(rename = "p_limit")]
-    pub limit: i64,
-    #[serde(rename = "p_after_at", skip_serializing_if = "Option::is_none")]
-    pub after_at: Option<String>,
-    #[serde(rename = "p_after_id", skip_serializing_if = "Option::is_none")]
-    pub after_id: Option<String>,
-    #[serde(rename = "p_before", skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
+sql_function! {
+    /// The page size and cursor arguments shared by the paged listings; a
+    /// cursor the caller did not send is left out.
+    pub struct Paging {
+        pub limit: i64,
+        @omit_none pub after_at: Option<String>,
+        @omit_none pub after_id: Option<String>,
+        @omit_none pub before: Option<String>,
+    }
 }
 
 fn paging_args(q: &Query, ids: IdKind) -> Result<Paging, ApiError> {
@@ -115,19 +111,15 @@ fn filter(q: &Query, names: &[&str]) -> Result<Option<String>, ApiError> {
     q.opt_str(names, MAX_FILTER_CHARS)
 }
 
-/// `cogo.jobs_recent`: a page of jobs, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobsRecent {
-    #[serde(flatten)]
-    pub paging: Paging,
-    #[serde(rename = "p_status")]
-    pub status: Option<String>,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: Option<String>,
-    #[serde(rename = "p_type")]
-    pub job_type: Option<String>,
+sql_function! {
+    /// `cogo.jobs_recent`: a page of jobs, newest first.
+    pub struct JobsRecent => "jobs_recent" -> Value {
+        @flatten pub paging: Paging,
+        pub status: Option<String>,
+        pub executor_id: Option<String>,
+        pub job_type as "type": Option<String>,
+    }
 }
-sql_call!(JobsRecent => "jobs_recent", Value);
 
 /// `jobs/recent?limit&cursor&status&executorId&type`.
 pub fn jobs_recent_args(q: &Query) -> Result<JobsRecent, ApiError> {
@@ -146,21 +138,16 @@ pub fn jobs_recent_args(q: &Query) -> Result<JobsRecent, ApiError> {
     })
 }
 
-/// `cogo.dlq_list`: a page of dead letters, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DlqList {
-    #[serde(flatten)]
-    pub paging: Paging,
-    #[serde(rename = "p_type")]
-    pub job_type: Option<String>,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: Option<String>,
-    #[serde(rename = "p_from")]
-    pub from: Option<String>,
-    #[serde(rename = "p_to")]
-    pub to: Option<String>,
+sql_function! {
+    /// `cogo.dlq_list`: a page of dead letters, newest first.
+    pub struct DlqList => "dlq_list" -> Value {
+        @flatten pub paging: Paging,
+        pub job_type as "type": Option<String>,
+        pub executor_id: Option<String>,
+        pub from: Option<String>,
+        pub to: Option<String>,
+    }
 }
-sql_call!(DlqList => "dlq_list", Value);
 
 /// `dlq-list?limit&cursor&type&executorId&from&to`.
 pub fn dlq_list_args(q: &Query) -> Result<DlqList, ApiError> {
@@ -173,41 +160,35 @@ pub fn dlq_list_args(q: &Query) -> Result<DlqList, ApiError> {
     })
 }
 
-/// `cogo.job_get`: one job, if the caller may see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobGet {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
+sql_function! {
+    /// `cogo.job_get`: one job, if the caller may see it.
+    pub struct JobGet => "job_get" -> Value {
+        pub job_id: String,
+    }
 }
-sql_call!(JobGet => "job_get", Value);
 
-/// `cogo.job_summary`: a job with its artifacts and latest events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobSummary {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
+sql_function! {
+    /// `cogo.job_summary`: a job with its artifacts and latest events.
+    pub struct JobSummary => "job_summary" -> Value {
+        pub job_id: String,
+    }
 }
-sql_call!(JobSummary => "job_summary", Value);
 
-/// `cogo.job_artifacts`: a job's artifacts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobArtifacts {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
+sql_function! {
+    /// `cogo.job_artifacts`: a job's artifacts.
+    pub struct JobArtifacts => "job_artifacts" -> Value {
+        pub job_id: String,
+    }
 }
-sql_call!(JobArtifacts => "job_artifacts", Value);
 
-/// `cogo.job_events_page`: a job's events after a seq, in seq order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct JobEventsPage {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
-    #[serde(rename = "p_after")]
-    pub after: i64,
-    #[serde(rename = "p_limit")]
-    pub limit: i64,
+sql_function! {
+    /// `cogo.job_events_page`: a job's events after a seq, in seq order.
+    pub struct JobEventsPage => "job_events_page" -> Value {
+        pub job_id: String,
+        pub after: i64,
+        pub limit: i64,
+    }
 }
-sql_call!(JobEventsPage => "job_events_page", Value);
 
 /// `events/by-job/:id?after&limit`: seq order, after a seq.
 pub fn job_events_args(job_id: &str, q: &Query) -> Result<JobEventsPage, ApiError> {
@@ -219,13 +200,12 @@ pub fn job_events_args(job_id: &str, q: &Query) -> Result<JobEventsPage, ApiErro
     Ok(JobEventsPage { job_id: job_id.to_string(), after, limit })
 }
 
-/// `cogo.workers_active`: workers seen within the window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WorkersActive {
-    #[serde(rename = "p_window_seconds")]
-    pub window_seconds: i64,
+sql_function! {
+    /// `cogo.workers_active`: workers seen within the window.
+    pub struct WorkersActive => "workers_active" -> Value {
+        pub window_seconds: i64,
+    }
 }
-sql_call!(WorkersActive => "workers_active", Value);
 
 /// `workers-active?window=<seconds>`.
 pub fn workers_active_args(q: &Query) -> Result<WorkersActive, ApiError> {
@@ -233,14 +213,13 @@ pub fn workers_active_args(q: &Query) -> Result<WorkersActive, ApiError> {
     Ok(WorkersActive { window_seconds: window })
 }
 
-/// `cogo.metrics_overview`; `latest` jobs listed (the function's default
-/// when left out).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MetricsOverview {
-    #[serde(rename = "p_latest", skip_serializing_if = "Option::is_none")]
-    pub latest: Option<i64>,
+sql_function! {
+    /// `cogo.metrics_overview`; `latest` jobs listed (the function's default
+    /// when left out).
+    pub struct MetricsOverview => "metrics_overview" -> Value {
+        @omit_none pub latest: Option<i64>,
+    }
 }
-sql_call!(MetricsOverview => "metrics_overview", Value);
 
 /// A path's `:id` as a job id.
 pub fn job_id(raw: Option<&str>) -> Result<String, ApiError> {
@@ -281,31 +260,24 @@ pub enum DlqRetry {
     Matching(DlqRetryMatching),
 }
 
-/// `cogo.dlq_retry`: one dead letter enqueued again (once).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DlqRetryOne {
-    #[serde(rename = "p_dlq_id")]
-    pub dlq_id: i64,
+sql_function! {
+    /// `cogo.dlq_retry`: one dead letter enqueued again (once).
+    pub struct DlqRetryOne => "dlq_retry" -> Value {
+        pub dlq_id: i64,
+    }
 }
-sql_call!(DlqRetryOne => "dlq_retry", Value);
 
-/// `cogo.dlq_retry_matching`: the oldest matching letters not yet retried.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DlqRetryMatching {
-    #[serde(rename = "p_type")]
-    pub job_type: Option<String>,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: Option<String>,
-    #[serde(rename = "p_from")]
-    pub from: Option<String>,
-    #[serde(rename = "p_to")]
-    pub to: Option<String>,
-    #[serde(rename = "p_max")]
-    pub max: i64,
-    #[serde(rename = "p_dry_run")]
-    pub dry_run: bool,
+sql_function! {
+    /// `cogo.dlq_retry_matching`: the oldest matching letters not yet retried.
+    pub struct DlqRetryMatching => "dlq_retry_matching" -> Value {
+        pub job_type as "type": Option<String>,
+        pub executor_id: Option<String>,
+        pub from: Option<String>,
+        pub to: Option<String>,
+        pub max: i64,
+        pub dry_run: bool,
+    }
 }
-sql_call!(DlqRetryMatching => "dlq_retry_matching", Value);
 
 /// `{dlqId}` retries one letter; otherwise a filter (`type`, `executorId`,
 /// `from`, `to`) and/or `max`, with `dryRun`, retries the matching letters.
@@ -396,6 +368,18 @@ mod tests {
         );
         let args = jobs_recent_args(&Query::parse(Some("cursor=2026-11-23T09:29:23Z"))).unwrap();
         assert_eq!(args.paging.before.as_deref(), Some("2026-11-23T09:29:23Z"));
+    }
+
+    #[test]
+    fn paged_arguments_leave_out_the_cursor_not_sent() {
+        let body = |q: &str| serde_json::to_string(&jobs_recent_args(&Query::parse(Some(q))).unwrap()).unwrap();
+        assert_eq!(body("limit=5&type=t"), r#"{"p_limit":5,"p_status":null,"p_executor_id":null,"p_type":"t"}"#);
+        assert_eq!(
+            body("cursor=2026-11-23T09:29:23Z"),
+            r#"{"p_limit":20,"p_before":"2026-11-23T09:29:23Z","p_status":null,"p_executor_id":null,"p_type":null}"#
+        );
+        let latest = |latest| serde_json::to_string(&MetricsOverview { latest }).unwrap();
+        assert_eq!((latest(None), latest(Some(3))), ("{}".to_string(), r#"{"p_latest":3}"#.to_string()));
     }
 
     #[test]

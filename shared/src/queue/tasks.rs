@@ -2,12 +2,11 @@
 //! named arguments of the SQL functions in migrations/functions/jobs.sql,
 //! and the answers turned back into the clients' shapes.
 
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::http::body::{field_too_large, invalid, Body};
 use crate::http::error::ApiError;
-use crate::postgrest::{sql_call, UpstreamError};
+use crate::postgrest::{sql_function, UpstreamError};
 use crate::time::parse_timestamp;
 
 pub const MAX_NAME: usize = 200;
@@ -23,35 +22,24 @@ pub const MAX_METADATA_KEYS: usize = 32;
 /// have (a claim makes a job `running`), so it matches nothing.
 pub const STATUSES: &[&str] = &["queued", "assigned", "running", "succeeded", "failed", "dead", "cancelled"];
 
-/// `cogo.enqueue`: a new job, or the one already under its idempotency key
-/// (the function fills in defaults for every argument left null).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Enqueue {
-    #[serde(rename = "p_type")]
-    pub job_type: String,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: String,
-    #[serde(rename = "p_payload")]
-    pub payload: Value,
-    #[serde(rename = "p_owner_id")]
-    pub owner_id: Option<String>,
-    #[serde(rename = "p_idempotency_key")]
-    pub idempotency_key: Option<String>,
-    /// Where the key lives (see `idempotency::scope`).
-    #[serde(rename = "p_idempotency_scope")]
-    pub idempotency_scope: Option<String>,
-    #[serde(rename = "p_priority")]
-    pub priority: Option<i64>,
-    #[serde(rename = "p_run_at")]
-    pub run_at: Option<String>,
-    #[serde(rename = "p_max_attempts")]
-    pub max_attempts: Option<i64>,
-    #[serde(rename = "p_backoff_base_ms")]
-    pub backoff_base_ms: Option<i64>,
-    #[serde(rename = "p_backoff_cap_ms")]
-    pub backoff_cap_ms: Option<i64>,
+sql_function! {
+    /// `cogo.enqueue`: a new job, or the one already under its idempotency key
+    /// (the function fills in defaults for every argument left null).
+    pub struct Enqueue => "enqueue" -> Value {
+        pub job_type as "type": String,
+        pub executor_id: String,
+        pub payload: Value,
+        pub owner_id: Option<String>,
+        pub idempotency_key: Option<String>,
+        /// Where the key lives (see `idempotency::scope`).
+        pub idempotency_scope: Option<String>,
+        pub priority: Option<i64>,
+        pub run_at: Option<String>,
+        pub max_attempts: Option<i64>,
+        pub backoff_base_ms: Option<i64>,
+        pub backoff_cap_ms: Option<i64>,
+    }
 }
-sql_call!(Enqueue => "enqueue", Value);
 
 impl Enqueue {
     /// A job owned by `owner` (see `Principal::job_owner`), without a key,
@@ -115,21 +103,16 @@ pub fn assign_args(
     })
 }
 
-/// `cogo.claim`: up to `limit` ready jobs, each under a fresh lease.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Claim {
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: String,
-    #[serde(rename = "p_worker_id")]
-    pub worker_id: String,
-    #[serde(rename = "p_lease_seconds")]
-    pub lease_seconds: i64,
-    #[serde(rename = "p_type_prefix")]
-    pub type_prefix: Option<String>,
-    #[serde(rename = "p_limit")]
-    pub limit: i64,
+sql_function! {
+    /// `cogo.claim`: up to `limit` ready jobs, each under a fresh lease.
+    pub struct Claim => "claim" -> Vec<Value> {
+        pub executor_id: String,
+        pub worker_id: String,
+        pub lease_seconds: i64,
+        pub type_prefix: Option<String>,
+        pub limit: i64,
+    }
 }
-sql_call!(Claim => "claim", Vec<Value>);
 
 /// `task.claim` `{executorId, workerId, leaseSeconds?, typePrefix?, limit?}`;
 /// the second value says whether the caller asked for a batch (`limit`).
@@ -158,35 +141,27 @@ pub fn claimed_job(mut job: Value) -> Value {
     job
 }
 
-/// `cogo.complete`: a job's result under its lease. Also one item of
-/// `complete_many`, which takes the executor scope once, for all items.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Complete {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
-    #[serde(rename = "p_ok")]
-    pub ok: bool,
-    #[serde(rename = "p_result")]
-    pub result: Option<Value>,
-    #[serde(rename = "p_error")]
-    pub error: Option<Value>,
-    #[serde(rename = "p_lease_token")]
-    pub lease_token: Option<String>,
-    /// A scoped worker's executor (see `Principal::executor_id`).
-    #[serde(rename = "p_executor_id", skip_serializing_if = "Option::is_none")]
-    pub executor_id: Option<String>,
+sql_function! {
+    /// `cogo.complete`: a job's result under its lease. Also one item of
+    /// `complete_many`, which takes the executor scope once, for all items.
+    pub struct Complete => "complete" -> Value {
+        pub job_id: String,
+        pub ok: bool,
+        pub result: Option<Value>,
+        pub error: Option<Value>,
+        pub lease_token: Option<String>,
+        /// A scoped worker's executor (see `Principal::executor_id`).
+        @omit_none pub executor_id: Option<String>,
+    }
 }
-sql_call!(Complete => "complete", Value);
 
-/// `cogo.complete_many`: the batch form of `complete`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CompleteMany {
-    #[serde(rename = "p_results")]
-    pub results: Vec<Complete>,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: Option<String>,
+sql_function! {
+    /// `cogo.complete_many`: the batch form of `complete`.
+    pub struct CompleteMany => "complete_many" -> Value {
+        pub results: Vec<Complete>,
+        pub executor_id: Option<String>,
+    }
 }
-sql_call!(CompleteMany => "complete_many", Value);
 
 /// One result of `task.result`: `{jobId, type, ok, result?, error?,
 /// artifact?, artifacts?, leaseToken?}`.
@@ -253,21 +228,16 @@ fn prefix_field(mut e: ApiError, prefix: &str) -> ApiError {
     e
 }
 
-/// `cogo.progress`: a running job's progress and current step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Progress {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
-    #[serde(rename = "p_lease_token")]
-    pub lease_token: Option<String>,
-    #[serde(rename = "p_progress")]
-    pub progress: Option<Value>,
-    #[serde(rename = "p_step")]
-    pub step: Option<String>,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: Option<String>,
+sql_function! {
+    /// `cogo.progress`: a running job's progress and current step.
+    pub struct Progress => "progress" -> Value {
+        pub job_id: String,
+        pub lease_token: Option<String>,
+        pub progress: Option<Value>,
+        pub step: Option<String>,
+        pub executor_id: Option<String>,
+    }
 }
-sql_call!(Progress => "progress", Value);
 
 /// `task.progress` `{jobId, leaseToken?, progress?, step?, data?, delta?}`.
 pub fn progress_args(body: &Body) -> Result<Progress, ApiError> {
@@ -291,19 +261,15 @@ pub fn progress_args(body: &Body) -> Result<Progress, ApiError> {
     Ok(Progress { job_id, lease_token: token, progress, step, executor_id: None })
 }
 
-/// `cogo.extend_lease`: a running job's lease, extended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExtendLease {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
-    #[serde(rename = "p_lease_token")]
-    pub lease_token: Option<String>,
-    #[serde(rename = "p_lease_seconds")]
-    pub lease_seconds: i64,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: Option<String>,
+sql_function! {
+    /// `cogo.extend_lease`: a running job's lease, extended.
+    pub struct ExtendLease => "extend_lease" -> Value {
+        pub job_id: String,
+        pub lease_token: Option<String>,
+        pub lease_seconds: i64,
+        pub executor_id: Option<String>,
+    }
 }
-sql_call!(ExtendLease => "extend_lease", Value);
 
 /// `task.heartbeat` `{jobId, leaseToken?, leaseSeconds?}`.
 pub fn heartbeat_args(body: &Body) -> Result<ExtendLease, ApiError> {
@@ -314,59 +280,47 @@ pub fn heartbeat_args(body: &Body) -> Result<ExtendLease, ApiError> {
     Ok(ExtendLease { job_id, lease_token: token, lease_seconds: lease, executor_id: None })
 }
 
-/// `cogo.cancel`: a queued job cancelled, a running one asked to stop;
-/// with an owner, only that owner's job.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cancel {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
-    #[serde(rename = "p_owner_id")]
-    pub owner_id: Option<String>,
+sql_function! {
+    /// `cogo.cancel`: a queued job cancelled, a running one asked to stop;
+    /// with an owner, only that owner's job.
+    pub struct Cancel => "cancel" -> Value {
+        pub job_id: String,
+        pub owner_id: Option<String>,
+    }
 }
-sql_call!(Cancel => "cancel", Value);
 
 /// `task.cancel` `{jobId}`.
 pub fn cancel_args(body: &Body) -> Result<Cancel, ApiError> {
     Ok(Cancel { job_id: body.req_uuid("jobId")?, owner_id: None })
 }
 
-/// `cogo.upsert_heartbeat`: a worker's presence row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UpsertHeartbeat {
-    #[serde(rename = "p_worker_id")]
-    pub worker_id: String,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: String,
-    #[serde(rename = "p_status")]
-    pub status: String,
-    #[serde(rename = "p_agent_id")]
-    pub agent_id: String,
-    #[serde(rename = "p_version")]
-    pub version: Option<String>,
-    #[serde(rename = "p_running")]
-    pub running: Option<i64>,
-    #[serde(rename = "p_capacity")]
-    pub capacity: Option<i64>,
-    #[serde(rename = "p_metadata")]
-    pub metadata: Option<Value>,
-    /// Who owns the row (none: the platform, which writes any).
-    #[serde(rename = "p_principal")]
-    pub principal: Option<String>,
+sql_function! {
+    /// `cogo.upsert_heartbeat`: a worker's presence row.
+    pub struct UpsertHeartbeat => "upsert_heartbeat" -> Value {
+        pub worker_id: String,
+        pub executor_id: String,
+        pub status: String,
+        pub agent_id: String,
+        pub version: Option<String>,
+        pub running: Option<i64>,
+        pub capacity: Option<i64>,
+        pub metadata: Option<Value>,
+        /// Who owns the row (none: the platform, which writes any).
+        pub principal: Option<String>,
+    }
 }
-sql_call!(UpsertHeartbeat => "upsert_heartbeat", Value);
 
-/// `cogo.reap`: expired leases back to the queue, or to the dead letters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reap {
-    #[serde(rename = "p_max_lost_leases")]
-    pub max_lost_leases: u32,
+sql_function! {
+    /// `cogo.reap`: expired leases back to the queue, or to the dead letters.
+    pub struct Reap => "reap" -> Value {
+        pub max_lost_leases: u32,
+    }
 }
-sql_call!(Reap => "reap", Value);
 
-/// `cogo.compact_job_counts`: folds ended sessions' job counters together.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CompactJobCounts {}
-sql_call!(CompactJobCounts => "compact_job_counts", Value);
+sql_function! {
+    /// `cogo.compact_job_counts`: folds ended sessions' job counters together.
+    pub struct CompactJobCounts => "compact_job_counts" -> Value {}
+}
 
 /// `workers/heartbeat` `{agentId, executorId, status, workerId?, version?,
 /// running?, capacity?, metadata?}`; a worker without `workerId` is known by

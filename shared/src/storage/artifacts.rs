@@ -6,14 +6,13 @@
 //! time.
 
 use hmac::{Hmac, Mac};
-use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::http::body::{invalid, Body};
 use crate::http::error::ApiError;
 use crate::http::query::Query;
-use crate::postgrest::sql_call;
+use crate::postgrest::sql_function;
 use crate::storage::supabase::encode_path;
 
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -44,51 +43,38 @@ pub fn check_mime(mime: &str) -> Option<&str> {
     (mime.len() <= 255 && token(kind) && token(sub)).then_some(mime)
 }
 
-/// `cogo.artifact_upload_grant`: the job is running under this lease
-/// (and, for a scoped worker, is its executor's).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ArtifactUploadGrant {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
-    #[serde(rename = "p_lease_token")]
-    pub lease_token: String,
-    #[serde(rename = "p_executor_id")]
-    pub executor_id: Option<String>,
+sql_function! {
+    /// `cogo.artifact_upload_grant`: the job is running under this lease
+    /// (and, for a scoped worker, is its executor's).
+    pub struct ArtifactUploadGrant => "artifact_upload_grant" -> Value {
+        pub job_id: String,
+        pub lease_token: String,
+        pub executor_id: Option<String>,
+    }
 }
-sql_call!(ArtifactUploadGrant => "artifact_upload_grant", Value);
 
-/// `cogo.artifact_record`: an uploaded file's row, under the job's lease.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ArtifactRecord {
-    #[serde(rename = "p_job_id")]
-    pub job_id: String,
-    #[serde(rename = "p_lease_token")]
-    pub lease_token: String,
-    #[serde(rename = "p_bucket")]
-    pub bucket: String,
-    #[serde(rename = "p_path")]
-    pub path: String,
-    #[serde(rename = "p_name")]
-    pub name: String,
-    #[serde(rename = "p_size")]
-    pub size: u64,
-    #[serde(rename = "p_mime")]
-    pub mime: String,
-    #[serde(rename = "p_sha256")]
-    pub sha256: String,
+sql_function! {
+    /// `cogo.artifact_record`: an uploaded file's row, under the job's lease.
+    pub struct ArtifactRecord => "artifact_record" -> Value {
+        pub job_id: String,
+        pub lease_token: String,
+        pub bucket: String,
+        pub path: String,
+        pub name: String,
+        pub size: u64,
+        pub mime: String,
+        pub sha256: String,
+    }
 }
-sql_call!(ArtifactRecord => "artifact_record", Value);
 
-/// `cogo.artifact_find`: the artifact at a bucket and path, if the caller
-/// may see its job.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ArtifactFind {
-    #[serde(rename = "p_bucket")]
-    pub bucket: String,
-    #[serde(rename = "p_path")]
-    pub path: String,
+sql_function! {
+    /// `cogo.artifact_find`: the artifact at a bucket and path, if the caller
+    /// may see its job.
+    pub struct ArtifactFind => "artifact_find" -> Value {
+        pub bucket: String,
+        pub path: String,
+    }
 }
-sql_call!(ArtifactFind => "artifact_find", Value);
 
 /// `POST artifact-upload-url` `{jobId, leaseToken, name, mime?, size?}`.
 #[derive(Debug, PartialEq)]
