@@ -3,7 +3,7 @@
 //! and the large-file flow (`uui/presign`, a PUT of the document,
 //! `uui/ingest`, `uui/ingest/result`). With a project, a conversion also
 //! goes through the `cogo.project_updates` outbox into the project's
-//! CreateGo rows. Errors come in the plugin's shape (see `lib.rs`).
+//! CreateGo rows. Errors come in the plugin's shape (see `pipeline.rs`).
 
 use cogo_shared::figma::reverse::to_figma_like;
 use cogo_shared::figma::{self, ProjectClaim, ProjectUpdatesApply};

@@ -1,5 +1,5 @@
-//! The read API, the dead-letter queue and metrics: parse (shared::reads),
-//! one RPC, shape the answer. A user's reads go to PostgREST under their own
+//! The read API, the dead-letter queue and metrics: parse
+//! (`cogo_shared::queue::reads`), one typed SQL call, shape the answer. A user's reads go to PostgREST under their own
 //! JWT, so row level security decides what they see.
 
 use cogo_shared::http::body::Body;

@@ -1,4 +1,5 @@
-//! The queue's endpoints: parse (shared::jobs), one RPC, respond.
+//! The queue's endpoints: parse (`cogo_shared::queue::tasks`), one typed
+//! SQL call, respond.
 
 use cogo_shared::auth::{Role, Via};
 use cogo_shared::config::Config;
