@@ -832,3 +832,15 @@ async fn unsupported_method_is_405() {
     let r = call("PUT", "/rpc/add", &[], Some("{}")).await;
     assert_error(&r, 405, "PGRST101");
 }
+
+// ---- dev only: not PostgREST behaviour -------------------------------------
+
+#[tokio::test]
+async fn request_counter_counts_requests() {
+    let read = || async { get(cogo_dev::gateway::REQUEST_COUNTER).await.json()["requests"].as_u64().unwrap() };
+    let before = read().await;
+    get("/items").await;
+    get("/no/such/path").await;
+    // Other tests run meanwhile, so only a lower bound holds.
+    assert!(read().await >= before + 2);
+}

@@ -14,6 +14,7 @@ mod query;
 mod schema;
 mod sql;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -103,7 +104,14 @@ struct AppState {
     config: Config,
     pool: Pool,
     cache: RwLock<Option<Arc<SchemaCache>>>,
+    /// Requests received, read at [`REQUEST_COUNTER`].
+    requests: AtomicU64,
 }
+
+/// Dev only, no PostgREST has it: `GET` answers `{"requests": n}`, the
+/// requests this gateway has received (every path, this one excepted), so
+/// the benchmark can count what reaches PostgREST while workers idle.
+pub const REQUEST_COUNTER: &str = "/__gateway/requests";
 
 /// Bodies above this answer 413, as a proxy in front of PostgREST would.
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -125,7 +133,7 @@ pub async fn serve(
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let state = Arc::new(AppState { config, pool, cache: RwLock::new(None) });
+    let state = Arc::new(AppState { config, pool, cache: RwLock::new(None), requests: AtomicU64::new(0) });
     let watcher = tokio::spawn(watch_schema(state.clone()));
     let app = axum::Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state);
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
@@ -181,6 +189,10 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if uri.path() == REQUEST_COUNTER && method == Method::GET {
+        return axum::Json(serde_json::json!({"requests": state.requests.load(Ordering::Relaxed)})).into_response();
+    }
+    state.requests.fetch_add(1, Ordering::Relaxed);
     match run(&state, &method, &uri, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
