@@ -113,7 +113,7 @@ impl Caller {
         match reply.get("job") {
             Some(Value::Null) => Ok(Vec::new()),
             Some(job) => Ok(vec![(job["id"].clone(), job["leaseToken"].clone())]),
-            None => Err(format!("task.result with `next` answered {reply} (no `job`): `next` is not implemented here")),
+            None => Err(format!("`next` not implemented: task.result answered {reply}, no `job`")),
         }
     }
 }

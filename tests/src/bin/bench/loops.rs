@@ -71,7 +71,7 @@ pub async fn drain(stack: &Stack, path: Path, executor: &str, limit: i64, next: 
 
 /// An SSE subscription (`job-events`) to every 10th of `executor`'s jobs,
 /// each read by a task that answers whether its job's terminal event came.
-async fn subscribe_every_tenth(stack: &Stack, executor: &str) -> Vec<JoinHandle<bool>> {
+async fn subscribe_every_tenth(stack: &Stack, executor: &str) -> Result<Vec<JoinHandle<bool>>, String> {
     let ids: Vec<String> = sql()
         .await
         .query(
@@ -86,19 +86,26 @@ async fn subscribe_every_tenth(stack: &Stack, executor: &str) -> Vec<JoinHandle<
     let http = reqwest::Client::new();
     let auth = format!("Bearer {}", stack.service_key);
     // Opened a few at a time: each one wakes a hub that reads the job's events.
-    futures::stream::iter(ids)
+    let streams: Vec<Result<EventStream, String>> = futures::stream::iter(ids)
         .map(|id| {
             let request = http
                 .get(stack.url(&format!("/functions/v1/job-events?id={id}")))
                 .header("authorization", &auth)
                 .header("accept", "text/event-stream");
             async move {
-                let resp = request.send().await.expect("subscribe");
-                assert_eq!(resp.status(), 200, "subscribe to {id}");
-                EventStream::new(resp)
+                let resp = request.send().await.map_err(|e| format!("subscribing to {id}: {e}"))?;
+                match resp.status().as_u16() {
+                    200 => Ok(EventStream::new(resp)),
+                    status => Err(format!("subscribing to {id}: {status} {}", resp.text().await.unwrap_or_default())),
+                }
             }
         })
         .buffer_unordered(32)
+        .collect()
+        .await;
+    let streams = streams.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(streams
+        .into_iter()
         .map(|mut stream| {
             tokio::spawn(async move {
                 while let Some(frame) = stream.next().await {
@@ -109,8 +116,7 @@ async fn subscribe_every_tenth(stack: &Stack, executor: &str) -> Vec<JoinHandle<
                 false
             })
         })
-        .collect()
-        .await
+        .collect())
 }
 
 /// One run of `l` over `jobs` jobs on fresh tables; `Err` when it cannot
@@ -125,7 +131,7 @@ async fn run_once(stack: &Stack, l: Loop, jobs: i64, pgboss: &Result<PgBoss, Str
     }
     let executor = unique("bench");
     seed(&executor, jobs).await;
-    let subscribers = if l == Loop::Subscribed { subscribe_every_tenth(stack, &executor).await } else { Vec::new() };
+    let subscribers = if l == Loop::Subscribed { subscribe_every_tenth(stack, &executor).await? } else { Vec::new() };
     let run = match l {
         Loop::Claim(path, limit) => drain(stack, path, &executor, limit, false).await?,
         Loop::Next => drain(stack, Path::Edge, &executor, 1, true).await?,

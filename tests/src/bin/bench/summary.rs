@@ -20,9 +20,9 @@ impl Summary {
         if self.rows.is_empty() {
             return;
         }
-        println!("\n{:<58} {:<28} result", "target", "measured");
+        println!("\n{:<6} {:<64} measured", "result", "target");
         for (target, figure, result) in &self.rows {
-            println!("{target:<58} {figure:<28} {result}");
+            println!("{result:<6} {target:<64} {figure}");
         }
     }
 }
