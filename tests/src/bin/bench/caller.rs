@@ -34,7 +34,10 @@ impl Caller {
         }
     }
 
-    async fn post(&self, edge_path: &str, rpc: &str, body: Value) -> Value {
+    /// `Err` for an answer that is not a success or a request that failed
+    /// on the way (a reset connection): the run it belongs to fails, not the
+    /// whole bench.
+    async fn post(&self, edge_path: &str, rpc: &str, body: Value) -> Result<Value, String> {
         let req = match self.path {
             Path::Edge => self
                 .http
@@ -47,61 +50,66 @@ impl Caller {
                 .header("authorization", format!("Bearer {}", self.key))
                 .header("content-profile", "cogo"),
         };
-        let resp = req.json(&body).send().await.expect("request");
+        let failed = |e: reqwest::Error| format!("{edge_path}{rpc}: {e}");
+        let resp = req.json(&body).send().await.map_err(failed)?;
         let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(status.is_success(), "{edge_path}{rpc}: {status} {text}");
-        serde_json::from_str(&text).unwrap()
+        let text = resp.text().await.map_err(failed)?;
+        if !status.is_success() {
+            return Err(format!("{edge_path}{rpc}: {status} {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{edge_path}{rpc}: {e} in {text}"))
     }
 
     /// POSTs `body` to an edge endpoint, as the service role.
-    pub async fn edge(&self, path: &str, body: Value) -> Value {
+    pub async fn edge(&self, path: &str, body: Value) -> Result<Value, String> {
         assert!(self.path == Path::Edge, "{path} is an edge endpoint");
         self.post(path, "", body).await
     }
 
     /// Claims up to `limit`.
-    pub async fn claim(&self, executor: &str, worker: &str, limit: i64) -> Vec<Lease> {
+    pub async fn claim(&self, executor: &str, worker: &str, limit: i64) -> Result<Vec<Lease>, String> {
         let body = match self.path {
             Path::Edge => json!({"executorId": executor, "workerId": worker, "limit": limit}),
             Path::Direct => {
                 json!({"p_executor_id": executor, "p_worker_id": worker, "p_lease_seconds": 60, "p_limit": limit})
             }
         };
-        let reply = self.post("/api/collab/task.claim", "claim", body).await;
+        let reply = self.post("/api/collab/task.claim", "claim", body).await?;
         let jobs = match self.path {
             Path::Edge => reply["jobs"].clone(),
             Path::Direct => reply,
         };
         let token = if self.path == Path::Edge { "leaseToken" } else { "lease_token" };
-        jobs.as_array().unwrap().iter().map(|j| (j["id"].clone(), j[token].clone())).collect()
+        let jobs = jobs.as_array().ok_or_else(|| format!("task.claim answered {jobs}, not a list"))?;
+        Ok(jobs.iter().map(|j| (j["id"].clone(), j[token].clone())).collect())
     }
 
-    pub async fn complete(&self, jobs: &[Lease]) {
+    pub async fn complete(&self, jobs: &[Lease]) -> Result<(), String> {
         match (self.path, jobs) {
             (Path::Edge, [(id, token)]) => {
                 let body = json!({"jobId": id, "type": "bench.job", "ok": true, "leaseToken": token});
-                self.post("/api/collab/task.result", "", body).await;
+                self.post("/api/collab/task.result", "", body).await?;
             }
             (Path::Edge, _) => {
                 let results: Vec<Value> = jobs
                     .iter()
                     .map(|(id, token)| json!({"jobId": id, "type": "bench.job", "ok": true, "leaseToken": token}))
                     .collect();
-                self.post("/api/collab/task.result", "", json!({"results": results})).await;
+                self.post("/api/collab/task.result", "", json!({"results": results})).await?;
             }
             (Path::Direct, [(id, token)]) => {
                 let body = json!({"p_job_id": id, "p_ok": true, "p_lease_token": token});
-                self.post("", "complete", body).await;
+                self.post("", "complete", body).await?;
             }
             (Path::Direct, _) => {
                 let results: Vec<Value> = jobs
                     .iter()
                     .map(|(id, token)| json!({"p_job_id": id, "p_ok": true, "p_lease_token": token}))
                     .collect();
-                self.post("", "complete_many", json!({"p_results": results})).await;
+                self.post("", "complete_many", json!({"p_results": results})).await?;
             }
         }
+        Ok(())
     }
 
     /// Completes `job` and claims the next one in the same request
@@ -109,7 +117,7 @@ impl Caller {
     /// `job`, as one that does not know `next` does.
     pub async fn complete_next(&self, (id, token): &Lease) -> Result<Vec<Lease>, String> {
         let body = json!({"jobId": id, "type": "bench.job", "ok": true, "leaseToken": token, "next": {}});
-        let reply = self.edge("/api/collab/task.result", body).await;
+        let reply = self.edge("/api/collab/task.result", body).await?;
         match reply.get("job") {
             Some(Value::Null) => Ok(Vec::new()),
             Some(job) => Ok(vec![(job["id"].clone(), job["leaseToken"].clone())]),

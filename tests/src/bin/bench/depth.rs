@@ -17,15 +17,15 @@ async fn claim_latency(stack: &Stack, depth: i64, samples: usize) -> (f64, f64) 
     let caller = Caller::new(stack, Path::Edge);
     // Warm the connection and the plan cache.
     for _ in 0..20 {
-        let jobs = caller.claim(&executor, "w", 1).await;
-        caller.complete(&jobs).await;
+        let jobs = caller.claim(&executor, "w", 1).await.unwrap();
+        caller.complete(&jobs).await.unwrap();
     }
     let mut ms = Vec::with_capacity(samples);
     for _ in 0..samples {
         let t = Instant::now();
-        let jobs = caller.claim(&executor, "w", 1).await;
+        let jobs = caller.claim(&executor, "w", 1).await.unwrap();
         ms.push(ms_since(t));
-        caller.complete(&jobs).await;
+        caller.complete(&jobs).await.unwrap();
     }
     // Leave nothing behind for the next depth.
     sql().await.execute("DELETE FROM cogo.jobs WHERE executor_id = $1", &[&executor]).await.unwrap();

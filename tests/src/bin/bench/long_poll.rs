@@ -22,7 +22,7 @@ const IDLE_TARGET: &str = "100 idle long-pollers <= 10 PostgREST req/s";
 async fn probe(stack: &Stack) -> Result<(), String> {
     let t = Instant::now();
     let body = json!({"executorId": unique("probe"), "workerId": "w", "waitSeconds": 1});
-    Caller::new(stack, Path::Edge).edge("/api/collab/task.claim", body).await;
+    Caller::new(stack, Path::Edge).edge("/api/collab/task.claim", body).await?;
     let ms = ms_since(t);
     if ms < 500.0 {
         return Err(format!("`waitSeconds` not implemented: task.claim answered an empty queue in {ms:.0} ms"));
@@ -47,7 +47,7 @@ fn start_workers(
                 loop {
                     let body =
                         json!({"executorId": executor, "workerId": format!("w{w}"), "waitSeconds": WAIT_SECONDS});
-                    let job = caller.edge("/api/collab/task.claim", body).await["job"].clone();
+                    let job = caller.edge("/api/collab/task.claim", body).await.unwrap()["job"].clone();
                     let at = Instant::now();
                     if job.is_null() {
                         continue;
@@ -57,7 +57,7 @@ fn start_workers(
                     }
                     let result =
                         json!({"jobId": job["id"], "type": job["type"], "ok": true, "leaseToken": job["leaseToken"]});
-                    caller.edge("/api/collab/task.result", result).await;
+                    caller.edge("/api/collab/task.result", result).await.unwrap();
                     if job["payload"]["stop"] == true {
                         return;
                     }
@@ -69,7 +69,7 @@ fn start_workers(
 
 async fn assign(caller: &Caller, executor: &str, payload: Value) -> Value {
     let body = json!({"type": "bench.poll", "executorId": executor, "payload": payload});
-    caller.edge("/api/collab/task.assign", body).await["jobId"].clone()
+    caller.edge("/api/collab/task.assign", body).await.unwrap()["jobId"].clone()
 }
 
 /// One `stop` job per worker: each worker takes one and ends.

@@ -41,7 +41,7 @@ pub async fn drain(stack: &Stack, path: Path, executor: &str, limit: i64, next: 
                 let worker = format!("w{w}");
                 let (mut done, mut claim_ms) = (0usize, Vec::new());
                 let t = Instant::now();
-                let mut jobs = caller.claim(&executor, &worker, limit).await;
+                let mut jobs = caller.claim(&executor, &worker, limit).await?;
                 claim_ms.push(ms_since(t));
                 while !jobs.is_empty() {
                     done += jobs.len();
@@ -50,9 +50,9 @@ pub async fn drain(stack: &Stack, path: Path, executor: &str, limit: i64, next: 
                         jobs = caller.complete_next(&jobs[0]).await?;
                         claim_ms.push(ms_since(t));
                     } else {
-                        caller.complete(&jobs).await;
+                        caller.complete(&jobs).await?;
                         let t = Instant::now();
-                        jobs = caller.claim(&executor, &worker, limit).await;
+                        jobs = caller.claim(&executor, &worker, limit).await?;
                         claim_ms.push(ms_since(t));
                     }
                 }
@@ -180,7 +180,7 @@ fn print_table(title: &str, loops: &[(Loop, String)], results: &[Result<Rounds, 
     for ((_, label), result) in loops.iter().zip(results) {
         match result {
             Ok(r) => println!("{label:<48} {:>24} {:>8.2}ms", r.rate_spread(), r.claim_p50()),
-            Err(why) => println!("{label:<48} skipped: {why}"),
+            Err(why) => println!("{label:<48} not measured: {why}"),
         }
     }
 }
