@@ -26,7 +26,7 @@ const mf = new Miniflare(
     ],
     compatibilityDate: "2025-09-01",
     bindings: vars,
-    durableObjects: { RATE_LIMITER: "RateLimiter", SIGNATURES: "SignatureLedger", JOB_HUB: "JobHub", CHANNEL_HUB: "ChannelHub" },
+    durableObjects: { RATE_LIMITER: "RateLimiter", SIGNATURES: "SignatureLedger", JOB_HUB: "JobHub", CHANNEL_HUB: "ChannelHub", CLAIM_HUB: "ClaimHub" },
     r2Buckets: { ARTIFACTS: "cogo-artifacts" },
   }),
 );
