@@ -103,10 +103,7 @@ mod tests {
         let mut answer = json!({"status": "queued", "doorbells": {"jobs": ["j1"], "executors": ["e1", "e2"]}});
         let bells = take(&mut answer);
         assert_eq!(answer, json!({"status": "queued"}));
-        assert_eq!(
-            bells,
-            vec![Bell::Job("j1".into()), Bell::Executor("e1".into()), Bell::Executor("e2".into())]
-        );
+        assert_eq!(bells, vec![Bell::Job("j1".into()), Bell::Executor("e1".into()), Bell::Executor("e2".into())]);
         let mut quiet = json!({"status": "succeeded"});
         assert!(take(&mut quiet).is_empty());
         assert_eq!(quiet, json!({"status": "succeeded"}));

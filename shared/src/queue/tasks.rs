@@ -521,9 +521,8 @@ mod tests {
         assert_eq!(next_args(&body(r#"{"jobId":"x"}"#)).unwrap(), None);
         let (next, batch) = next_args(&body(r#"{"next":{}}"#)).unwrap().unwrap();
         assert_eq!((next.next_limit, next.next_lease_seconds, next.next_type_prefix, batch), (1, 60, None, false));
-        let (next, batch) = next_args(&body(r#"{"next":{"limit":5,"leaseSeconds":30,"typePrefix":"a."}}"#))
-            .unwrap()
-            .unwrap();
+        let (next, batch) =
+            next_args(&body(r#"{"next":{"limit":5,"leaseSeconds":30,"typePrefix":"a."}}"#)).unwrap().unwrap();
         assert_eq!((next.next_limit, next.next_lease_seconds, batch), (5, 30, true));
         assert_eq!(next.next_type_prefix.as_deref(), Some("a."));
         let e = next_args(&body(r#"{"next":{"limit":0}}"#)).unwrap_err();
