@@ -182,8 +182,14 @@ async fn pass(hub: &Rc<RefCell<Hub>>, config: &Config) {
     loop {
         let mut due_ms: Option<f64> = None;
         let mut dry: Vec<Option<String>> = Vec::new();
-        hub.borrow_mut().dirty = false;
-        let ids: Vec<u64> = hub.borrow().waiters.iter().map(|w| w.id).collect();
+        let ids: Vec<u64> = {
+            let mut h = hub.borrow_mut();
+            h.dirty = false;
+            // A request the runtime cancelled (its client left) is no
+            // waiter: claiming for it would strand the job until its lease ends.
+            h.waiters.retain(|w| w.in_flight || w.answer.as_ref().is_some_and(|a| !a.is_canceled()));
+            h.waiters.iter().map(|w| w.id).collect()
+        };
         for id in ids {
             let started = js_sys::Date::now();
             let (claim, wait_seconds) = {
