@@ -19,8 +19,8 @@ async fn finished_ago(job: &str, age: &str) {
     sql()
         .await
         .execute(
-            "UPDATE cogo.jobs SET finished_at = now() - $2::interval, created_at = now() - $2::interval - interval '1 minute'
-             WHERE id = $1::uuid",
+            "UPDATE cogo.jobs SET finished_at = now() - $2::text::interval, created_at = now() - $2::text::interval - interval '1 minute'
+             WHERE id = $1::text::uuid",
             &[&job, &age],
         )
         .await
@@ -32,10 +32,10 @@ async fn rows(job: &str) -> (i64, i64, i64, i64) {
     let row = sql()
         .await
         .query_one(
-            "SELECT (SELECT count(*) FROM cogo.jobs WHERE id = $1::uuid),
-                    (SELECT count(*) FROM cogo.job_events WHERE job_id = $1::uuid),
-                    (SELECT count(*) FROM cogo.job_dead_letters WHERE job_id = $1::uuid),
-                    (SELECT count(*) FROM cogo.artifacts WHERE job_id = $1::uuid)",
+            "SELECT (SELECT count(*) FROM cogo.jobs WHERE id = $1::text::uuid),
+                    (SELECT count(*) FROM cogo.job_events WHERE job_id = $1::text::uuid),
+                    (SELECT count(*) FROM cogo.job_dead_letters WHERE job_id = $1::text::uuid),
+                    (SELECT count(*) FROM cogo.artifacts WHERE job_id = $1::text::uuid)",
             &[&job],
         )
         .await
@@ -166,10 +166,10 @@ async fn a_replayed_letters_new_job_stays_as_long_as_the_letter() {
     let _serial = serial().await;
     let stack = Stack::shared();
     let dead = finished(stack, false).await;
-    let letter: i64 = sql_one("SELECT id FROM cogo.job_dead_letters WHERE job_id = $1::uuid", &[&dead]).await;
+    let letter: i64 = sql_one("SELECT id FROM cogo.job_dead_letters WHERE job_id = $1::text::uuid", &[&dead]).await;
     let retried = stack.client().post_ok("/functions/v1/dlq-retry", &json!({"dlqId": letter})).await;
     let replay = retried["jobId"].as_str().unwrap().to_string();
-    let executor: String = sql_one("SELECT executor_id FROM cogo.jobs WHERE id = $1::uuid", &[&replay]).await;
+    let executor: String = sql_one("SELECT executor_id FROM cogo.jobs WHERE id = $1::text::uuid", &[&replay]).await;
     let token = claim(stack, &executor).await;
     result(stack, &replay, &token, true).await;
     finished_ago(&replay, "8 days").await;
