@@ -37,6 +37,10 @@
 //! | `MAX_ARTIFACT_BYTES` | var | 104857600 | larger uploads answer 413 |
 //! | `SSE_KEEPALIVE_MS` | var | 15000 | interval of keepalive frames on event streams |
 //! | `WORKERS_ACTIVE_WINDOW_MS` | var | 20000 | a worker whose last heartbeat is older has left (workers-stream) |
+//! | `RETENTION_FINISHED_HOURS` | var | 168 | succeeded and cancelled jobs are deleted this long after they finished; 0 keeps them |
+//! | `RETENTION_FAILED_HOURS` | var | 336 | the same for failed and dead jobs with their dead letters; 0 keeps them |
+//! | `RETENTION_BATCH` | var | 1000 | jobs deleted per statement (1..10000) |
+//! | `RETENTION_MAX_BATCHES` | var | 10 | batches per cron tick at most, so one tick stays short |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -74,6 +78,18 @@ pub struct Config {
     pub storage: StorageConfig,
     pub sse_keepalive_ms: u32,
     pub workers_window_ms: u32,
+    pub retention: RetentionConfig,
+}
+
+/// How long finished jobs are kept, and how much the cron deletes per tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionConfig {
+    /// Succeeded and cancelled jobs; 0 keeps them for ever.
+    pub finished_hours: u32,
+    /// Failed and dead jobs, with their dead letters; 0 keeps them for ever.
+    pub failed_hours: u32,
+    pub batch: u32,
+    pub max_batches: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +179,13 @@ impl Config {
         let sse_keepalive_ms = number("SSE_KEEPALIVE_MS", 15_000, 100, 60_000);
         let workers_window_ms = number("WORKERS_ACTIVE_WINDOW_MS", 20_000, 500, 3_600_000);
         let max_artifact_bytes = number("MAX_ARTIFACT_BYTES", 100 * 1024 * 1024, 1, u32::MAX).into();
+        // Ages up to ten years; the batch bound is cogo.retention_sweep's.
+        let retention = RetentionConfig {
+            finished_hours: number("RETENTION_FINISHED_HOURS", 168, 0, 87_600),
+            failed_hours: number("RETENTION_FAILED_HOURS", 336, 0, 87_600),
+            batch: number("RETENTION_BATCH", 1000, 1, 10_000),
+            max_batches: number("RETENTION_MAX_BATCHES", 10, 1, 1000),
+        };
         let backend = match get("STORAGE_BACKEND").as_deref() {
             None | Some("r2") => StorageBackend::R2,
             Some("supabase") => {
@@ -247,6 +270,7 @@ impl Config {
                 },
                 sse_keepalive_ms,
                 workers_window_ms,
+                retention,
             })
         } else {
             Err(err)
@@ -332,6 +356,25 @@ mod tests {
         let e = Config::from_lookup(lookup(&with)).unwrap_err();
         assert_eq!(e.invalid[0].0, "EDGE_HMAC_SCHEMES");
         assert!(e.invalid[0].1.contains("\"V2\""), "{}", e.invalid[0].1);
+    }
+
+    #[test]
+    fn retention_defaults_and_bounds() {
+        let base = [("SUPABASE_URL", "https://abc.supabase.co"), ("SUPABASE_SERVICE_ROLE_KEY", "k")];
+        let c = Config::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(
+            c.retention,
+            RetentionConfig { finished_hours: 168, failed_hours: 336, batch: 1000, max_batches: 10 }
+        );
+        let mut with = base.to_vec();
+        with.extend([("RETENTION_FINISHED_HOURS", "0"), ("RETENTION_BATCH", "50")]);
+        let c = Config::from_lookup(lookup(&with)).unwrap();
+        assert_eq!((c.retention.finished_hours, c.retention.batch), (0, 50));
+        with.extend([("RETENTION_BATCH", "0"), ("RETENTION_FAILED_HOURS", "-1")]);
+        with.remove(3);
+        let e = Config::from_lookup(lookup(&with)).unwrap_err();
+        let named: Vec<&str> = e.invalid.iter().map(|(n, _)| *n).collect();
+        assert_eq!(named, vec!["RETENTION_FAILED_HOURS", "RETENTION_BATCH"]);
     }
 
     #[test]

@@ -19,6 +19,9 @@ const mf = new Miniflare(
     log: new Log(LogLevel.WARN),
     // No fetching of a real `request.cf` from the network.
     cf: false,
+    // `GET /cdn-cgi/local/scheduled` runs the cron handler to its end (as
+    // `wrangler dev --test-scheduled` does), so tests need not wait a minute.
+    unsafeTriggerHandlers: true,
     modulesRoot: build,
     modules: [
       { type: "ESModule", path: `${build}/index.js` },

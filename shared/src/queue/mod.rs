@@ -1,6 +1,6 @@
 //! The job queue: tasks (assign, claim, result, progress, heartbeat, cancel,
-//! presence), reads and dead letters, metrics, Idempotency-Key records, and
-//! the doorbells a change rings.
+//! presence), reads and dead letters, metrics, Idempotency-Key records, the
+//! doorbells a change rings, and the retention of finished jobs.
 //! Each request becomes the named arguments of one SQL function in
 //! `migrations/`.
 
@@ -8,4 +8,5 @@ pub mod doorbells;
 pub mod idempotency;
 pub mod metrics;
 pub mod reads;
+pub mod retention;
 pub mod tasks;
