@@ -33,6 +33,22 @@ pub async fn receive<R: DurableRequest>(mut req: Request) -> worker::Result<R> {
     req.json().await
 }
 
+/// Hands all of `bells` to the first one's hub to ring: one subrequest here,
+/// for an invocation with many other calls to make (the cron).
+pub async fn relay(env: &Env, mut bells: Vec<Bell>) {
+    if bells.is_empty() {
+        return;
+    }
+    let first = bells.remove(0);
+    let sent = match &first {
+        Bell::Job(job_id) => job_hub::ring(env, job_id, bells).await,
+        Bell::Executor(executor_id) => claim_hub::ring(env, executor_id, bells).await,
+    };
+    if let Err(e) = sent {
+        worker::console_error!("doorbell relay via {first:?} failed: {e}");
+    }
+}
+
 /// Rings `bells` after their change committed: up to
 /// `doorbells::RINGS_PER_HOP` here, the rest handed to the first of them,
 /// which rings them onwards the same way. A hub that cannot be reached is
@@ -48,15 +64,5 @@ pub async fn ring(env: &Env, bells: Vec<Bell>) {
             worker::console_error!("doorbell {bell:?} failed: {e}");
         }
     });
-    let relay = async {
-        let Some((first, onwards)) = rest.split_first() else { return };
-        let sent = match first {
-            Bell::Job(job_id) => job_hub::ring(env, job_id, onwards.to_vec()).await,
-            Bell::Executor(executor_id) => claim_hub::ring(env, executor_id, onwards.to_vec()).await,
-        };
-        if let Err(e) = sent {
-            worker::console_error!("doorbell relay via {first:?} failed: {e}");
-        }
-    };
-    futures::join!(futures::future::join_all(rings), relay);
+    futures::join!(futures::future::join_all(rings), relay(env, rest));
 }
