@@ -36,6 +36,7 @@
 //! | `ARTIFACT_LINK_MAX_SECONDS` | var | 86400 | longest lifetime of a signed link; longer requests are clamped |
 //! | `MAX_ARTIFACT_BYTES` | var | 104857600 | larger uploads answer 413 |
 //! | `SSE_KEEPALIVE_MS` | var | 15000 | interval of keepalive frames on event streams |
+//! | `CLAIM_MAX_WAIT_SECONDS` | var | 20 | longest a long-poll claim waits (a larger `waitSeconds` waits this long); 0 turns long polls off |
 //! | `WORKERS_ACTIVE_WINDOW_MS` | var | 20000 | a worker whose last heartbeat is older has left (workers-stream) |
 //! | `RETENTION_FINISHED_HOURS` | var | 168 | succeeded and cancelled jobs are deleted this long after they finished; 0 keeps them |
 //! | `RETENTION_FAILED_HOURS` | var | 336 | the same for failed and dead jobs with their dead letters; 0 keeps them |
@@ -77,6 +78,8 @@ pub struct Config {
     pub jwks_url: Option<String>,
     pub storage: StorageConfig,
     pub sse_keepalive_ms: u32,
+    /// The cap on a claim's `waitSeconds`.
+    pub claim_max_wait_seconds: u32,
     pub workers_window_ms: u32,
     pub retention: RetentionConfig,
 }
@@ -177,6 +180,7 @@ impl Config {
         let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
         let link_max_seconds = number("ARTIFACT_LINK_MAX_SECONDS", 86_400, 1, 7 * 86_400);
         let sse_keepalive_ms = number("SSE_KEEPALIVE_MS", 15_000, 100, 60_000);
+        let claim_max_wait_seconds = number("CLAIM_MAX_WAIT_SECONDS", 20, 0, 20);
         let workers_window_ms = number("WORKERS_ACTIVE_WINDOW_MS", 20_000, 500, 3_600_000);
         let max_artifact_bytes = number("MAX_ARTIFACT_BYTES", 100 * 1024 * 1024, 1, u32::MAX).into();
         // Ages up to ten years; the batch bound is cogo.retention_sweep's.
@@ -269,6 +273,7 @@ impl Config {
                     max_artifact_bytes,
                 },
                 sse_keepalive_ms,
+                claim_max_wait_seconds,
                 workers_window_ms,
                 retention,
             })

@@ -34,8 +34,9 @@ pub async fn task_claim(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     check_executor(&ctx, &request.claim.executor_id, "claim")?;
     let since_ms = ctx.now_ms() as f64;
     let mut claimed = ctx.call(request.claim.clone()).await?;
-    if claimed.is_empty() && request.wait_seconds > 0 {
-        let wait_ms = (request.wait_seconds * 1000) as u32;
+    let wait_seconds = request.wait_seconds.min(ctx.config.claim_max_wait_seconds.into());
+    if claimed.is_empty() && wait_seconds > 0 {
+        let wait_ms = (wait_seconds * 1000) as u32;
         claimed = claim_hub::wait(&ctx.env, request.claim, wait_ms, since_ms)
             .await
             .map_err(|e| ApiError::new(503, "claim_wait_unavailable", format!("waiting for a job failed: {e}")))?;
