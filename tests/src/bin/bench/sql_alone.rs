@@ -8,6 +8,7 @@
 //! job, and so the floor under every figure the edge can reach.
 
 use std::path::{Path, PathBuf};
+
 use cogo_tests::{database, sql, unique};
 
 const CLIENTS: usize = 10;
@@ -45,7 +46,19 @@ struct Run {
 pub async fn report(quick: bool) {
     let rounds = if quick { 3 } else { 5 };
     // Claims per client: every client drains its share of the seeded jobs.
-    let claims = |form: &Form| if form.per_claim == 1 { if quick { 300 } else { 1_000 } } else if quick { 20 } else { 60 };
+    let claims = |form: &Form| {
+        if form.per_claim == 1 {
+            if quick {
+                300
+            } else {
+                1_000
+            }
+        } else if quick {
+            20
+        } else {
+            60
+        }
+    };
     let dir = scripts_dir();
     let db = sql().await;
     db.batch_execute(
@@ -82,11 +95,7 @@ pub async fn report(quick: bool) {
         let (o, b) = (median(ours.iter().map(|r| r.jobs_per_sec)), median(bare.iter().map(|r| r.jobs_per_sec)));
         let (ow, bw) =
             (median(ours.iter().map(|r| r.wal_bytes_per_job)), median(bare.iter().map(|r| r.wal_bytes_per_job)));
-        println!(
-            "{:<34} {o:>12.0} {b:>12.0} {:>11.2}x {ow:>7.0}|{bw:<6.0}",
-            format!("{}, median", form.name),
-            b / o
-        );
+        println!("{:<34} {o:>12.0} {b:>12.0} {:>11.2}x {ow:>7.0}|{bw:<6.0}", format!("{}, median", form.name), b / o);
     }
     db.batch_execute("DROP SCHEMA sql_alone CASCADE").await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -128,15 +137,13 @@ async fn run(dir: &Path, form: &Form, side: Side, claims: usize) -> Run {
         .find_map(|l| l.strip_prefix("tps = ")?.split_whitespace().next()?.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no tps in pgbench output:\n{out}"));
 
-    let wal: i64 = db
-        .query_one("SELECT (pg_current_wal_lsn() - $1::text::pg_lsn)::bigint", &[&wal_before])
-        .await
-        .unwrap()
-        .get(0);
+    let wal: i64 =
+        db.query_one("SELECT (pg_current_wal_lsn() - $1::text::pg_lsn)::bigint", &[&wal_before]).await.unwrap().get(0);
     let done: i64 = db
-        .query_one(&format!("SELECT count(*) FROM {table} WHERE executor_id = $1 AND status = 'succeeded'"), &[
-            &executor,
-        ])
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE executor_id = $1 AND status = 'succeeded'"),
+            &[&executor],
+        )
         .await
         .unwrap()
         .get(0);
