@@ -63,11 +63,13 @@ CREATE OR REPLACE TRIGGER jobs_log_changed AFTER UPDATE ON cogo.jobs
   FOR EACH STATEMENT EXECUTE FUNCTION cogo.jobs_log_changed();
 
 -- A job as the clients read it (collab.yaml Job) plus our additions; the
--- internal bookkeeping columns stay out.
+-- internal bookkeeping columns stay out. STABLE, as to_jsonb of a
+-- timestamptz is (it follows TimeZone): so declared, it is inlined into the
+-- calling query instead of parsed and planned again on every execution. One
+-- `- text[]` copies the object once, where a `-` per key copied it per key.
 CREATE OR REPLACE FUNCTION cogo.job_json(j cogo.jobs) RETURNS jsonb
-  LANGUAGE sql IMMUTABLE AS $$
-  SELECT to_jsonb(j) - 'errors' - 'lease_token' - 'lease_owner' - 'backoff_base_ms' - 'backoff_cap_ms'
-         - 'idempotency_scope'
+  LANGUAGE sql STABLE AS $$
+  SELECT to_jsonb(j) - '{errors,lease_token,lease_owner,backoff_base_ms,backoff_cap_ms,idempotency_scope}'::text[]
 $$;
 
 -- Enqueue, idempotent on (p_idempotency_scope, p_idempotency_key): a repeat
@@ -92,7 +94,7 @@ BEGIN
           coalesce(p_idempotency_scope, ''), coalesce(p_priority, 0), greatest(coalesce(p_run_at, now()), now()),
           coalesce(p_max_attempts, 5), p_owner_id,
           coalesce(p_backoff_base_ms, 500), coalesce(p_backoff_cap_ms, 60000))
-  ON CONFLICT (idempotency_scope, idempotency_key) DO NOTHING
+  ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id INTO new_id;
   IF new_id IS NOT NULL THEN
     RETURN cogo.with_doorbells(jsonb_build_object('jobId', new_id, 'queued', true),
@@ -108,14 +110,17 @@ $$;
 -- Claims up to p_limit ready jobs of one executor. SKIP LOCKED lets
 -- concurrent claimers take disjoint jobs; the attempt is counted here, so a
 -- job that kills its worker still runs out of attempts. PL/pgSQL, not SQL:
--- its plan is cached per session instead of made on every call. A claimed
--- job with event-stream subscribers carries "watched": true, for the edge
--- to ring its hub (and take the flag out).
+-- its plan is cached per session instead of made on every call. Generic
+-- plans, forced: the parameterised LIMIT makes the generic plan look dearer
+-- than a custom one, so the plan cache would otherwise plan every call
+-- afresh, for the same index scan. A claimed job with event-stream
+-- subscribers carries "watched": true, for the edge to ring its hub (and
+-- take the flag out).
 CREATE OR REPLACE FUNCTION cogo.claim(
   p_executor_id text, p_worker_id text, p_lease_seconds integer DEFAULT 60,
   p_type_prefix text DEFAULT NULL, p_limit integer DEFAULT 1)
 RETURNS SETOF jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   claimed jsonb[];
   watched jsonb;
