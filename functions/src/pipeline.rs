@@ -337,10 +337,16 @@ async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
         return Ok(Vec::new());
     }
     let unreadable = || ApiError::bad_request("invalid_body", "could not read the request body");
+    // A declared length is the body's exact framing: read it whole in one
+    // call (reading chunk by chunk through a stream reader costs several
+    // calls into the runtime per chunk).
+    if declared.is_some() {
+        let buffer = request.inner().array_buffer().map_err(|_| unreadable())?;
+        let buffer = wasm_bindgen_futures::JsFuture::from(buffer).await.map_err(|_| unreadable())?;
+        return Ok(js_sys::Uint8Array::new(&buffer).to_vec());
+    }
     let mut chunks = request.stream().map_err(|_| unreadable())?;
-    // Sized once when the length is known: growing by doubling would
-    // briefly hold twice the body.
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
+    let mut bytes = Vec::new();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|_| unreadable())?;
         if bytes.len() + chunk.len() > limit {
