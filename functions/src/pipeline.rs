@@ -14,13 +14,14 @@ use cogo_shared::http::router::{find, RouteMatch};
 use cogo_shared::http::routes::{Endpoint, ROUTES};
 use cogo_shared::http::{ApiResponse, Method};
 use cogo_shared::postgrest::SqlCall;
+use cogo_shared::queue::doorbells::{self, Bell};
 use cogo_shared::queue::idempotency;
 use cogo_shared::ApiError;
 use futures::StreamExt;
 use worker::{Context, Env, Headers, Request, Response};
 
 use crate::api::{self, artifacts};
-use crate::durable::{job_hub, rate_limiter, signature_ledger};
+use crate::durable::{self, rate_limiter, signature_ledger};
 use crate::runtime::{config, jwks, platform};
 
 /// What a handler gets: the request, its body, the config and the caller.
@@ -35,8 +36,10 @@ pub struct RequestContext {
     pub env: Env,
     /// The largest body this endpoint takes.
     pub body_limit: usize,
-    /// Keeps work going after the response (job hub doorbells).
+    /// Keeps work going after the response (doorbells).
     pub worker_ctx: Context,
+    /// How many hubs this request rang (the `Cogo-Doorbells` header).
+    pub rung: std::rc::Rc<std::cell::Cell<usize>>,
 }
 
 impl RequestContext {
@@ -65,12 +68,26 @@ impl RequestContext {
         self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
-    /// Rings the hubs of `job_ids` once the response is on its way: their
-    /// change has committed, and subscribers get it without the caller waiting.
-    pub fn notify_jobs(&self, job_ids: Vec<String>) {
-        if !job_ids.is_empty() {
-            self.worker_ctx.wait_until(job_hub::notify(self.env.clone(), job_ids));
+    /// Rings `bells` once the response is on its way: their change has
+    /// committed, and listeners get it without the caller waiting.
+    pub fn ring(&self, bells: Vec<Bell>) {
+        if bells.is_empty() {
+            return;
         }
+        self.rung.set(self.rung.get() + bells.len());
+        let env = self.env.clone();
+        self.worker_ctx.wait_until(async move { durable::ring(&env, bells).await });
+    }
+
+    /// Calls a SQL function that changes jobs as the platform, and rings the
+    /// doorbells its answer names (taking them out of it).
+    pub async fn call_ringing<C: SqlCall<Output = serde_json::Value>>(
+        &self,
+        call: C,
+    ) -> Result<serde_json::Value, ApiError> {
+        let mut answer = self.call(call).await?;
+        self.ring(doorbells::take(&mut answer));
+        Ok(answer)
     }
 
     /// Runs `work` after the response is on its way.
@@ -201,20 +218,36 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         let body_bytes = if method == Method::Post { read_body(&mut request, body_limit).await? } else { Vec::new() };
         let principal = authenticate_request(&request, &env, &config, method, &body_bytes).await?;
         authorize(&principal, allow)?;
-        let limit_headers = rate_limit(&request, &env, &config, &principal, endpoint).await?;
-        let ctx = RequestContext { request, body_bytes, config, principal, params, env, body_limit, worker_ctx };
+        let mut headers = rate_limit(&request, &env, &config, &principal, endpoint).await?;
+        let rung = std::rc::Rc::new(std::cell::Cell::new(0));
+        let ctx = RequestContext {
+            request,
+            body_bytes,
+            config,
+            principal,
+            params,
+            env,
+            body_limit,
+            worker_ctx,
+            rung: rung.clone(),
+        };
         let result = match ctx.header(idempotency::HEADER) {
             // A chat message is idempotent by its key already, and answers a stream.
             Some(key) if method == Method::Post && endpoint != Endpoint::Chat => idempotent(ctx, endpoint, &key).await,
             _ => api::dispatch(endpoint, ctx).await,
         };
+        // Says how many hubs the request woke: none for a change nobody
+        // listens to.
+        if rung.get() > 0 {
+            headers.push((DOORBELLS_HEADER.into(), rung.get().to_string()));
+        }
         match result {
             Ok(mut reply) => {
-                reply.add_headers(limit_headers);
+                reply.add_headers(headers);
                 Ok(reply)
             }
             Err(mut e) => {
-                e.headers.extend(limit_headers);
+                e.headers.extend(headers);
                 Err(e)
             }
         }
@@ -225,6 +258,8 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         other => other,
     }
 }
+
+pub const DOORBELLS_HEADER: &str = "Cogo-Doorbells";
 
 /// Counts the request against its caller's budget for the endpoint: the
 /// `RateLimit-*` headers to send, or 429. The platform itself is not limited,
@@ -302,10 +337,16 @@ async fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
         return Ok(Vec::new());
     }
     let unreadable = || ApiError::bad_request("invalid_body", "could not read the request body");
+    // A declared length is the body's exact framing: read it whole in one
+    // call (reading chunk by chunk through a stream reader costs several
+    // calls into the runtime per chunk).
+    if declared.is_some() {
+        let buffer = request.inner().array_buffer().map_err(|_| unreadable())?;
+        let buffer = wasm_bindgen_futures::JsFuture::from(buffer).await.map_err(|_| unreadable())?;
+        return Ok(js_sys::Uint8Array::new(&buffer).to_vec());
+    }
     let mut chunks = request.stream().map_err(|_| unreadable())?;
-    // Sized once when the length is known: growing by doubling would
-    // briefly hold twice the body.
-    let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
+    let mut bytes = Vec::new();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|_| unreadable())?;
         if bytes.len() + chunk.len() > limit {

@@ -58,7 +58,9 @@ BEGIN
   UPDATE cogo.job_dead_letters
   SET retries = retries + 1, retried_at = now(), retried_job_id = (outcome ->> 'jobId')::uuid
   WHERE id = d.id;
-  RETURN jsonb_build_object('dlqId', d.id, 'deadJobId', d.job_id, 'jobId', outcome -> 'jobId', 'retried', true);
+  RETURN cogo.with_doorbells(
+    jsonb_build_object('dlqId', d.id, 'deadJobId', d.job_id, 'jobId', outcome -> 'jobId', 'retried', true),
+    outcome -> 'doorbells');
 END
 $$;
 
@@ -76,7 +78,8 @@ END
 $$;
 
 -- Retries up to p_max letters not yet retried that match the filter,
--- oldest first; with p_dry_run, only says which.
+-- oldest first; with p_dry_run, only says which. The replays' doorbells
+-- are gathered at the top.
 CREATE OR REPLACE FUNCTION cogo.dlq_retry_matching(
   p_max integer, p_dry_run boolean, p_type text DEFAULT NULL, p_executor_id text DEFAULT NULL,
   p_from timestamptz DEFAULT NULL, p_to timestamptz DEFAULT NULL)
@@ -84,7 +87,9 @@ RETURNS jsonb
   LANGUAGE plpgsql AS $$
 DECLARE
   d cogo.job_dead_letters;
+  item jsonb;
   items jsonb := '[]'::jsonb;
+  doorbells jsonb;
 BEGIN
   FOR d IN
     SELECT * FROM cogo.job_dead_letters
@@ -97,10 +102,13 @@ BEGIN
     LIMIT p_max
     FOR UPDATE SKIP LOCKED
   LOOP
-    items := items || CASE WHEN p_dry_run THEN jsonb_build_object('dlqId', d.id, 'deadJobId', d.job_id)
-                           ELSE cogo.retry_letter(d) END;
+    item := CASE WHEN p_dry_run THEN jsonb_build_object('dlqId', d.id, 'deadJobId', d.job_id)
+                 ELSE cogo.retry_letter(d) END;
+    doorbells := cogo.merge_doorbells(doorbells, item -> 'doorbells');
+    items := items || (item - 'doorbells');
   END LOOP;
-  RETURN jsonb_build_object('dryRun', p_dry_run, 'count', jsonb_array_length(items), 'items', items);
+  RETURN cogo.with_doorbells(
+    jsonb_build_object('dryRun', p_dry_run, 'count', jsonb_array_length(items), 'items', items), doorbells);
 END
 $$;
 

@@ -63,15 +63,18 @@ CREATE OR REPLACE TRIGGER jobs_log_changed AFTER UPDATE ON cogo.jobs
   FOR EACH STATEMENT EXECUTE FUNCTION cogo.jobs_log_changed();
 
 -- A job as the clients read it (collab.yaml Job) plus our additions; the
--- internal bookkeeping columns stay out.
+-- internal bookkeeping columns stay out. STABLE, as to_jsonb of a
+-- timestamptz is (it follows TimeZone): so declared, it is inlined into the
+-- calling query instead of parsed and planned again on every execution. One
+-- `- text[]` copies the object once, where a `-` per key copied it per key.
 CREATE OR REPLACE FUNCTION cogo.job_json(j cogo.jobs) RETURNS jsonb
-  LANGUAGE sql IMMUTABLE AS $$
-  SELECT to_jsonb(j) - 'errors' - 'lease_token' - 'lease_owner' - 'backoff_base_ms' - 'backoff_cap_ms'
-         - 'idempotency_scope'
+  LANGUAGE sql STABLE AS $$
+  SELECT to_jsonb(j) - '{errors,lease_token,lease_owner,backoff_base_ms,backoff_cap_ms,idempotency_scope}'::text[]
 $$;
 
 -- Enqueue, idempotent on (p_idempotency_scope, p_idempotency_key): a repeat
--- in the same scope returns the same job with queued = false. Its signature
+-- in the same scope returns the same job with queued = false. A new job
+-- rings its executor's claim hub when claims wait there (doorbells). Its signature
 -- before scopes (0010) goes first, or it would stay beside this one.
 DROP FUNCTION IF EXISTS cogo.enqueue(text, text, jsonb, text, integer, timestamptz, integer, text, integer, integer);
 CREATE OR REPLACE FUNCTION cogo.enqueue(
@@ -91,10 +94,11 @@ BEGIN
           coalesce(p_idempotency_scope, ''), coalesce(p_priority, 0), greatest(coalesce(p_run_at, now()), now()),
           coalesce(p_max_attempts, 5), p_owner_id,
           coalesce(p_backoff_base_ms, 500), coalesce(p_backoff_cap_ms, 60000))
-  ON CONFLICT (idempotency_scope, idempotency_key) DO NOTHING
+  ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id INTO new_id;
   IF new_id IS NOT NULL THEN
-    RETURN jsonb_build_object('jobId', new_id, 'queued', true);
+    RETURN cogo.with_doorbells(jsonb_build_object('jobId', new_id, 'queued', true),
+                               cogo.doorbells('{}', ARRAY[p_executor_id]));
   END IF;
   -- The conflicting insert has committed (ON CONFLICT waited for it).
   SELECT id INTO new_id FROM cogo.jobs
@@ -106,14 +110,21 @@ $$;
 -- Claims up to p_limit ready jobs of one executor. SKIP LOCKED lets
 -- concurrent claimers take disjoint jobs; the attempt is counted here, so a
 -- job that kills its worker still runs out of attempts. PL/pgSQL, not SQL:
--- its plan is cached per session instead of made on every call.
+-- its plan is cached per session instead of made on every call. Generic
+-- plans, forced: the parameterised LIMIT makes the generic plan look dearer
+-- than a custom one, so the plan cache would otherwise plan every call
+-- afresh, for the same index scan. A claimed job with event-stream
+-- subscribers carries "watched": true, for the edge to ring its hub (and
+-- take the flag out).
 CREATE OR REPLACE FUNCTION cogo.claim(
   p_executor_id text, p_worker_id text, p_lease_seconds integer DEFAULT 60,
   p_type_prefix text DEFAULT NULL, p_limit integer DEFAULT 1)
 RETURNS SETOF jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  claimed jsonb[];
+  watched jsonb;
 BEGIN
-  RETURN QUERY
   WITH picked AS (
     SELECT id FROM cogo.jobs
     WHERE status = 'queued' AND executor_id = p_executor_id AND next_run_at <= now()
@@ -130,9 +141,19 @@ BEGIN
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
   )
-  SELECT cogo.job_json(c) || jsonb_build_object('lease_token', c.lease_token)
-  FROM claimed c
-  ORDER BY c.priority DESC, c.next_run_at, c.created_at;
+  SELECT array_agg(cogo.job_json(c) || jsonb_build_object('lease_token', c.lease_token)
+                   ORDER BY c.priority DESC, c.next_run_at, c.created_at)
+  INTO claimed FROM claimed c;
+  IF claimed IS NULL THEN
+    RETURN;
+  END IF;
+  watched := cogo.doorbells(ARRAY(SELECT (c->>'id')::uuid FROM unnest(claimed) c)) -> 'jobs';
+  IF watched IS NULL THEN
+    RETURN QUERY SELECT c FROM unnest(claimed) WITH ORDINALITY AS t(c, n) ORDER BY n;
+  ELSE
+    RETURN QUERY SELECT CASE WHEN watched ? (c->>'id') THEN c || '{"watched": true}' ELSE c END
+                 FROM unnest(claimed) WITH ORDINALITY AS t(c, n) ORDER BY n;
+  END IF;
 END
 $$;
 
@@ -228,6 +249,15 @@ BEGIN
 END
 $$;
 
+-- The doorbells after finishing job j with `outcome`: its subscribers,
+-- and the claims waiting for its executor when it went back to the queue.
+CREATE OR REPLACE FUNCTION cogo.finish_doorbells(j cogo.jobs, outcome jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN cogo.doorbells(ARRAY[j.id], CASE WHEN outcome->>'status' = 'queued' THEN ARRAY[j.executor_id] ELSE '{}' END);
+END
+$$;
+
 -- task.result for one job.
 CREATE OR REPLACE FUNCTION cogo.complete(
   p_job_id uuid, p_ok boolean, p_result jsonb DEFAULT NULL, p_error jsonb DEFAULT NULL,
@@ -236,16 +266,41 @@ RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   j cogo.jobs;
+  outcome jsonb;
 BEGIN
   j := cogo.running_job(p_job_id, p_lease_token, p_executor_id);
-  RETURN cogo.finish(j, p_ok, p_result, p_error);
+  outcome := cogo.finish(j, p_ok, p_result, p_error);
+  RETURN cogo.with_doorbells(outcome, cogo.finish_doorbells(j, outcome));
 END
 $$;
 
--- task.result's batch form: one outcome per item, in input order; a stale
--- item (or one of another executor) fails alone. Successes under a current
--- lease are one UPDATE; the rest go one by one, locked in id order so
--- concurrent batches cannot deadlock.
+-- task.result with `next`: the result, then the next claim for the same
+-- executor and worker, in one transaction (one round trip per job). A
+-- stale lease raises before anything is claimed.
+CREATE OR REPLACE FUNCTION cogo.complete_next(
+  p_job_id uuid, p_ok boolean, p_result jsonb DEFAULT NULL, p_error jsonb DEFAULT NULL,
+  p_lease_token uuid DEFAULT NULL, p_executor_id text DEFAULT NULL,
+  p_next_limit integer DEFAULT 1, p_next_lease_seconds integer DEFAULT 60, p_next_type_prefix text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  j cogo.jobs;
+  outcome jsonb;
+  claimed jsonb;
+BEGIN
+  j := cogo.running_job(p_job_id, p_lease_token, p_executor_id);
+  outcome := cogo.finish(j, p_ok, p_result, p_error);
+  SELECT coalesce(jsonb_agg(c), '[]'::jsonb) INTO claimed
+  FROM cogo.claim(j.executor_id, coalesce(j.lease_owner, j.worker_id), p_next_lease_seconds, p_next_type_prefix,
+                  p_next_limit) c;
+  RETURN cogo.with_doorbells(outcome || jsonb_build_object('jobs', claimed), cogo.finish_doorbells(j, outcome));
+END
+$$;
+
+-- task.result's batch form: {results: one outcome per item, in input
+-- order}; a stale item (or one of another executor) fails alone. Successes
+-- under a current lease are one UPDATE; the rest go one by one, locked in id
+-- order so concurrent batches cannot deadlock.
 CREATE OR REPLACE FUNCTION cogo.complete_many(p_results jsonb, p_executor_id text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -253,6 +308,8 @@ DECLARE
   l record;
   outcome jsonb;
   outcomes jsonb;
+  changed uuid[];
+  requeued text[] := '{}';
 BEGIN
   WITH input AS (
     SELECT ord, (e->>'p_job_id')::uuid AS job_id, nullif(e->'p_result', 'null'::jsonb) AS result,
@@ -268,8 +325,8 @@ BEGIN
     RETURNING i.ord, j.id
   )
   SELECT coalesce(jsonb_object_agg(ord::text, jsonb_build_object('jobId', id, 'ok', true, 'status', 'succeeded')),
-                  '{}'::jsonb)
-  INTO outcomes FROM done;
+                  '{}'::jsonb), coalesce(array_agg(id), '{}')
+  INTO outcomes, changed FROM done;
 
   FOR item IN
     SELECT ord, (e->>'p_job_id')::uuid AS job_id, (e->>'p_ok')::boolean AS ok,
@@ -284,11 +341,44 @@ BEGIN
       outcome := jsonb_build_object('ok', false, 'error', jsonb_build_object('code', l.problem, 'message', l.detail));
     ELSE
       outcome := jsonb_build_object('ok', true) || cogo.finish(l.job, item.ok, item.result, item.error);
+      changed := changed || item.job_id;
+      IF outcome->>'status' = 'queued' THEN
+        requeued := requeued || (l.job).executor_id;
+      END IF;
     END IF;
     outcomes := outcomes || jsonb_build_object(item.ord::text, jsonb_build_object('jobId', item.job_id) || outcome);
   END LOOP;
-  RETURN (SELECT coalesce(jsonb_agg(outcomes->(n::text) ORDER BY n), '[]'::jsonb)
-          FROM generate_series(1, jsonb_array_length(p_results)) AS n);
+  RETURN cogo.with_doorbells(
+    jsonb_build_object('results', (SELECT coalesce(jsonb_agg(outcomes->(n::text) ORDER BY n), '[]'::jsonb)
+                                   FROM generate_series(1, jsonb_array_length(p_results)) AS n)),
+    cogo.doorbells(changed, requeued));
+END
+$$;
+
+-- The batch form with `next`: the results, then the next claim for the
+-- executor and worker of the first item that was running under its lease.
+-- When no item was, nothing is claimed.
+CREATE OR REPLACE FUNCTION cogo.complete_many_next(p_results jsonb, p_executor_id text DEFAULT NULL,
+  p_next_limit integer DEFAULT 1, p_next_lease_seconds integer DEFAULT 60, p_next_type_prefix text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  claimer record;
+  answer jsonb;
+  claimed jsonb := '[]'::jsonb;
+BEGIN
+  SELECT j.executor_id, coalesce(j.lease_owner, j.worker_id) AS worker_id INTO claimer
+  FROM jsonb_array_elements(p_results) WITH ORDINALITY AS t(e, ord)
+  JOIN cogo.jobs j ON j.id = (e->>'p_job_id')::uuid
+  WHERE j.status = 'running' AND ((e->>'p_lease_token') IS NULL OR j.lease_token = (e->>'p_lease_token')::uuid)
+    AND (p_executor_id IS NULL OR j.executor_id = p_executor_id)
+  ORDER BY ord LIMIT 1;
+  answer := cogo.complete_many(p_results, p_executor_id);
+  IF claimer.executor_id IS NOT NULL THEN
+    SELECT coalesce(jsonb_agg(c), '[]'::jsonb) INTO claimed
+    FROM cogo.claim(claimer.executor_id, claimer.worker_id, p_next_lease_seconds, p_next_type_prefix, p_next_limit) c;
+  END IF;
+  RETURN answer || jsonb_build_object('jobs', claimed);
 END
 $$;
 
@@ -306,7 +396,8 @@ BEGIN
   UPDATE cogo.jobs SET progress = coalesce(p_progress, progress), current_step = coalesce(p_step, current_step),
     updated_at = now()
   WHERE id = p_job_id;
-  RETURN jsonb_build_object('ok', true, 'cancelRequested', j.cancel_requested);
+  RETURN cogo.with_doorbells(jsonb_build_object('ok', true, 'cancelRequested', j.cancel_requested),
+                             cogo.doorbells(ARRAY[p_job_id]));
 END
 $$;
 
@@ -339,7 +430,8 @@ BEGIN
   END IF;
   IF j.status = 'queued' THEN
     UPDATE cogo.jobs SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = j.id;
-    RETURN jsonb_build_object('status', 'cancelled', 'cancelRequested', false);
+    RETURN cogo.with_doorbells(jsonb_build_object('status', 'cancelled', 'cancelRequested', false),
+                               cogo.doorbells(ARRAY[j.id]));
   ELSIF j.status = 'running' THEN
     UPDATE cogo.jobs SET cancel_requested = true, updated_at = now() WHERE id = j.id;
     RETURN jsonb_build_object('status', 'running', 'cancelRequested', true);
@@ -349,13 +441,15 @@ END
 $$;
 
 -- Expired leases go back to the queue (lost_leases + 1), or to the dead
--- letters when attempts are used up or leases were lost too often. It names
--- the jobs it changed, so the edge rings each job's hub for its subscribers.
+-- letters when attempts are used up or leases were lost too often. Its
+-- doorbells name the changed jobs that have subscribers and the executors
+-- of requeued jobs that have claims waiting.
 CREATE OR REPLACE FUNCTION cogo.reap(p_max_lost_leases integer DEFAULT 3) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   dead_ids uuid[];
   requeued_ids uuid[];
+  requeued_executors text[];
 BEGIN
   WITH expired AS (
     SELECT * FROM cogo.jobs WHERE status = 'running' AND lease_until < now()
@@ -377,11 +471,13 @@ BEGIN
     UPDATE cogo.jobs SET status = 'queued', lost_leases = lost_leases + 1, next_run_at = now(), updated_at = now(),
       lease_token = NULL, lease_until = NULL, lease_owner = NULL
     WHERE status = 'running' AND lease_until < now()
-    RETURNING id
+    RETURNING id, executor_id
   )
-  SELECT coalesce(array_agg(id), '{}') INTO requeued_ids FROM requeued;
-  RETURN jsonb_build_object('released', cardinality(requeued_ids), 'deadLettered', cardinality(dead_ids),
-                            'jobIds', to_jsonb(dead_ids || requeued_ids));
+  SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(DISTINCT executor_id), '{}')
+  INTO requeued_ids, requeued_executors FROM requeued;
+  RETURN cogo.with_doorbells(
+    jsonb_build_object('released', cardinality(requeued_ids), 'deadLettered', cardinality(dead_ids)),
+    cogo.doorbells(dead_ids || requeued_ids, requeued_executors));
 END
 $$;
 
@@ -424,6 +520,9 @@ GRANT EXECUTE ON FUNCTION
   cogo.claim(text, text, integer, text, integer), cogo.lock_running(uuid, uuid, text),
   cogo.running_job(uuid, uuid, text), cogo.finish(cogo.jobs, boolean, jsonb, jsonb),
   cogo.complete(uuid, boolean, jsonb, jsonb, uuid, text), cogo.complete_many(jsonb, text),
+  cogo.finish_doorbells(cogo.jobs, jsonb),
+  cogo.complete_next(uuid, boolean, jsonb, jsonb, uuid, text, integer, integer, text),
+  cogo.complete_many_next(jsonb, text, integer, integer, text),
   cogo.progress(uuid, uuid, jsonb, text, text), cogo.extend_lease(uuid, uuid, integer, text),
   cogo.cancel(uuid, text), cogo.reap(integer),
   cogo.upsert_heartbeat(text, text, text, text, text, integer, integer, jsonb, text)

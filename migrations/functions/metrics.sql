@@ -8,7 +8,7 @@
 CREATE OR REPLACE FUNCTION cogo.jobs_count() RETURNS trigger
   LANGUAGE plpgsql AS $$
 BEGIN
-  -- Rows are locked in key order, the same in every statement.
+  -- The upserts lock rows in key order, the same in every statement.
   IF TG_OP = 'INSERT' THEN
     INSERT INTO cogo.job_counts AS c (shard, type, executor_id, status, jobs, lost_leases)
     SELECT pg_backend_pid(), type, executor_id, status, count(*), sum(lost_leases)
@@ -16,16 +16,26 @@ BEGIN
     ON CONFLICT (shard, type, executor_id, status)
     DO UPDATE SET jobs = c.jobs + excluded.jobs, lost_leases = c.lost_leases + excluded.lost_leases;
   ELSIF TG_OP = 'UPDATE' THEN
-    INSERT INTO cogo.job_counts AS c (shard, type, executor_id, status, jobs, lost_leases)
-    SELECT pg_backend_pid(), d.type, d.executor_id, d.status, sum(d.jobs), sum(d.lost_leases)
-    FROM (SELECT type, executor_id, status, 1 AS jobs, lost_leases FROM new_jobs
-          UNION ALL
-          SELECT type, executor_id, status, -1, -lost_leases FROM old_jobs) d
-    GROUP BY d.type, d.executor_id, d.status
-    HAVING sum(d.jobs) <> 0 OR sum(d.lost_leases) <> 0
-    ORDER BY d.type, d.executor_id, d.status
-    ON CONFLICT (shard, type, executor_id, status)
-    DO UPDATE SET jobs = c.jobs + excluded.jobs, lost_leases = c.lost_leases + excluded.lost_leases;
+    -- Every claim and result comes here, and its rows almost always exist:
+    -- a plain UPDATE writes each once, where ON CONFLICT DO UPDATE first
+    -- locks it (a WAL record more per row). Only this session writes its
+    -- shard, so no other transaction can insert the missing rows meanwhile.
+    WITH d AS (
+      SELECT d.type, d.executor_id, d.status, sum(d.jobs) AS jobs, sum(d.lost_leases) AS lost_leases
+      FROM (SELECT type, executor_id, status, 1 AS jobs, lost_leases FROM new_jobs
+            UNION ALL
+            SELECT type, executor_id, status, -1, -lost_leases FROM old_jobs) d
+      GROUP BY d.type, d.executor_id, d.status
+      HAVING sum(d.jobs) <> 0 OR sum(d.lost_leases) <> 0
+    ), bumped AS (
+      UPDATE cogo.job_counts c SET jobs = c.jobs + d.jobs, lost_leases = c.lost_leases + d.lost_leases
+      FROM d
+      WHERE c.shard = pg_backend_pid() AND (c.type, c.executor_id, c.status) = (d.type, d.executor_id, d.status)
+      RETURNING c.type, c.executor_id, c.status
+    )
+    INSERT INTO cogo.job_counts (shard, type, executor_id, status, jobs, lost_leases)
+    SELECT pg_backend_pid(), d.type, d.executor_id, d.status, d.jobs, d.lost_leases FROM d
+    WHERE NOT EXISTS (SELECT FROM bumped b WHERE (b.type, b.executor_id, b.status) = (d.type, d.executor_id, d.status));
   ELSE
     INSERT INTO cogo.job_counts AS c (shard, type, executor_id, status, jobs, lost_leases)
     SELECT pg_backend_pid(), type, executor_id, status, -count(*), -sum(lost_leases)

@@ -36,7 +36,12 @@
 //! | `ARTIFACT_LINK_MAX_SECONDS` | var | 86400 | longest lifetime of a signed link; longer requests are clamped |
 //! | `MAX_ARTIFACT_BYTES` | var | 104857600 | larger uploads answer 413 |
 //! | `SSE_KEEPALIVE_MS` | var | 15000 | interval of keepalive frames on event streams |
+//! | `CLAIM_MAX_WAIT_SECONDS` | var | 20 | longest a long-poll claim waits (a larger `waitSeconds` waits this long); 0 turns long polls off |
 //! | `WORKERS_ACTIVE_WINDOW_MS` | var | 20000 | a worker whose last heartbeat is older has left (workers-stream) |
+//! | `RETENTION_FINISHED_HOURS` | var | 168 | succeeded and cancelled jobs are deleted this long after they finished; 0 keeps them |
+//! | `RETENTION_FAILED_HOURS` | var | 336 | the same for failed and dead jobs with their dead letters; 0 keeps them |
+//! | `RETENTION_BATCH` | var | 1000 | jobs deleted per statement (1..10000) |
+//! | `RETENTION_MAX_BATCHES` | var | 10 | batches per cron tick at most, so one tick stays short |
 //!
 //! A missing required value fails every request with a message naming it,
 //! so a half-configured deployment is noticed at the first request.
@@ -73,7 +78,21 @@ pub struct Config {
     pub jwks_url: Option<String>,
     pub storage: StorageConfig,
     pub sse_keepalive_ms: u32,
+    /// The cap on a claim's `waitSeconds`.
+    pub claim_max_wait_seconds: u32,
     pub workers_window_ms: u32,
+    pub retention: RetentionConfig,
+}
+
+/// How long finished jobs are kept, and how much the cron deletes per tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionConfig {
+    /// Succeeded and cancelled jobs; 0 keeps them for ever.
+    pub finished_hours: u32,
+    /// Failed and dead jobs, with their dead letters; 0 keeps them for ever.
+    pub failed_hours: u32,
+    pub batch: u32,
+    pub max_batches: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -161,8 +180,16 @@ impl Config {
         let rate_limit_per_min = number("EDGE_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000);
         let link_max_seconds = number("ARTIFACT_LINK_MAX_SECONDS", 86_400, 1, 7 * 86_400);
         let sse_keepalive_ms = number("SSE_KEEPALIVE_MS", 15_000, 100, 60_000);
+        let claim_max_wait_seconds = number("CLAIM_MAX_WAIT_SECONDS", 20, 0, 20);
         let workers_window_ms = number("WORKERS_ACTIVE_WINDOW_MS", 20_000, 500, 3_600_000);
         let max_artifact_bytes = number("MAX_ARTIFACT_BYTES", 100 * 1024 * 1024, 1, u32::MAX).into();
+        // Ages up to ten years; the batch bound is cogo.retention_sweep's.
+        let retention = RetentionConfig {
+            finished_hours: number("RETENTION_FINISHED_HOURS", 168, 0, 87_600),
+            failed_hours: number("RETENTION_FAILED_HOURS", 336, 0, 87_600),
+            batch: number("RETENTION_BATCH", 1000, 1, 10_000),
+            max_batches: number("RETENTION_MAX_BATCHES", 10, 1, 1000),
+        };
         let backend = match get("STORAGE_BACKEND").as_deref() {
             None | Some("r2") => StorageBackend::R2,
             Some("supabase") => {
@@ -246,7 +273,9 @@ impl Config {
                     max_artifact_bytes,
                 },
                 sse_keepalive_ms,
+                claim_max_wait_seconds,
                 workers_window_ms,
+                retention,
             })
         } else {
             Err(err)
@@ -332,6 +361,25 @@ mod tests {
         let e = Config::from_lookup(lookup(&with)).unwrap_err();
         assert_eq!(e.invalid[0].0, "EDGE_HMAC_SCHEMES");
         assert!(e.invalid[0].1.contains("\"V2\""), "{}", e.invalid[0].1);
+    }
+
+    #[test]
+    fn retention_defaults_and_bounds() {
+        let base = [("SUPABASE_URL", "https://abc.supabase.co"), ("SUPABASE_SERVICE_ROLE_KEY", "k")];
+        let c = Config::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(
+            c.retention,
+            RetentionConfig { finished_hours: 168, failed_hours: 336, batch: 1000, max_batches: 10 }
+        );
+        let mut with = base.to_vec();
+        with.extend([("RETENTION_FINISHED_HOURS", "0"), ("RETENTION_BATCH", "50")]);
+        let c = Config::from_lookup(lookup(&with)).unwrap();
+        assert_eq!((c.retention.finished_hours, c.retention.batch), (0, 50));
+        with.extend([("RETENTION_BATCH", "0"), ("RETENTION_FAILED_HOURS", "-1")]);
+        with.remove(3);
+        let e = Config::from_lookup(lookup(&with)).unwrap_err();
+        let named: Vec<&str> = e.invalid.iter().map(|(n, _)| *n).collect();
+        assert_eq!(named, vec!["RETENTION_FAILED_HOURS", "RETENTION_BATCH"]);
     }
 
     #[test]

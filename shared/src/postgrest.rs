@@ -188,21 +188,24 @@ impl Postgrest {
         read_json(response)
     }
 
-    /// Calls one SQL function and reads its answer as the call's output.
-    /// Only the (de)serialisation is generic over the call: the round trip
-    /// is one function, not one copy per call type in the wasm.
+    /// Calls one SQL function and reads its answer as the call's output,
+    /// straight from the bytes (no `Value` in between to build and walk
+    /// again). Only the (de)serialisation is generic over the call: the
+    /// round trip is one function, not one copy per call type in the wasm.
     pub async fn call<T: Transport, C: SqlCall>(&self, transport: &T, call: &C) -> Result<C::Output, UpstreamError> {
-        let answer = self.call_json(transport, C::FUNCTION, arguments(call)?).await?;
-        serde_json::from_value(answer).map_err(|e| UpstreamError::BadBody(e.to_string()))
+        let answer = self.call_bytes(transport, C::FUNCTION, arguments(call)?).await?;
+        let answer = if answer.is_empty() { b"null".as_slice() } else { &answer };
+        serde_json::from_slice(answer).map_err(|e| UpstreamError::BadBody(e.to_string()))
     }
 
-    async fn call_json<T: Transport>(
+    async fn call_bytes<T: Transport>(
         &self,
         transport: &T,
         function: &str,
         arguments: String,
-    ) -> Result<Value, UpstreamError> {
-        self.send(transport, self.rpc_json(function, arguments)?).await
+    ) -> Result<Vec<u8>, UpstreamError> {
+        let response = transport.send(self.rpc_json(function, arguments)?).await.map_err(UpstreamError::Transport)?;
+        success_body(response)
     }
 }
 
@@ -229,15 +232,21 @@ fn unbuildable(reason: String) -> UpstreamError {
     UpstreamError::Transport(TransportError::Unreachable(reason))
 }
 
-fn read_json(response: ApiResponse) -> Result<Value, UpstreamError> {
+/// The body of a 2xx answer; any other status is PostgREST's error.
+fn success_body(response: ApiResponse) -> Result<Vec<u8>, UpstreamError> {
     if !(200..300).contains(&response.status) {
         let error = serde_json::from_slice(&response.body).unwrap_or_default();
         return Err(UpstreamError::Status { status: response.status, error });
     }
-    if response.body.is_empty() {
+    Ok(response.body)
+}
+
+fn read_json(response: ApiResponse) -> Result<Value, UpstreamError> {
+    let body = success_body(response)?;
+    if body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&response.body).map_err(|e| UpstreamError::BadBody(e.to_string()))
+    serde_json::from_slice(&body).map_err(|e| UpstreamError::BadBody(e.to_string()))
 }
 
 impl UpstreamError {

@@ -282,6 +282,14 @@ impl Stack {
         (text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0), text)
     }
 
+    /// Runs the cron handler once, as the every-minute trigger does, and
+    /// waits for it to finish.
+    pub async fn run_cron(&self) {
+        let reply = reqwest::get(self.url("/cdn-cgi/local/scheduled?cron=*+*+*+*+*")).await.expect("cron trigger");
+        let status = reply.status().as_u16();
+        assert_eq!((status, reply.text().await.unwrap_or_default().as_str()), (200, "ok"), "the cron handler");
+    }
+
     /// A client that calls as the service role.
     pub fn client(&self) -> Client<'_> {
         self.client_with(Some(&format!("Bearer {}", self.service_key)))

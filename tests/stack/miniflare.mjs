@@ -19,6 +19,9 @@ const mf = new Miniflare(
     log: new Log(LogLevel.WARN),
     // No fetching of a real `request.cf` from the network.
     cf: false,
+    // `GET /cdn-cgi/local/scheduled` runs the cron handler to its end (as
+    // `wrangler dev --test-scheduled` does), so tests need not wait a minute.
+    unsafeTriggerHandlers: true,
     modulesRoot: build,
     modules: [
       { type: "ESModule", path: `${build}/index.js` },
@@ -26,7 +29,7 @@ const mf = new Miniflare(
     ],
     compatibilityDate: "2025-09-01",
     bindings: vars,
-    durableObjects: { RATE_LIMITER: "RateLimiter", SIGNATURES: "SignatureLedger", JOB_HUB: "JobHub", CHANNEL_HUB: "ChannelHub" },
+    durableObjects: { RATE_LIMITER: "RateLimiter", SIGNATURES: "SignatureLedger", JOB_HUB: "JobHub", CHANNEL_HUB: "ChannelHub", CLAIM_HUB: "ClaimHub" },
     r2Buckets: { ARTIFACTS: "cogo-artifacts" },
   }),
 );

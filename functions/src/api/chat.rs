@@ -20,9 +20,8 @@ use crate::pipeline::{Reply, RequestContext};
 pub async fn chat(ctx: RequestContext) -> Result<Reply, ApiError> {
     let request = chat::chat_request(&ctx.body()?, ctx.header("idempotency-key").as_deref())?;
     let scope = idempotency::scope(Endpoint::Chat.id(), &ctx.principal);
-    let outcome = ctx.call(chat::enqueue_args(&request, ctx.principal.job_owner()?, &scope)).await?;
+    let outcome = ctx.call_ringing(chat::enqueue_args(&request, ctx.principal.job_owner()?, &scope)).await?;
     let trace_id = outcome["jobId"].as_str().unwrap_or_default().to_string();
-    ctx.notify_jobs(vec![trace_id.clone()]);
     if !wants_stream(ctx.header("accept").as_deref()) {
         return Ok(ApiResponse::json(202, &json!({ "ok": true, "trace_id": trace_id, "status": "handoff" })).into());
     }

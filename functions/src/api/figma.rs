@@ -203,9 +203,8 @@ pub async fn figma_agent_service(ctx: RequestContext) -> Result<ApiResponse, Api
     let service = ctx.param("service").unwrap_or_default().to_string();
     let owner = ctx.principal.job_owner()?;
     let enqueue = figma::agent_job_args(&service, &ctx.body()?, &ctx.config.figma_agent_executor, owner)?;
-    let outcome = ctx.call(enqueue).await?;
+    let outcome = ctx.call_ringing(enqueue).await?;
     let trace_id = outcome["jobId"].as_str().unwrap_or_default().to_string();
-    ctx.notify_jobs(vec![trace_id.clone()]);
     let wait = Duration::from_millis(ctx.config.figma_agent_wait_ms.into());
     if !wait.is_zero() && ended_within(&ctx, &trace_id, wait).await {
         let job = ctx.call(JobGet { job_id: trace_id.clone() }).await?;

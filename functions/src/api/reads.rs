@@ -89,10 +89,10 @@ pub async fn dlq_retry(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let body: Body = ctx.body()?;
     let answer = match reads::dlq_retry_args(&body)? {
         DlqRetry::One(args) => {
-            let outcome = ctx.call(args).await?;
+            let outcome = ctx.call_ringing(args).await?;
             json!({ "ok": true, "jobId": outcome["jobId"], "retried": outcome["retried"], "dlqId": outcome["dlqId"] })
         }
-        DlqRetry::Matching(args) => ctx.call(args).await?,
+        DlqRetry::Matching(args) => ctx.call_ringing(args).await?,
     };
     ok(&answer)
 }

@@ -1,12 +1,16 @@
 //! Live job events. One Durable Object per job (`JobHub`) holds the SSE
-//! subscribers of that job. The functions that change a job ring its hub's
-//! doorbell after their transaction commits; the hub then reads the
-//! committed events after the oldest position among its subscribers, once,
-//! and writes each subscriber the frames it has not had. A job's events
-//! commit in seq order (every change holds the job's row lock), so reading
-//! after a seq never skips one, and positions make duplicates impossible:
-//! a subscriber's replay and the live events are the same read. Nothing
-//! polls: reads happen on a subscription or a doorbell only.
+//! subscribers of that job, and records in the database that the job is
+//! watched (`cogo.watch_job`, renewed with the keepalives) so that the
+//! functions that change it name it among their doorbells; the edge rings
+//! the hub after the change commits, and a job nobody watches rings nothing.
+//! The hub then reads the committed events after the oldest position among
+//! its subscribers, once, and writes each subscriber the frames it has not
+//! had. A job's events commit in seq order (every change holds the job's
+//! row lock), so reading after a seq never skips one, and positions make
+//! duplicates impossible: a subscriber's replay and the live events are the
+//! same read, which comes after the registration (so a change committing
+//! meanwhile is either read or rung). Nothing polls: reads happen on a
+//! subscription, a doorbell or a renewal only.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,6 +18,7 @@ use std::time::Duration;
 
 use cogo_shared::config::Config;
 use cogo_shared::http::sse;
+use cogo_shared::queue::doorbells::{Bell, WatchJob};
 use cogo_shared::queue::reads::{JobEventsPage, JobGet};
 use cogo_shared::realtime::chat;
 use cogo_shared::time::iso8601;
@@ -28,14 +33,20 @@ use crate::runtime::{config, platform};
 
 const PAGE: i64 = 1000;
 
+/// How long one registration of the job's subscribers lasts; it is renewed
+/// with the keepalives once less than two intervals of it are left.
+fn watch_ms(keepalive_ms: u32) -> f64 {
+    f64::from(keepalive_ms.saturating_mul(4).max(60_000))
+}
+
 /// What a job's hub is asked: a subscription (answered with the stream), or
 /// a doorbell after a change committed (answered once the new events are
-/// handed to the streams).
+/// handed to the streams), with the doorbells it is to ring onwards.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum JobHubRequest {
     Subscribe { job_id: String, after: i64, format: Format },
-    Notify { job_id: String },
+    Notify { job_id: String, relay: Vec<Bell> },
 }
 
 impl DurableRequest for JobHubRequest {
@@ -69,6 +80,9 @@ struct Hub {
     /// A doorbell rang while a pump was running: read once more.
     dirty: bool,
     keepalive: bool,
+    /// Until when (this clock, with a margin) the database knows the job
+    /// is watched.
+    watched_until_ms: f64,
 }
 
 impl Hub {
@@ -114,14 +128,15 @@ impl DurableObject for JobHub {
                 let (hub, config) = (self.hub.clone(), config.clone());
                 wasm_bindgen_futures::spawn_local(async move {
                     let _ = meta.await;
+                    register(&hub, &config).await;
                     pump(&hub, &config).await;
-                    keepalive(hub, config.sse_keepalive_ms).await;
+                    keepalive(hub, config).await;
                 });
                 sse_response(&stream)
             }
-            JobHubRequest::Notify { job_id } => {
+            JobHubRequest::Notify { job_id, relay } => {
                 self.hub.borrow_mut().job_id = Some(job_id);
-                pump(&self.hub, &config).await;
+                futures::join!(pump(&self.hub, &config), super::ring(&self.env, relay));
                 Ok(Response::empty()?.with_status(204))
             }
         }
@@ -147,6 +162,28 @@ pub(crate) fn queue(writer: &WritableStreamDefaultWriter, text: &str) {
 /// taken it, or fails once the client is gone.
 pub(crate) fn enqueue(writer: &WritableStreamDefaultWriter, text: &str) -> JsFuture {
     JsFuture::from(writer.write_with_chunk(&js_sys::Uint8Array::from(text.as_bytes())))
+}
+
+/// Registers the job as watched (or renews it) when the registration would
+/// lapse within two keepalive intervals. A failure is logged; the next
+/// keepalive tries again, and the pump after it catches up.
+async fn register(hub: &Rc<RefCell<Hub>>, config: &Config) -> bool {
+    let now = js_sys::Date::now();
+    let ttl = watch_ms(config.sse_keepalive_ms);
+    let job_id = {
+        let h = hub.borrow();
+        if h.watched_until_ms - now > 2.0 * f64::from(config.sse_keepalive_ms) {
+            return false;
+        }
+        h.job_id.clone().unwrap_or_default()
+    };
+    let seconds = (ttl / 1000.0) as i64;
+    match platform::call(config, WatchJob { job_id: job_id.clone(), seconds }).await {
+        // A second short of what the database holds: clocks differ.
+        Ok(_) => hub.borrow_mut().watched_until_ms = now + ttl - 1000.0,
+        Err(e) => worker::console_error!("job hub {job_id}: registering its subscribers failed: {e}"),
+    }
+    true
 }
 
 /// Reads what the subscribers lack and hands it to them, until no doorbell
@@ -254,13 +291,18 @@ async fn chat_result(hub: &Rc<RefCell<Hub>>, config: &Config, job_id: &str, even
 }
 
 /// A keepalive to every subscriber at the configured interval while any
-/// remain (one loop per hub); a failed write means the client left.
-async fn keepalive(hub: Rc<RefCell<Hub>>, every_ms: u32) {
+/// remain (one loop per hub), renewing the job's registration as it goes;
+/// a failed write means the client left.
+async fn keepalive(hub: Rc<RefCell<Hub>>, config: Rc<Config>) {
     if std::mem::replace(&mut hub.borrow_mut().keepalive, true) {
         return;
     }
     loop {
-        worker::Delay::from(Duration::from_millis(every_ms.into())).await;
+        worker::Delay::from(Duration::from_millis(config.sse_keepalive_ms.into())).await;
+        if !hub.borrow().subscribers.is_empty() && register(&hub, &config).await {
+            // Whatever a failed registration kept from ringing.
+            pump(&hub, &config).await;
+        }
         let now = iso8601(js_sys::Date::now() as i64);
         let (ping, keepalive) = (sse::ping(&now), sse::frame("keepalive", None, &json!({ "ts": now })));
         let writes: Vec<(u64, JsFuture)> = hub
@@ -300,16 +342,8 @@ pub async fn subscribe(env: &Env, job_id: &str, after: i64, chat: Option<(&str, 
     super::send(env, job_id, &JobHubRequest::Subscribe { job_id: job_id.to_string(), after, format }).await
 }
 
-/// Rings the doorbells of `job_ids` (after their change committed). A hub
-/// that cannot be reached is logged: its subscribers catch up on the next
-/// doorbell.
-pub async fn notify(env: Env, job_ids: Vec<String>) {
-    let env = &env;
-    let calls = job_ids.into_iter().map(|job_id| async move {
-        let sent = super::send(env, &job_id, &JobHubRequest::Notify { job_id: job_id.clone() }).await;
-        if let Err(e) = sent {
-            worker::console_error!("job hub {job_id}: doorbell failed: {e}");
-        }
-    });
-    futures::future::join_all(calls).await;
+/// Rings the job's hub (after a change committed), handing it `relay` to
+/// ring onwards.
+pub async fn ring(env: &Env, job_id: &str, relay: Vec<Bell>) -> worker::Result<Response> {
+    super::send(env, job_id, &JobHubRequest::Notify { job_id: job_id.to_string(), relay }).await
 }

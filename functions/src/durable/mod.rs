@@ -1,12 +1,14 @@
 //! The Durable Objects, one file each with its typed client: the job hubs
-//! (live job events), channel hubs (broadcasts and presence), the rate
-//! limiter and the signature ledger.
+//! (live job events), claim hubs (long-poll claims), channel hubs
+//! (broadcasts and presence), the rate limiter and the signature ledger.
 
 pub mod channel_hub;
+pub mod claim_hub;
 pub mod job_hub;
 pub mod rate_limiter;
 pub mod signature_ledger;
 
+use cogo_shared::queue::doorbells::{self, Bell};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Request, RequestInit, Response};
@@ -29,4 +31,38 @@ pub async fn send<R: DurableRequest>(env: &Env, name: &str, request: &R) -> work
 /// The request an object's `fetch` was sent.
 pub async fn receive<R: DurableRequest>(mut req: Request) -> worker::Result<R> {
     req.json().await
+}
+
+/// Hands all of `bells` to the first one's hub to ring: one subrequest here,
+/// for an invocation with many other calls to make (the cron).
+pub async fn relay(env: &Env, mut bells: Vec<Bell>) {
+    if bells.is_empty() {
+        return;
+    }
+    let first = bells.remove(0);
+    let sent = match &first {
+        Bell::Job(job_id) => job_hub::ring(env, job_id, bells).await,
+        Bell::Executor(executor_id) => claim_hub::ring(env, executor_id, bells).await,
+    };
+    if let Err(e) = sent {
+        worker::console_error!("doorbell relay via {first:?} failed: {e}");
+    }
+}
+
+/// Rings `bells` after their change committed: up to
+/// `doorbells::RINGS_PER_HOP` here, the rest handed to the first of them,
+/// which rings them onwards the same way. A hub that cannot be reached is
+/// logged: its listeners catch up on its next doorbell (or their deadline).
+pub async fn ring(env: &Env, bells: Vec<Bell>) {
+    let (now, rest) = doorbells::plan(bells);
+    let rings = now.into_iter().map(|bell| async move {
+        let sent = match &bell {
+            Bell::Job(job_id) => job_hub::ring(env, job_id, Vec::new()).await,
+            Bell::Executor(executor_id) => claim_hub::ring(env, executor_id, Vec::new()).await,
+        };
+        if let Err(e) = sent {
+            worker::console_error!("doorbell {bell:?} failed: {e}");
+        }
+    });
+    futures::join!(futures::future::join_all(rings), relay(env, rest));
 }

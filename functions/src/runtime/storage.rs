@@ -145,6 +145,23 @@ impl Storage {
         }
     }
 
+    /// Deletes `paths` (at most 1000) of `bucket`; missing objects are no error.
+    pub async fn delete(&self, config: &Config, bucket: &str, paths: &[String]) -> Result<(), ApiError> {
+        match self {
+            Storage::R2(r2) => {
+                let keys = paths.iter().map(|path| r2_key(bucket, path)).collect::<Vec<_>>();
+                r2.delete_multiple(keys).await.map_err(|e| unavailable("deletion", e))
+            }
+            Storage::Supabase(storage) => {
+                let response = platform::transport(config)
+                    .send(storage.delete(bucket, paths))
+                    .await
+                    .map_err(|e| unavailable("deletion", e))?;
+                expect_success("deletion", &response)
+            }
+        }
+    }
+
     /// A link to the object from Storage itself (Supabase), or `None` when
     /// the bundle serves the object and signs its own links (R2).
     pub async fn native_link(

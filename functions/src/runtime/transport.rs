@@ -1,12 +1,28 @@
 //! The transport seam implemented with the runtime's `fetch`, with a
 //! deadline so a hung upstream cannot hold a request forever.
+//!
+//! Every PostgREST call goes through here, so it stays close to the
+//! platform: the global `fetch` (no `worker::Request` wrapper, which reads
+//! `request.cf` and copies the request), a deadline the runtime enforces
+//! itself (`AbortSignal.timeout`, instead of a wasm timer raced against the
+//! call), and the answer read whole with one `arrayBuffer()` instead of
+//! chunk by chunk through a stream reader.
 
 use std::time::Duration;
 
 use cogo_shared::http::{ApiResponse, HttpRequest, Transport, TransportError};
-use futures::future::{select, Either};
-use wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, FixedLengthStream, Headers, Request, RequestInit};
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Headers, RequestInit, Response};
+use worker::FixedLengthStream;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn global_fetch(url: &str, init: &RequestInit) -> Result<Promise, JsValue>;
+}
 
 pub struct FetchTransport {
     pub timeout: Duration,
@@ -14,7 +30,7 @@ pub struct FetchTransport {
 
 impl Transport for FetchTransport {
     async fn send(&self, request: HttpRequest) -> Result<ApiResponse, TransportError> {
-        let body = request.body.as_deref().map(|b| js_sys::Uint8Array::from(b).into());
+        let body = request.body.as_deref().map(|b| Uint8Array::from(b).into());
         self.fetch(&request, body).await
     }
 }
@@ -31,32 +47,37 @@ impl FetchTransport {
     }
 
     async fn fetch(&self, request: &HttpRequest, body: Option<JsValue>) -> Result<ApiResponse, TransportError> {
-        let unreachable = |e: worker::Error| TransportError::Unreachable(e.to_string());
-        let headers = Headers::new();
+        let headers = Headers::new().map_err(failure)?;
         for (name, value) in &request.headers {
-            headers.append(name, value).map_err(unreachable)?;
+            headers.append(name, value).map_err(failure)?;
         }
-        let mut init = RequestInit::new();
-        init.with_method(request.method.as_str().to_string().into()).with_headers(headers).with_body(body);
-        let outgoing = Request::new_with_init(&request.url, &init).map_err(unreachable)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(outgoing);
-        let call = Box::pin(async {
-            let mut response = fetch.send_with_signal(&signal).await?;
-            let status = response.status_code();
-            let headers = response.headers().entries().collect();
-            let body = response.bytes().await?;
-            Ok::<_, worker::Error>(ApiResponse { status, headers, body })
-        });
-        // Bound to a local so the pending call is dropped before `fetch`.
-        let outcome = match select(call, Delay::from(self.timeout)).await {
-            Either::Left((result, _)) => result.map_err(unreachable),
-            Either::Right(_) => {
-                controller.abort();
-                Err(TransportError::TimedOut)
-            }
-        };
-        outcome
+        let init = RequestInit::new();
+        init.set_method(request.method.as_str());
+        init.set_headers(&headers);
+        if let Some(body) = &body {
+            init.set_body(body);
+        }
+        // Covers the body read as well as the answer's head.
+        let timeout_ms = u32::try_from(self.timeout.as_millis()).unwrap_or(u32::MAX);
+        init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
+        let response: Response = JsFuture::from(global_fetch(&request.url, &init).map_err(failure)?)
+            .await
+            .map_err(failure)?
+            .unchecked_into();
+        let status = response.status();
+        let headers = worker::Headers(response.headers()).entries().collect();
+        let buffer = JsFuture::from(response.array_buffer().map_err(failure)?).await.map_err(failure)?;
+        Ok(ApiResponse { status, headers, body: Uint8Array::new(&buffer).to_vec() })
     }
+}
+
+/// The deadline's abort surfaces as a `TimeoutError`; anything else means
+/// nothing usable answered.
+fn failure(error: JsValue) -> TransportError {
+    let name = js_sys::Reflect::get(&error, &"name".into()).ok().and_then(|n| n.as_string());
+    if name.as_deref() == Some("TimeoutError") {
+        return TransportError::TimedOut;
+    }
+    let message = error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message()));
+    TransportError::Unreachable(message.unwrap_or_else(|| format!("{error:?}")))
 }

@@ -12,6 +12,8 @@ use crate::time::parse_timestamp;
 pub const MAX_NAME: usize = 200;
 pub const LEASE_SECONDS: (i64, i64, i64) = (15, 600, 60); // min, max, default
 pub const MAX_CLAIM_BATCH: i64 = 100;
+/// Longest long-poll of a claim, as SQS's WaitTimeSeconds.
+pub const MAX_WAIT_SECONDS: i64 = 20;
 pub const MAX_RESULT_BATCH: usize = 100;
 /// A worker's presence metadata is kept and replayed to every presence
 /// subscriber: small, flat-ish JSON only.
@@ -114,17 +116,37 @@ sql_function! {
     }
 }
 
-/// `task.claim` `{executorId, workerId, leaseSeconds?, typePrefix?, limit?}`;
-/// the second value says whether the caller asked for a batch (`limit`).
-pub fn claim_args(body: &Body) -> Result<(Claim, bool), ApiError> {
+/// `task.claim` `{executorId, workerId, leaseSeconds?, typePrefix?, limit?,
+/// waitSeconds?}`.
+#[derive(Debug)]
+pub struct ClaimRequest {
+    pub claim: Claim,
+    /// The caller asked for a batch (`limit`): answer `{jobs}`, not `{job}`.
+    pub batch: bool,
+    /// How long to wait for a job when none is ready (0: answer at once).
+    pub wait_seconds: i64,
+}
+
+pub fn claim_args(body: &Body) -> Result<ClaimRequest, ApiError> {
     let executor_id = body.req_str("executorId", MAX_NAME)?;
     let worker_id = body.req_str("workerId", MAX_NAME)?;
     let (min, max, default) = LEASE_SECONDS;
     let lease = body.opt_int(&["leaseSeconds"], min, max)?.unwrap_or(default);
     let prefix = body.opt_str(&["typePrefix"], MAX_NAME)?;
     let limit = body.opt_int(&["limit"], 1, MAX_CLAIM_BATCH)?;
+    let wait_seconds = body.opt_int(&["waitSeconds"], 0, MAX_WAIT_SECONDS)?.unwrap_or(0);
     let claim = Claim { executor_id, worker_id, lease_seconds: lease, type_prefix: prefix, limit: limit.unwrap_or(1) };
-    Ok((claim, limit.is_some()))
+    Ok(ClaimRequest { claim, batch: limit.is_some(), wait_seconds })
+}
+
+/// `{job}` (the first claimed, or null) or, for a batch, `{jobs}`: the
+/// answer of task.claim, and what task.result adds for `next`.
+pub fn claim_answer(jobs: Vec<Value>, batch: bool) -> Value {
+    if batch {
+        json!({ "jobs": jobs })
+    } else {
+        json!({ "job": jobs.into_iter().next() })
+    }
 }
 
 /// A claimed job as the workers read it: the Job fields plus our
@@ -161,6 +183,50 @@ sql_function! {
         pub results: Vec<Complete>,
         pub executor_id: Option<String>,
     }
+}
+
+sql_function! {
+    /// What to claim right after a result (`next`), for the completed job's
+    /// executor and worker.
+    pub struct NextClaim {
+        pub next_limit: i64,
+        pub next_lease_seconds: i64,
+        pub next_type_prefix: Option<String>,
+    }
+}
+
+sql_function! {
+    /// `cogo.complete_next`: a result and the next claim, in one transaction.
+    pub struct CompleteNext => "complete_next" -> Value {
+        @flatten pub complete: Complete,
+        @flatten pub next: NextClaim,
+    }
+}
+
+sql_function! {
+    /// `cogo.complete_many_next`: the batch form of `complete_next`.
+    pub struct CompleteManyNext => "complete_many_next" -> Value {
+        @flatten pub results: CompleteMany,
+        @flatten pub next: NextClaim,
+    }
+}
+
+/// `task.result`'s optional `next: {limit?, leaseSeconds?, typePrefix?}`;
+/// the second value says whether it asked for a batch (`limit`).
+pub fn next_args(body: &Body) -> Result<Option<(NextClaim, bool)>, ApiError> {
+    let Some(next) = body.opt_object("next")? else { return Ok(None) };
+    let next = Body::from_map(next);
+    let parse = || -> Result<(NextClaim, bool), ApiError> {
+        let (min, max, default) = LEASE_SECONDS;
+        let limit = next.opt_int(&["limit"], 1, MAX_CLAIM_BATCH)?;
+        let claim = NextClaim {
+            next_limit: limit.unwrap_or(1),
+            next_lease_seconds: next.opt_int(&["leaseSeconds"], min, max)?.unwrap_or(default),
+            next_type_prefix: next.opt_str(&["typePrefix"], MAX_NAME)?,
+        };
+        Ok((claim, limit.is_some()))
+    };
+    parse().map(Some).map_err(|e| prefix_field(e, "next"))
 }
 
 /// One result of `task.result`: `{jobId, type, ok, result?, error?,
@@ -432,14 +498,36 @@ mod tests {
 
     #[test]
     fn claim_defaults_and_batches() {
-        let (args, batch) = claim_args(&body(r#"{"executorId":"e","workerId":"w"}"#)).unwrap();
-        assert_eq!((args.lease_seconds, args.limit, batch), (60, 1, false));
-        let (args, batch) = claim_args(&body(r#"{"executorId":"e","workerId":"w","limit":50}"#)).unwrap();
-        assert_eq!((args.limit, batch), (50, true));
-        for bad in [r#""leaseSeconds":14"#, r#""leaseSeconds":601"#, r#""limit":0"#, r#""limit":101"#] {
+        let r = claim_args(&body(r#"{"executorId":"e","workerId":"w"}"#)).unwrap();
+        assert_eq!((r.claim.lease_seconds, r.claim.limit, r.batch, r.wait_seconds), (60, 1, false, 0));
+        let r = claim_args(&body(r#"{"executorId":"e","workerId":"w","limit":50,"waitSeconds":20}"#)).unwrap();
+        assert_eq!((r.claim.limit, r.batch, r.wait_seconds), (50, true, 20));
+        for bad in [
+            r#""leaseSeconds":14"#,
+            r#""leaseSeconds":601"#,
+            r#""limit":0"#,
+            r#""limit":101"#,
+            r#""waitSeconds":21"#,
+            r#""waitSeconds":-1"#,
+            r#""waitSeconds":"5""#,
+        ] {
             let e = claim_args(&body(&format!(r#"{{"executorId":"e","workerId":"w",{bad}}}"#))).unwrap_err();
             assert_eq!(e.status, 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn next_is_optional_and_checked() {
+        assert_eq!(next_args(&body(r#"{"jobId":"x"}"#)).unwrap(), None);
+        let (next, batch) = next_args(&body(r#"{"next":{}}"#)).unwrap().unwrap();
+        assert_eq!((next.next_limit, next.next_lease_seconds, next.next_type_prefix, batch), (1, 60, None, false));
+        let (next, batch) =
+            next_args(&body(r#"{"next":{"limit":5,"leaseSeconds":30,"typePrefix":"a."}}"#)).unwrap().unwrap();
+        assert_eq!((next.next_limit, next.next_lease_seconds, batch), (5, 30, true));
+        assert_eq!(next.next_type_prefix.as_deref(), Some("a."));
+        let e = next_args(&body(r#"{"next":{"limit":0}}"#)).unwrap_err();
+        assert_eq!((e.status, e.details.unwrap()["field"].clone()), (400, json!("next.limit")));
+        assert_eq!(next_args(&body(r#"{"next":3}"#)).unwrap_err().status, 400);
     }
 
     #[test]

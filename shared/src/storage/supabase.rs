@@ -25,9 +25,14 @@ pub struct SupabaseStorage {
 
 impl SupabaseStorage {
     fn request(&self, method: Method, route: &str, bucket: &str, path: &str) -> HttpRequest {
+        let url = format!("{}/object/{route}{}/{}", self.base_url, encode_path(bucket), encode_path(path));
+        self.authorized(method, url)
+    }
+
+    fn authorized(&self, method: Method, url: String) -> HttpRequest {
         HttpRequest {
             method,
-            url: format!("{}/object/{route}{}/{}", self.base_url, encode_path(bucket), encode_path(path)),
+            url,
             headers: vec![
                 ("Authorization".into(), format!("Bearer {}", self.service_key)),
                 ("apikey".into(), self.service_key.clone()),
@@ -54,6 +59,15 @@ impl SupabaseStorage {
     /// Whether the object exists, and its size: `HEAD` answers its headers.
     pub fn head(&self, bucket: &str, path: &str) -> HttpRequest {
         self.request(Method::Head, "authenticated/", bucket, path)
+    }
+
+    /// Deletes `paths` (at most 1000) of `bucket` in one call, as
+    /// supabase-js's `remove` does; paths that do not exist are ignored.
+    pub fn delete(&self, bucket: &str, paths: &[String]) -> HttpRequest {
+        let mut req = self.authorized(Method::Delete, format!("{}/object/{}", self.base_url, encode_path(bucket)));
+        req.headers.push(("Content-Type".into(), "application/json".into()));
+        req.body = Some(json!({ "prefixes": paths }).to_string().into_bytes());
+        req
     }
 
     pub fn sign(&self, bucket: &str, path: &str, expires_in: u32) -> HttpRequest {
@@ -95,6 +109,20 @@ mod tests {
         let sign = storage().sign("artifacts", "j/a.png", 60);
         assert_eq!(sign.url, "https://p.supabase.co/storage/v1/object/sign/artifacts/j/a.png");
         assert_eq!(serde_json::from_slice::<Value>(sign.body.as_deref().unwrap()).unwrap(), json!({"expiresIn": 60}));
+    }
+
+    #[test]
+    fn delete_names_the_paths_in_the_body() {
+        let delete = storage().delete("artifacts", &["j/a b.png".to_string(), "j/c.txt".to_string()]);
+        assert_eq!(
+            (delete.method, delete.url.as_str()),
+            (Method::Delete, "https://p.supabase.co/storage/v1/object/artifacts")
+        );
+        assert_eq!(delete.header("authorization"), Some("Bearer svc"));
+        assert_eq!(
+            serde_json::from_slice::<Value>(delete.body.as_deref().unwrap()).unwrap(),
+            json!({"prefixes": ["j/a b.png", "j/c.txt"]})
+        );
     }
 
     #[test]
