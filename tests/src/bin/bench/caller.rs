@@ -115,13 +115,24 @@ impl Caller {
     /// Completes `job` and claims the next one in the same request
     /// (`task.result` with `next`); `Err` when the server answers without
     /// `job`, as one that does not know `next` does.
-    pub async fn complete_next(&self, (id, token): &Lease) -> Result<Vec<Lease>, String> {
-        let body = json!({"jobId": id, "type": "bench.job", "ok": true, "leaseToken": token, "next": {}});
+    /// task.result for `jobs` with `next`, claiming `limit` more in the
+    /// same request (the single form for one job and limit 1).
+    pub async fn complete_next(&self, jobs: &[Lease], limit: i64) -> Result<Vec<Lease>, String> {
+        let result = |(id, token): &Lease| json!({"jobId": id, "type": "bench.job", "ok": true, "leaseToken": token});
+        let body = match jobs {
+            [one] if limit == 1 => {
+                let mut body = result(one);
+                body["next"] = json!({});
+                body
+            }
+            _ => json!({"results": jobs.iter().map(result).collect::<Vec<_>>(), "next": {"limit": limit}}),
+        };
         let reply = self.edge("/api/collab/task.result", body).await?;
-        match reply.get("job") {
-            Some(Value::Null) => Ok(Vec::new()),
-            Some(job) => Ok(vec![(job["id"].clone(), job["leaseToken"].clone())]),
-            None => Err(format!("`next` not implemented: task.result answered {reply}, no `job`")),
+        match (reply.get("job"), reply.get("jobs").and_then(Value::as_array)) {
+            (Some(Value::Null), _) => Ok(Vec::new()),
+            (Some(job), _) => Ok(vec![(job["id"].clone(), job["leaseToken"].clone())]),
+            (None, Some(jobs)) => Ok(jobs.iter().map(|j| (j["id"].clone(), j["leaseToken"].clone())).collect()),
+            (None, None) => Err(format!("`next` not implemented: task.result answered {reply}, no `job`")),
         }
     }
 }

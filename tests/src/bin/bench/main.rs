@@ -10,6 +10,8 @@
 //!   and pg-boss's
 //! - `--long-poll`: assign -> claim latency with workers waiting in
 //!   `task.claim`, and what 100 idle waiting workers cost PostgREST
+//! - `--sql`: claim -> complete per job in SQL alone (pgbench over the
+//!   queue's functions, beside bare SKIP LOCKED statements)
 //! - `--retention`: the edge loops with 1M finished jobs and their events
 //!   behind them, against fresh tables
 //! - `--depth`: claim latency with 1k, 100k and 1M jobs queued
@@ -30,6 +32,7 @@ mod pgboss;
 mod reads;
 mod retention;
 mod seed;
+mod sql_alone;
 mod sse;
 mod stats;
 mod summary;
@@ -39,7 +42,8 @@ use cogo_tests::Stack;
 /// Worker loops draining a queue at once, in every throughput figure.
 pub const LOOPS: usize = 10;
 
-const SECTIONS: [&str; 7] = ["--loops", "--long-poll", "--retention", "--depth", "--reads", "--sse", "--figma"];
+const SECTIONS: [&str; 8] =
+    ["--loops", "--long-poll", "--sql", "--retention", "--depth", "--reads", "--sse", "--figma"];
 
 #[tokio::main]
 async fn main() {
@@ -68,6 +72,9 @@ async fn main() {
     }
     if run("--long-poll") {
         long_poll::report(stack, quick, &mut summary).await;
+    }
+    if run("--sql") {
+        sql_alone::report(quick, &mut summary).await;
     }
     if run("--retention") {
         retention::report(stack, quick, rounds, &mut summary).await;
