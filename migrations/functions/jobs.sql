@@ -55,12 +55,25 @@ BEGIN
 END
 $$;
 
+-- A deleted job's events go with it (the log has no foreign key to
+-- cascade: 0005_events_without_foreign_key.sql).
+CREATE OR REPLACE FUNCTION cogo.jobs_forget_events() RETURNS trigger
+  LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM cogo.job_events e USING old_jobs o WHERE e.job_id = o.id;
+  RETURN NULL;
+END
+$$;
+
 CREATE OR REPLACE TRIGGER jobs_log_created AFTER INSERT ON cogo.jobs
   REFERENCING NEW TABLE AS new_jobs
   FOR EACH STATEMENT EXECUTE FUNCTION cogo.jobs_log_created();
 CREATE OR REPLACE TRIGGER jobs_log_changed AFTER UPDATE ON cogo.jobs
   REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
   FOR EACH STATEMENT EXECUTE FUNCTION cogo.jobs_log_changed();
+CREATE OR REPLACE TRIGGER jobs_forget_events AFTER DELETE ON cogo.jobs
+  REFERENCING OLD TABLE AS old_jobs
+  FOR EACH STATEMENT EXECUTE FUNCTION cogo.jobs_forget_events();
 
 -- A job as the clients read it (collab.yaml Job) plus our additions; the
 -- internal bookkeeping columns stay out. STABLE, as to_jsonb of a
@@ -147,7 +160,7 @@ BEGIN
   IF claimed IS NULL THEN
     RETURN;
   END IF;
-  watched := cogo.doorbells(ARRAY(SELECT (c->>'id')::uuid FROM unnest(claimed) c)) -> 'jobs';
+  watched := cogo.watched(ARRAY(SELECT (c->>'id')::uuid FROM unnest(claimed) c)) -> 'jobs';
   IF watched IS NULL THEN
     RETURN QUERY SELECT c FROM unnest(claimed) WITH ORDINALITY AS t(c, n) ORDER BY n;
   ELSE
@@ -258,19 +271,43 @@ BEGIN
 END
 $$;
 
+-- One job's result, with its doorbells, and the executor and worker that
+-- held the job. A success under the current lease, the common case, is one
+-- UPDATE; anything else locks the row first and raises what is wrong.
+CREATE OR REPLACE FUNCTION cogo.record_result(
+  p_job_id uuid, p_ok boolean, p_result jsonb, p_error jsonb, p_lease_token uuid, p_executor_id text,
+  OUT outcome jsonb, OUT job_executor text, OUT job_worker text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  j cogo.jobs;
+BEGIN
+  IF p_ok THEN
+    UPDATE cogo.jobs SET status = 'succeeded', result = p_result, finished_at = now(), updated_at = now(),
+      lease_token = NULL, lease_until = NULL, lease_owner = NULL
+    WHERE id = p_job_id AND status = 'running' AND (p_lease_token IS NULL OR lease_token = p_lease_token)
+      AND (p_executor_id IS NULL OR executor_id = p_executor_id)
+    RETURNING executor_id, worker_id INTO job_executor, job_worker;
+    IF FOUND THEN
+      outcome := cogo.with_doorbells('{"status": "succeeded"}', cogo.watched(ARRAY[p_job_id]));
+      RETURN;
+    END IF;
+  END IF;
+  j := cogo.running_job(p_job_id, p_lease_token, p_executor_id);
+  outcome := cogo.finish(j, p_ok, p_result, p_error);
+  outcome := cogo.with_doorbells(outcome, cogo.finish_doorbells(j, outcome));
+  job_executor := j.executor_id;
+  job_worker := coalesce(j.lease_owner, j.worker_id);
+END
+$$;
+
 -- task.result for one job.
 CREATE OR REPLACE FUNCTION cogo.complete(
   p_job_id uuid, p_ok boolean, p_result jsonb DEFAULT NULL, p_error jsonb DEFAULT NULL,
   p_lease_token uuid DEFAULT NULL, p_executor_id text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE
-  j cogo.jobs;
-  outcome jsonb;
 BEGIN
-  j := cogo.running_job(p_job_id, p_lease_token, p_executor_id);
-  outcome := cogo.finish(j, p_ok, p_result, p_error);
-  RETURN cogo.with_doorbells(outcome, cogo.finish_doorbells(j, outcome));
+  RETURN (cogo.record_result(p_job_id, p_ok, p_result, p_error, p_lease_token, p_executor_id)).outcome;
 END
 $$;
 
@@ -284,16 +321,14 @@ CREATE OR REPLACE FUNCTION cogo.complete_next(
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  j cogo.jobs;
-  outcome jsonb;
+  recorded record;
   claimed jsonb;
 BEGIN
-  j := cogo.running_job(p_job_id, p_lease_token, p_executor_id);
-  outcome := cogo.finish(j, p_ok, p_result, p_error);
+  recorded := cogo.record_result(p_job_id, p_ok, p_result, p_error, p_lease_token, p_executor_id);
   SELECT coalesce(jsonb_agg(c), '[]'::jsonb) INTO claimed
-  FROM cogo.claim(j.executor_id, coalesce(j.lease_owner, j.worker_id), p_next_lease_seconds, p_next_type_prefix,
+  FROM cogo.claim(recorded.job_executor, recorded.job_worker, p_next_lease_seconds, p_next_type_prefix,
                   p_next_limit) c;
-  RETURN cogo.with_doorbells(outcome || jsonb_build_object('jobs', claimed), cogo.finish_doorbells(j, outcome));
+  RETURN recorded.outcome || jsonb_build_object('jobs', claimed);
 END
 $$;
 
@@ -397,7 +432,7 @@ BEGIN
     updated_at = now()
   WHERE id = p_job_id;
   RETURN cogo.with_doorbells(jsonb_build_object('ok', true, 'cancelRequested', j.cancel_requested),
-                             cogo.doorbells(ARRAY[p_job_id]));
+                             cogo.watched(ARRAY[p_job_id]));
 END
 $$;
 
@@ -431,7 +466,7 @@ BEGIN
   IF j.status = 'queued' THEN
     UPDATE cogo.jobs SET status = 'cancelled', finished_at = now(), updated_at = now() WHERE id = j.id;
     RETURN cogo.with_doorbells(jsonb_build_object('status', 'cancelled', 'cancelRequested', false),
-                               cogo.doorbells(ARRAY[j.id]));
+                               cogo.watched(ARRAY[j.id]));
   ELSIF j.status = 'running' THEN
     UPDATE cogo.jobs SET cancel_requested = true, updated_at = now() WHERE id = j.id;
     RETURN jsonb_build_object('status', 'running', 'cancelRequested', true);
@@ -521,6 +556,7 @@ GRANT EXECUTE ON FUNCTION
   cogo.running_job(uuid, uuid, text), cogo.finish(cogo.jobs, boolean, jsonb, jsonb),
   cogo.complete(uuid, boolean, jsonb, jsonb, uuid, text), cogo.complete_many(jsonb, text),
   cogo.finish_doorbells(cogo.jobs, jsonb),
+  cogo.record_result(uuid, boolean, jsonb, jsonb, uuid, text),
   cogo.complete_next(uuid, boolean, jsonb, jsonb, uuid, text, integer, integer, text),
   cogo.complete_many_next(jsonb, text, integer, integer, text),
   cogo.progress(uuid, uuid, jsonb, text, text), cogo.extend_lease(uuid, uuid, integer, text),

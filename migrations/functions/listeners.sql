@@ -10,6 +10,19 @@ CREATE OR REPLACE FUNCTION cogo.waiters_lock_key(p_executor_id text) RETURNS big
   SELECT (hashtext('cogo.claim_waiters')::bigint << 32) | (hashtext(p_executor_id)::bigint & 4294967295)
 $$;
 
+-- Which of p_job_ids have live subscribers, as doorbells ({jobs}), or NULL.
+-- Called after the change, as a statement of its own (see doorbells).
+CREATE OR REPLACE FUNCTION cogo.watched(p_job_ids uuid[]) RETURNS jsonb
+  LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  jobs jsonb;
+BEGIN
+  SELECT jsonb_agg(job_id) INTO jobs FROM cogo.job_watchers
+  WHERE job_id = ANY(p_job_ids) AND watched_until > now();
+  RETURN CASE WHEN jobs IS NOT NULL THEN jsonb_build_object('jobs', jobs) END;
+END
+$$;
+
 -- What the edge must ring after a change to p_job_ids (watched jobs) that
 -- may have made jobs of p_executor_ids ready (executors with waiting
 -- claims); NULL when nobody listens. Called after the change, while the
@@ -26,7 +39,7 @@ CREATE OR REPLACE FUNCTION cogo.doorbells(p_job_ids uuid[], p_executor_ids text[
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  jobs jsonb;
+  jobs jsonb := cogo.watched(p_job_ids);
   executors jsonb;
 BEGIN
   IF cardinality(p_executor_ids) > 0 THEN
@@ -35,23 +48,20 @@ BEGIN
     SELECT jsonb_agg(executor_id) INTO executors FROM cogo.claim_waiters
     WHERE executor_id = ANY(p_executor_ids) AND waiting_until > now();
   END IF;
-  IF cardinality(p_job_ids) > 0 THEN
-    SELECT jsonb_agg(job_id) INTO jobs FROM cogo.job_watchers
-    WHERE job_id = ANY(p_job_ids) AND watched_until > now();
+  IF executors IS NULL THEN
+    RETURN jobs;
   END IF;
-  IF jobs IS NULL AND executors IS NULL THEN
-    RETURN NULL;
-  END IF;
-  RETURN jsonb_strip_nulls(jsonb_build_object('jobs', jobs, 'executors', executors));
+  RETURN coalesce(jobs, '{}') || jsonb_build_object('executors', executors);
 END
 $$;
 
 -- p_answer with the doorbells to ring, if any, under "doorbells" (the edge
 -- takes them out before answering).
 CREATE OR REPLACE FUNCTION cogo.with_doorbells(p_answer jsonb, p_doorbells jsonb) RETURNS jsonb
-  LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE WHEN p_doorbells IS NULL THEN p_answer
-              ELSE p_answer || jsonb_build_object('doorbells', p_doorbells) END
+  LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RETURN CASE WHEN p_doorbells IS NULL THEN p_answer ELSE p_answer || jsonb_build_object('doorbells', p_doorbells) END;
+END
 $$;
 
 -- Both sets of doorbells, each name once.
@@ -126,7 +136,7 @@ BEGIN
 END
 $$;
 
-GRANT EXECUTE ON FUNCTION cogo.waiters_lock_key(text), cogo.doorbells(uuid[], text[]),
+GRANT EXECUTE ON FUNCTION cogo.waiters_lock_key(text), cogo.watched(uuid[]), cogo.doorbells(uuid[], text[]),
   cogo.with_doorbells(jsonb, jsonb), cogo.watch_job(uuid, integer), cogo.merge_doorbells(jsonb, jsonb),
   cogo.claim_waiting(text, text, integer, text, integer, integer), cogo.listeners_sweep()
   TO service_role;
