@@ -33,6 +33,19 @@ pub async fn receive<R: DurableRequest>(mut req: Request) -> worker::Result<R> {
     req.json().await
 }
 
+/// Rings one hub, handing it `onwards` to ring in turn. A hub that cannot
+/// be reached is logged: its listeners catch up on its next doorbell (or
+/// their deadline).
+async fn ring_one(env: &Env, bell: &Bell, onwards: Vec<Bell>) {
+    let sent = match bell {
+        Bell::Job(job_id) => job_hub::ring(env, job_id, onwards).await,
+        Bell::Executor(executor_id) => claim_hub::ring(env, executor_id, onwards).await,
+    };
+    if let Err(e) = sent {
+        worker::console_error!("doorbell {bell:?} failed: {e}");
+    }
+}
+
 /// Hands all of `bells` to the first one's hub to ring: one subrequest here,
 /// for an invocation with many other calls to make (the cron).
 pub async fn relay(env: &Env, mut bells: Vec<Bell>) {
@@ -40,29 +53,14 @@ pub async fn relay(env: &Env, mut bells: Vec<Bell>) {
         return;
     }
     let first = bells.remove(0);
-    let sent = match &first {
-        Bell::Job(job_id) => job_hub::ring(env, job_id, bells).await,
-        Bell::Executor(executor_id) => claim_hub::ring(env, executor_id, bells).await,
-    };
-    if let Err(e) = sent {
-        worker::console_error!("doorbell relay via {first:?} failed: {e}");
-    }
+    ring_one(env, &first, bells).await;
 }
 
 /// Rings `bells` after their change committed: up to
 /// `doorbells::RINGS_PER_HOP` here, the rest handed to the first of them,
-/// which rings them onwards the same way. A hub that cannot be reached is
-/// logged: its listeners catch up on its next doorbell (or their deadline).
+/// which rings them onwards the same way.
 pub async fn ring(env: &Env, bells: Vec<Bell>) {
     let (now, rest) = doorbells::plan(bells);
-    let rings = now.into_iter().map(|bell| async move {
-        let sent = match &bell {
-            Bell::Job(job_id) => job_hub::ring(env, job_id, Vec::new()).await,
-            Bell::Executor(executor_id) => claim_hub::ring(env, executor_id, Vec::new()).await,
-        };
-        if let Err(e) = sent {
-            worker::console_error!("doorbell {bell:?} failed: {e}");
-        }
-    });
+    let rings = now.iter().map(|bell| ring_one(env, bell, Vec::new()));
     futures::join!(futures::future::join_all(rings), relay(env, rest));
 }
