@@ -163,7 +163,12 @@ async fn their_running_job(theirs: &str) -> (String, String) {
 async fn a_worker_scoped_to_one_executor_cannot_touch_anothers_jobs() {
     let (mine, theirs) = (unique("exec-mine"), unique("exec-theirs"));
     let (job, lease) = their_running_job(&theirs).await;
-    let before = job_state(&job).await;
+    // A queued job of theirs, for `next` and a long poll to try to take.
+    let waiting = stack().client().post_ok(ASSIGN, &json!({"type": "demo.scope", "executorId": theirs})).await["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (before, waiting_before) = (job_state(&job).await, job_state(&waiting).await);
     let intruder = as_caller(&worker("intruder", Some(&mine)));
     // With the lease token (leaked) and without it (as the old clients send).
     for token in [Some(lease.as_str()), None] {
@@ -177,6 +182,12 @@ async fn a_worker_scoped_to_one_executor_cannot_touch_anothers_jobs() {
         assert_eq!(code(&intruder.post(RESULT, &forged).await), (404, "job_not_found".into()), "{token:?}");
         let batch = intruder.post_ok(RESULT, &json!({"results": [forged]})).await;
         assert_eq!(batch["results"][0]["error"]["code"], "job_not_found", "{batch}");
+        // `next` claims nothing for a result that was refused.
+        let mut with_next = forged.clone();
+        with_next["next"] = json!({"limit": 5});
+        assert_eq!(code(&intruder.post(RESULT, &with_next).await), (404, "job_not_found".into()));
+        let batch_next = intruder.post_ok(RESULT, &json!({"results": [forged], "next": {}})).await;
+        assert_eq!((batch_next["results"][0]["ok"].clone(), batch_next["job"].clone()), (json!(false), Value::Null));
         let progress = with_token(json!({"jobId": job, "progress": 99, "step": "forged"}));
         assert_eq!(code(&intruder.post("/api/collab/task.progress", &progress).await), (404, "job_not_found".into()));
         let heartbeat = with_token(json!({"jobId": job, "leaseSeconds": 600}));
@@ -184,7 +195,11 @@ async fn a_worker_scoped_to_one_executor_cannot_touch_anothers_jobs() {
     }
     let upload = json!({"jobId": job, "leaseToken": lease, "name": "forged.png", "mime": "image/png"});
     assert_eq!(code(&intruder.post("/functions/v1/artifact-upload-url", &upload).await), (404, "job_not_found".into()));
+    // A long poll naming their executor is refused before it waits.
+    let poll = json!({"executorId": theirs, "workerId": "intruder", "waitSeconds": 20});
+    assert_eq!(code(&intruder.post(CLAIM, &poll).await), (403, "executor_forbidden".into()));
     assert_eq!(job_state(&job).await, before, "nothing about their job changed");
+    assert_eq!(job_state(&waiting).await, waiting_before, "their queued job is still theirs to claim");
 
     // Their own worker still completes it.
     let owner = as_caller(&worker("their-worker", Some(&theirs)));
