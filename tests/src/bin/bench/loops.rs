@@ -227,7 +227,10 @@ pub async fn report(stack: &Stack, quick: bool, rounds: usize, summary: &mut Sum
     let batch = [
         (Loop::Claim(Path::Edge, 50), "edge batch of 50".to_string()),
         (Loop::Next(50), "edge batch of 50 with next".to_string()),
-        (Loop::Subscribed, format!("edge batch of 50, SSE on every 10th job ({} jobs)", batch_jobs.min(MAX_SUBSCRIBED_JOBS))),
+        (
+            Loop::Subscribed,
+            format!("edge batch of 50, SSE on every 10th job ({} jobs)", batch_jobs.min(MAX_SUBSCRIBED_JOBS)),
+        ),
         (Loop::Claim(Path::Direct, 50), "direct RPC batch of 50".to_string()),
         (Loop::PgBoss(50), format!("{boss} batch of 50")),
     ];

@@ -96,7 +96,11 @@ pub async fn report(quick: bool, summary: &mut crate::summary::Summary) {
         let (ow, bw) =
             (median(ours.iter().map(|r| r.wal_bytes_per_job)), median(bare.iter().map(|r| r.wal_bytes_per_job)));
         println!("{:<34} {o:>12.0} {b:>12.0} {:>11.2}x {ow:>7.0}|{bw:<6.0}", format!("{}, median", form.name), b / o);
-        summary.check(&format!("SQL alone, {}: within 2x of bare SKIP LOCKED", form.name), format!("{:.2}x", b / o), b / o <= 2.0);
+        summary.check(
+            &format!("SQL alone, {}: within 2x of bare SKIP LOCKED", form.name),
+            format!("{:.2}x", b / o),
+            b / o <= 2.0,
+        );
     }
     db.batch_execute("DROP SCHEMA sql_alone CASCADE").await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
