@@ -321,6 +321,21 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 /// dev` does) for its local R2 bucket and Durable Objects, with `vars` as
 /// text bindings. Answers the guard and the port.
 fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
+    // A free port can be taken by another process between choosing it and
+    // binding it: Miniflare then exits at once, and another port is tried.
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        match try_start_workerd(vars) {
+            Ok(started) => return started,
+            Err(log) if attempt < ATTEMPTS && log.contains("ERR_ADDRESS_IN_USE") => continue,
+            Err(log) => panic!("miniflare exited at start:\n{log}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
+/// Starts Miniflare on a free port; `Err` with its log when it exits at start.
+fn try_start_workerd(vars: &[(String, String)]) -> Result<(Guarded, u16), String> {
     use std::io::{BufRead, BufReader, Write};
     let root = workspace_root();
     let build = root.join("functions/build");
@@ -337,7 +352,8 @@ fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
         "port": port,
         "vars": vars.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
     });
-    let log = std::fs::File::create(run_dir().join(format!("workerd-{port}.log"))).expect("workerd log");
+    let log_path = run_dir().join(format!("workerd-{port}.log"));
+    let log = std::fs::File::create(&log_path).expect("workerd log");
     let mut cmd = std::process::Command::new(node);
     cmd.arg(root.join("tests/stack/miniflare.mjs"))
         .current_dir(&root)
@@ -361,12 +377,16 @@ fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
             }
         }
     });
-    wait_until("miniflare", Duration::from_secs(60), || {
-        assert!(child.is_running(), "miniflare exited at start; see target/tmp/run-*/workerd-*.log");
-        ready_rx.try_recv().ok()
+    let ready = wait_until("miniflare", Duration::from_secs(60), || match ready_rx.try_recv() {
+        Ok(_) => Some(true),
+        Err(_) if !child.is_running() => Some(false),
+        Err(_) => None,
     })
     .expect("miniflare listens");
-    (child, port)
+    if !ready {
+        return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
+    }
+    Ok((child, port))
 }
 
 /// An HTTP client bound to one stack.
