@@ -28,7 +28,7 @@
 //! | `EDGE_HMAC_SCHEMES` | var | `v1,path` | accepted signed-request forms, a comma list of `v1`, `path`, `body` (`body` signs no timestamp: add it only for clients that cannot move) |
 //! | `EDGE_REQUIRE_HMAC` | var | 0 | 1: every request must also be signed |
 //! | `EDGE_AUTH_OPTIONAL` | var | 0 | 1: no credential = service role. LOCAL DEVELOPMENT ONLY |
-//! | `EDGE_CORS_ALLOW_ORIGINS` | var | — | origins allowed by CORS: `*`, exact origins, `null` (Figma plugin) |
+//! | `EDGE_CORS_ALLOW_ORIGINS` | var | — (none) | origins allowed by CORS, a comma list: `*`, exact origins (`https://app.example`), `null` (Figma plugin); `http://localhost:*` / `http://127.0.0.1:*` (any port; loopback hosts only) for local development |
 //! | `EDGE_RATE_LIMIT_PER_MIN` | var | 600 | requests per minute per caller and endpoint (burst = the same); 0 = off; the service role is not limited |
 //! | `STORAGE_BACKEND` | var | `r2` | where artifacts live: `r2` (the `ARTIFACTS` bucket binding) or `supabase` (Supabase Storage) |
 //! | `SUPABASE_STORAGE_URL` | var | `<SUPABASE_URL>/storage/v1` | Supabase Storage's API, for `STORAGE_BACKEND=supabase` |
@@ -49,6 +49,7 @@
 use std::fmt;
 
 use crate::auth::{AuthConfig, HmacSchemes};
+use crate::http::cors::{self, AllowedOrigin};
 
 /// figma-compat's body cap. Converting a document takes about 25 times its
 /// size (compact JSON) in heap at peak, up to 42 for the smallest fixtures
@@ -72,7 +73,7 @@ pub struct Config {
     /// Origin of the links handed out, without a trailing slash.
     pub public_url: Option<String>,
     pub auth: AuthConfig,
-    pub cors_origins: Vec<String>,
+    pub cors_origins: Vec<AllowedOrigin>,
     /// 0 turns rate limiting off.
     pub rate_limit_per_min: u32,
     pub jwks_url: Option<String>,
@@ -248,6 +249,11 @@ impl Config {
         if auth.require_hmac && auth.hmac_secret.is_none() {
             err.missing.push("EDGE_HMAC_SECRET");
         }
+        let cors_origins =
+            cors::parse_origins(&get("EDGE_CORS_ALLOW_ORIGINS").unwrap_or_default()).unwrap_or_else(|why| {
+                err.invalid.push(("EDGE_CORS_ALLOW_ORIGINS", why));
+                Vec::new()
+            });
 
         if err.missing.is_empty() && err.invalid.is_empty() {
             Ok(Config {
@@ -263,7 +269,7 @@ impl Config {
                 idempotency_lease_seconds,
                 public_url,
                 auth,
-                cors_origins: list("EDGE_CORS_ALLOW_ORIGINS"),
+                cors_origins,
                 rate_limit_per_min,
                 jwks_url,
                 storage: StorageConfig {
@@ -361,6 +367,17 @@ mod tests {
         let e = Config::from_lookup(lookup(&with)).unwrap_err();
         assert_eq!(e.invalid[0].0, "EDGE_HMAC_SCHEMES");
         assert!(e.invalid[0].1.contains("\"V2\""), "{}", e.invalid[0].1);
+    }
+
+    #[test]
+    fn cors_origins_default_closed_and_a_public_port_wildcard_is_refused() {
+        let base = [("SUPABASE_URL", "https://abc.supabase.co"), ("SUPABASE_SERVICE_ROLE_KEY", "k")];
+        assert_eq!(Config::from_lookup(lookup(&base)).unwrap().cors_origins, vec![]);
+        let mut with = base.to_vec();
+        with.push(("EDGE_CORS_ALLOW_ORIGINS", "null,https://app.example:*"));
+        let e = Config::from_lookup(lookup(&with)).unwrap_err();
+        assert_eq!(e.invalid[0].0, "EDGE_CORS_ALLOW_ORIGINS");
+        assert!(e.invalid[0].1.contains("https://app.example:*"), "{}", e.invalid[0].1);
     }
 
     #[test]

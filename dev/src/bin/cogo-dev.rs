@@ -1,7 +1,9 @@
 //! The local stack for a developer, and small tools around it.
 //!
 //! ```text
-//! cogo-dev up [--port 8787]          PostgreSQL + migrations + gateway + wrangler dev
+//! cogo-dev up [--port 8787] [--state DIR] [--cron-every SECONDS]
+//!                                    PostgreSQL + migrations + gateway + wrangler dev,
+//!                                    and the cron triggers of wrangler.toml
 //! cogo-dev migrate <db-uri> [dir]    apply migrations/ to any PostgreSQL: new versioned
 //!                                    files, then changed functions/ files
 //! cogo-dev token <role> [sub]        print a JWT signed with .dev.vars' secret
@@ -11,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+use cogo_dev::cron::{self, Schedule};
 use cogo_dev::pg_cluster::{PgCluster, PgOptions};
 use cogo_dev::process::{free_port, port_open, wait_until, Guarded};
 use cogo_dev::{migrate, token};
@@ -30,7 +33,7 @@ async fn main() -> ExitCode {
             let sub = args.get(2).map(String::as_str).unwrap_or("dev-user");
             println!("{}", token::sign(&vars.jwt_secret, token::role_claims(&args[1], sub), 30 * 24 * 3600));
         }),
-        _ => Err("usage: cogo-dev up [--port N] | migrate <db-uri> [dir] | token <role> [sub]".into()),
+        _ => Err(format!("usage: {UP_USAGE} | migrate <db-uri> [dir] | token <role> [sub]")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,20 +53,36 @@ fn report_applied(applied: &[String]) {
     }
 }
 
-/// The secrets `wrangler dev` reads, created with random values on first use.
+const UP_USAGE: &str = "cogo-dev up [--port N] [--state DIR] [--cron-every SECONDS]";
+
+/// The settings `wrangler dev` reads, made on first use with random secrets.
 struct DevVars {
     jwt_secret: String,
+    cors_origins: String,
+}
+
+/// Settings added to the dev vars when missing, also in files made before
+/// they existed. Dev CORS admits the Figma plugin (`null`) and local pages
+/// on any port; production's default (wrangler.toml) stays closed.
+fn dev_defaults() -> [(&'static str, String); 3] {
+    [
+        ("ARTIFACT_SIGNING_SECRET", token::random_hex(32)),
+        ("EDGE_HMAC_SECRET", token::random_hex(32)),
+        ("EDGE_CORS_ALLOW_ORIGINS", "null,http://localhost:*,http://127.0.0.1:*".to_string()),
+    ]
 }
 
 fn read_dev_vars(path: &Path) -> Result<DevVars> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e} (run scripts/dev once)", path.display()))?;
-    let jwt_secret = text
-        .lines()
-        .find_map(|l| l.strip_prefix("SUPABASE_JWT_SECRET="))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .ok_or_else(|| format!("{} has no SUPABASE_JWT_SECRET", path.display()))?;
-    Ok(DevVars { jwt_secret })
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_string())
+    };
+    let jwt_secret =
+        value("SUPABASE_JWT_SECRET").ok_or_else(|| format!("{} has no SUPABASE_JWT_SECRET", path.display()))?;
+    Ok(DevVars { jwt_secret, cors_origins: value("EDGE_CORS_ALLOW_ORIGINS").unwrap_or_default() })
 }
 
 fn ensure_dev_vars(path: &Path) -> Result<DevVars> {
@@ -78,34 +97,86 @@ fn ensure_dev_vars(path: &Path) -> Result<DevVars> {
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
         println!("created {} with new random secrets", path.display());
     }
-    // Secrets added since the file was made are appended, keeping the rest.
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    if !text.lines().any(|l| l.starts_with("ARTIFACT_SIGNING_SECRET=")) {
-        let line = format!(
-            "{}ARTIFACT_SIGNING_SECRET={}\n",
-            if text.ends_with('\n') { "" } else { "\n" },
-            token::random_hex(32)
-        );
-        std::fs::write(path, text + &line).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    // Settings added since the file was made are appended, keeping the rest.
+    let mut text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let before = text.len();
+    for (name, value) in dev_defaults() {
+        if !text.lines().any(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('='))) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!("{name}={value}\n"));
+        }
+    }
+    if text.len() != before {
+        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     read_dev_vars(path)
 }
 
+/// `cogo-dev up`'s options.
+struct UpOptions {
+    port: u16,
+    /// Where the cluster, the gateway's env and (with `--state`) the dev vars
+    /// and wrangler's local state live.
+    state: PathBuf,
+    vars: PathBuf,
+    /// Where wrangler keeps local buckets and objects; its default without `--state`.
+    persist_to: Option<PathBuf>,
+    cron_every: Option<Duration>,
+}
+
+impl UpOptions {
+    fn parse(root: &Path, args: &[String]) -> Result<UpOptions> {
+        let mut options = UpOptions {
+            port: 8787,
+            state: root.join(".dev"),
+            vars: root.join(".dev.vars"),
+            persist_to: None,
+            cron_every: None,
+        };
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            let value = args.next().ok_or_else(|| format!("{flag} needs a value; usage: {UP_USAGE}"))?;
+            match flag.as_str() {
+                "--port" => options.port = value.parse().map_err(|_| format!("bad port {value}"))?,
+                "--state" => {
+                    let dir = root.join(value);
+                    options.vars = dir.join("dev.vars");
+                    options.persist_to = Some(dir.join("wrangler"));
+                    options.state = dir;
+                }
+                "--cron-every" => {
+                    let seconds: u64 =
+                        value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            format!("--cron-every takes a whole number of seconds above 0, got {value}")
+                        })?;
+                    options.cron_every = Some(Duration::from_secs(seconds));
+                }
+                _ => return Err(format!("unknown option {flag}; usage: {UP_USAGE}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
 async fn up(args: &[String]) -> Result<()> {
-    let port: u16 = match args {
-        [flag, p] if flag == "--port" => p.parse().map_err(|_| format!("bad port {p}"))?,
-        [] => 8787,
-        _ => return Err("usage: cogo-dev up [--port N]".into()),
-    };
+    let root = std::env::current_dir().map_err(|e| e.to_string())?;
+    let options = UpOptions::parse(&root, args)?;
+    let port = options.port;
     if port_open(port) {
         return Err(format!("127.0.0.1:{port} is already in use (another scripts/dev?)"));
     }
-    let root = std::env::current_dir().map_err(|e| e.to_string())?;
-    let vars = ensure_dev_vars(&root.join(".dev.vars"))?;
+    let wrangler_toml =
+        std::fs::read_to_string(root.join("wrangler.toml")).map_err(|e| format!("wrangler.toml: {e}"))?;
+    let schedule = Schedule::new(&cron::crons_of_wrangler_toml(&wrangler_toml)?, options.cron_every)?;
+    std::fs::create_dir_all(&options.state).map_err(|e| format!("{}: {e}", options.state.display()))?;
+    let vars = ensure_dev_vars(&options.vars)?;
 
-    let pg = PgCluster::start(PgOptions { dir: root.join(".dev/pg"), port: None, durable: true })
+    let pg_dir = options.state.join("pg");
+    let pg = PgCluster::start(PgOptions { dir: pg_dir.clone(), port: None, durable: true })
         .map_err(|e| format!("PostgreSQL: {e}"))?;
-    println!("postgres    {}  (data in .dev/pg)", pg.uri("postgres"));
+    println!("postgres    {}  (data in {})", pg.uri("postgres"), pg_dir.display());
     let applied = migrate::run(&pg.uri("postgres"), &root.join("migrations")).await.map_err(|e| e.to_string())?;
     report_applied(&applied);
 
@@ -119,7 +190,7 @@ async fn up(args: &[String]) -> Result<()> {
     ];
     // Written out so the gateway can be stopped and started by hand.
     let env_file: String = gateway_env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(root.join(".dev/gateway.env"), env_file).map_err(|e| e.to_string())?;
+    std::fs::write(options.state.join("gateway.env"), env_file).map_err(|e| e.to_string())?;
     let gateway_bin = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("cogo-gateway");
     let mut gateway_cmd = Command::new(&gateway_bin);
     gateway_cmd.envs(gateway_env.iter().map(|(k, v)| (*k, v.as_str())));
@@ -127,15 +198,25 @@ async fn up(args: &[String]) -> Result<()> {
     wait_until("gateway", Duration::from_secs(20), || port_open(gateway_port).then_some(()))
         .map_err(|e| e.to_string())?;
     let supabase_url = format!("http://127.0.0.1:{gateway_port}");
-    println!("gateway     {supabase_url}/rest/v1  (PostgREST-compatible; env in .dev/gateway.env)");
+    println!(
+        "gateway     {supabase_url}/rest/v1  (PostgREST-compatible; env in {})",
+        options.state.join("gateway.env").display()
+    );
 
     // wrangler runs in its own process group: killing only its node process
     // would leave its workerd children running.
     let mut wrangler = Command::new("wrangler");
     wrangler
         .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--show-interactive-dev-session=false"])
+        // /__scheduled runs the cron handler: the ticker below calls it.
+        .arg("--test-scheduled")
+        .arg("--env-file")
+        .arg(&options.vars)
         .arg("--var")
         .arg(format!("SUPABASE_URL:{supabase_url}"));
+    if let Some(dir) = &options.persist_to {
+        wrangler.arg("--persist-to").arg(dir);
+    }
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt;
@@ -162,14 +243,24 @@ async fn up(args: &[String]) -> Result<()> {
     );
     let worker = token::sign(&vars.jwt_secret, token::role_claims("worker", "dev-worker"), 30 * 24 * 3600);
     let service = token::sign(&vars.jwt_secret, token::role_claims("service_role", "service"), 30 * 24 * 3600);
+    let cron_line = if schedule.is_empty() {
+        "none in wrangler.toml".to_string()
+    } else {
+        format!("{} -> GET /__scheduled", schedule.describe())
+    };
+    let ticker = tokio::spawn(cron::tick(port, schedule));
     println!(
-        "\ncogo-edge is running:\n  worker      http://127.0.0.1:{port}\n  health      {health}\n\n\
+        "\ncogo-edge is running:\n  worker      http://127.0.0.1:{port}\n  health      {health}\n  \
+         cron        {cron_line}\n  CORS        {} (dev vars in {})\n\n\
          tokens (30 days; more with `cogo-dev token <role> [sub]`):\n  \
          SERVICE_TOKEN={service}\n  WORKER_TOKEN={worker}\n  USER_TOKEN={user}\n\n\
-         try: curl {health}\nCtrl-C stops everything."
+         try: curl {health}\nCtrl-C stops everything.",
+        vars.cors_origins,
+        options.vars.display()
     );
     shutdown_signal().await;
     println!("\nstopping...");
+    ticker.abort();
     drop(group);
     drop(_gateway);
     pg.stop();

@@ -1,5 +1,6 @@
-//! CORS for the origins in `EDGE_CORS_ALLOW_ORIGINS` (`*`, exact origins, and
-//! `null` for the Figma plugin's sandboxed iframe).
+//! CORS for the origins in `EDGE_CORS_ALLOW_ORIGINS`: `*`, exact origins,
+//! `null` for the Figma plugin's sandboxed iframe, and, for local
+//! development, a loopback origin on any port (`http://localhost:*`).
 
 use crate::http::error::ApiError;
 use crate::http::ApiResponse;
@@ -11,11 +12,64 @@ pub const ALLOW_METHODS: &str = "GET, POST, OPTIONS, HEAD";
 const EXPOSE_HEADERS: &str = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, \
 Idempotent-Replayed, Content-Range, Allow";
 
+/// One entry of `EDGE_CORS_ALLOW_ORIGINS`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AllowedOrigin {
+    Any,
+    /// An origin as browsers send it (`https://app.example:8443`, `null`).
+    Exact(String),
+    /// `scheme://host` of a loopback host, on any port: dev servers pick theirs.
+    LoopbackAnyPort(String),
+}
+
+impl AllowedOrigin {
+    fn admits(&self, origin: &str) -> bool {
+        match self {
+            AllowedOrigin::Any => true,
+            AllowedOrigin::Exact(o) => o == origin,
+            AllowedOrigin::LoopbackAnyPort(base) => origin.strip_prefix(base.as_str()).is_some_and(|rest| {
+                rest.is_empty()
+                    || rest
+                        .strip_prefix(':')
+                        .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+            }),
+        }
+    }
+}
+
+/// Parses the comma list of `EDGE_CORS_ALLOW_ORIGINS`. A port wildcard is
+/// refused except on a loopback host, so it can never open a public origin.
+pub fn parse_origins(list: &str) -> Result<Vec<AllowedOrigin>, String> {
+    list.split(',').map(str::trim).filter(|o| !o.is_empty()).map(parse_origin).collect()
+}
+
+fn parse_origin(entry: &str) -> Result<AllowedOrigin, String> {
+    match entry {
+        "*" => return Ok(AllowedOrigin::Any),
+        "null" => return Ok(AllowedOrigin::Exact(entry.to_string())),
+        _ => {}
+    }
+    let not_an_origin = || format!("{entry:?} is not an origin (scheme://host[:port], no path)");
+    let (scheme, authority) = entry.split_once("://").ok_or_else(not_an_origin)?;
+    if scheme.is_empty() || authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(not_an_origin());
+    }
+    match authority.strip_suffix(":*") {
+        Some(host) if matches!(host, "localhost" | "127.0.0.1" | "[::1]") => {
+            Ok(AllowedOrigin::LoopbackAnyPort(format!("{scheme}://{host}")))
+        }
+        Some(_) => Err(format!("{entry:?}: a port wildcard is allowed only for localhost, 127.0.0.1 and [::1]")),
+        None if authority.contains('*') => Err(not_an_origin()),
+        None => Ok(AllowedOrigin::Exact(entry.to_string())),
+    }
+}
+
 /// The value to send as `Access-Control-Allow-Origin` for `origin`, if allowed.
-pub fn allowed_origin(allowed: &[String], origin: &str) -> Option<String> {
-    if allowed.iter().any(|a| a == origin) {
+pub fn allowed_origin(allowed: &[AllowedOrigin], origin: &str) -> Option<String> {
+    let specific = allowed.iter().any(|a| *a != AllowedOrigin::Any && a.admits(origin));
+    if specific {
         Some(origin.to_string())
-    } else if allowed.iter().any(|a| a == "*") {
+    } else if allowed.contains(&AllowedOrigin::Any) {
         Some("*".to_string())
     } else {
         None
@@ -23,7 +77,7 @@ pub fn allowed_origin(allowed: &[String], origin: &str) -> Option<String> {
 }
 
 /// Headers for a normal response to a request from `origin`.
-pub fn response_headers(allowed: &[String], origin: Option<&str>) -> Vec<(String, String)> {
+pub fn response_headers(allowed: &[AllowedOrigin], origin: Option<&str>) -> Vec<(String, String)> {
     let Some(value) = origin.and_then(|o| allowed_origin(allowed, o)) else { return Vec::new() };
     vec![
         ("Access-Control-Allow-Origin".into(), value),
@@ -33,7 +87,7 @@ pub fn response_headers(allowed: &[String], origin: Option<&str>) -> Vec<(String
 }
 
 /// The answer to a preflight (`OPTIONS` with `Access-Control-Request-Method`).
-pub fn preflight(allowed: &[String], origin: &str) -> Result<ApiResponse, ApiError> {
+pub fn preflight(allowed: &[AllowedOrigin], origin: &str) -> Result<ApiResponse, ApiError> {
     let value = allowed_origin(allowed, origin)
         .ok_or_else(|| ApiError::new(403, "origin_not_allowed", format!("origin {origin} is not allowed")))?;
     Ok(ApiResponse {
@@ -53,8 +107,8 @@ pub fn preflight(allowed: &[String], origin: &str) -> Result<ApiResponse, ApiErr
 mod tests {
     use super::*;
 
-    fn list(items: &[&str]) -> Vec<String> {
-        items.iter().map(|s| s.to_string()).collect()
+    fn list(items: &[&str]) -> Vec<AllowedOrigin> {
+        parse_origins(&items.join(",")).unwrap()
     }
 
     #[test]
@@ -64,6 +118,43 @@ mod tests {
         assert_eq!(allowed_origin(&allowed, "null").as_deref(), Some("null"));
         assert_eq!(allowed_origin(&allowed, "https://evil.example"), None);
         assert_eq!(allowed_origin(&list(&["*"]), "https://any.example").as_deref(), Some("*"));
+    }
+
+    #[test]
+    fn loopback_origins_on_any_port() {
+        let allowed = list(&["null", "http://localhost:*", "http://127.0.0.1:*"]);
+        for ok in ["http://localhost:5173", "http://localhost", "http://127.0.0.1:8787", "null"] {
+            assert_eq!(allowed_origin(&allowed, ok).as_deref(), Some(ok), "{ok}");
+        }
+        for refused in [
+            "https://localhost:5173",
+            "http://localhost.evil.example",
+            "http://localhost:5173.evil.example",
+            "http://localhost:",
+            "http://localhost:123456",
+            "http://127.0.0.10:80",
+            "http://[::1]:3000",
+        ] {
+            assert_eq!(allowed_origin(&allowed, refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn port_wildcards_only_for_loopback_and_entries_must_be_origins() {
+        assert_eq!(
+            parse_origins(" https://app.example , null,*, http://[::1]:*").unwrap(),
+            vec![
+                AllowedOrigin::Exact("https://app.example".into()),
+                AllowedOrigin::Exact("null".into()),
+                AllowedOrigin::Any,
+                AllowedOrigin::LoopbackAnyPort("http://[::1]".into()),
+            ]
+        );
+        assert_eq!(parse_origins("").unwrap(), vec![]);
+        for bad in ["https://app.example:*", "https://*.example", "app.example", "https://app.example/", "http://a/b"] {
+            let why = parse_origins(bad).unwrap_err();
+            assert!(why.contains(bad), "{bad}: {why}");
+        }
     }
 
     #[test]

@@ -1,0 +1,205 @@
+//! The stack as `scripts/dev` starts it: `cogo-dev up` (its own PostgreSQL,
+//! the gateway, `wrangler dev` with the dev vars it writes), here with its
+//! cron period shortened. Checked for what only that path does: the cron
+//! ticker and the dev CORS origins the Figma plugin needs.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cogo_dev::process::{free_port, on_keeper_thread, scratch_dir, wait_until, Guarded};
+use cogo_dev::token;
+use cogo_tests::{unique, workspace_root};
+use hmac::{Hmac, Mac};
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+
+/// What the tests need of a running `cogo-dev up`.
+struct DevStack {
+    base_url: String,
+    jwt_secret: String,
+    hmac_secret: String,
+    _process: Guarded,
+}
+
+/// A value of the dev vars file `cogo-dev up` wrote.
+fn dev_var(vars: &str, name: &str) -> String {
+    vars.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("the dev vars have no {name}"))
+        .to_string()
+}
+
+fn dev_stack() -> &'static DevStack {
+    static STACK: OnceLock<DevStack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let root = workspace_root();
+        // The binaries scripts/dev runs; cargo test builds only libraries of other packages.
+        let built = Command::new(env!("CARGO"))
+            .args(["build", "--locked", "-p", "cogo-dev", "--bins"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo build");
+        assert!(built.success(), "building cogo-dev");
+        let state = scratch_dir(&root.join("target/tmp"), "dev-stack").expect("scratch folder");
+        let port = free_port().expect("free port");
+        let log_path = state.join("cogo-dev.log");
+        let log = std::fs::File::create(&log_path).expect("log");
+        let mut cmd = Command::new(root.join("target/debug/cogo-dev"));
+        cmd.args(["up", "--port", &port.to_string(), "--cron-every", "2", "--state"])
+            .arg(&state)
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log);
+        let mut process = on_keeper_thread(move || Guarded::spawn("cogo-dev up", cmd, libc::SIGTERM)).expect("start");
+        let read_log = |path: &PathBuf| {
+            let mut text = String::new();
+            let _ = std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text));
+            text
+        };
+        // Its first start builds the wasm through wrangler's custom build.
+        let up = wait_until("cogo-dev up", Duration::from_secs(300), || {
+            let text = read_log(&log_path);
+            if text.contains("cogo-edge is running") {
+                Some(Ok(text))
+            } else if !process.is_running() {
+                Some(Err(text))
+            } else {
+                None
+            }
+        })
+        .expect("cogo-dev up starts");
+        let text = up.unwrap_or_else(|log| panic!("cogo-dev up exited:\n{log}"));
+        assert!(text.contains("cron        * * * * * every 2s"), "it says the cron runs:\n{text}");
+        let vars = std::fs::read_to_string(state.join("dev.vars")).expect("dev vars");
+        DevStack {
+            base_url: format!("http://127.0.0.1:{port}"),
+            jwt_secret: dev_var(&vars, "SUPABASE_JWT_SECRET"),
+            hmac_secret: dev_var(&vars, "EDGE_HMAC_SECRET"),
+            _process: process,
+        }
+    })
+}
+
+fn service_token(stack: &DevStack) -> String {
+    format!("Bearer {}", token::sign(&stack.jwt_secret, token::role_claims("service_role", "service"), 3600))
+}
+
+async fn post(stack: &DevStack, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, HeaderMap, Value) {
+    let mut req = reqwest::Client::new().post(format!("{}{path}", stack.base_url)).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let text = resp.text().await.expect("body");
+    (status, headers, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "text": text })))
+}
+
+async fn preflight(stack: &DevStack, path: &str, origin: &str) -> (u16, HeaderMap) {
+    let resp = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}{path}", stack.base_url))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,apikey,content-type,idempotency-key,x-agent-id")
+        .send()
+        .await
+        .expect("preflight");
+    (resp.status().as_u16(), resp.headers().clone())
+}
+
+fn allow_origin(headers: &HeaderMap) -> Option<&str> {
+    headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok())
+}
+
+/// The plugin's signature: hex HMAC-SHA256 of `"{x-ts}:{path}"`.
+fn plugin_signature(secret: &str, path: &str) -> (String, String) {
+    let ts = (token::unix_now() * 1000).to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{ts}:{path}").as_bytes());
+    let sig = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    (ts, sig)
+}
+
+#[tokio::test]
+async fn the_figma_plugin_gets_in_from_a_null_origin_and_unlisted_origins_get_no_cors() {
+    let stack = dev_stack();
+    let path = "/figma-compat/uui/generate";
+
+    let (status, headers) = preflight(stack, path, "null").await;
+    assert_eq!((status, allow_origin(&headers)), (204, Some("null")));
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    for header in ["authorization", "apikey", "content-type", "idempotency-key", "x-agent-id"] {
+        assert!(allowed.split(", ").any(|h| h == header), "{header} not in {allowed}");
+    }
+    for local in ["http://localhost:5173", "http://127.0.0.1:3000"] {
+        let (status, headers) = preflight(stack, path, local).await;
+        assert_eq!((status, allow_origin(&headers)), (204, Some(local)));
+    }
+
+    let body = json!({"figma_json": {"type": "FRAME", "name": "Card", "x": 0, "y": 0, "width": 10, "height": 10,
+                                      "children": [{"type": "TEXT", "name": "t", "characters": "Hello plugin",
+                                                     "x": 0, "y": 0, "width": 10, "height": 10}]}});
+    let (ts, sig) = plugin_signature(&stack.hmac_secret, path);
+    let key = unique("plugin");
+    let signed = [
+        ("origin", "null"),
+        ("x-ts", ts.as_str()),
+        ("x-signature", sig.as_str()),
+        ("x-agent-id", "figma-plugin"),
+        ("idempotency-key", key.as_str()),
+    ];
+    let (status, headers, answer) = post(stack, path, &signed, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(allow_origin(&headers), Some("null"));
+    let tree = &answer["result"]["cogo_ui_json"]["tree"];
+    assert_eq!(tree[0]["children"][0]["props"]["text"], "Hello plugin", "{answer}");
+
+    for unlisted in ["https://evil.example", "http://localhost.evil.example:5173"] {
+        let (status, headers) = preflight(stack, path, unlisted).await;
+        assert_eq!((status, allow_origin(&headers)), (403, None), "{unlisted}");
+        let (ts, sig) = plugin_signature(&stack.hmac_secret, path);
+        let request = [("origin", unlisted), ("x-ts", ts.as_str()), ("x-signature", sig.as_str())];
+        let (_, headers, _) = post(stack, path, &request, &body).await;
+        assert_eq!(allow_origin(&headers), None, "{unlisted}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_vanished_is_claimed_again_without_anyone_releasing_it() {
+    let stack = dev_stack();
+    let auth = service_token(stack);
+    let headers = [("authorization", auth.as_str())];
+    let executor = unique("dev-cron");
+    let (status, _, assigned) =
+        post(stack, "/api/collab/task.assign", &headers, &json!({"type": "dev.cron", "executorId": executor})).await;
+    assert_eq!(status, 200, "{assigned}");
+    let job_id = assigned["jobId"].as_str().unwrap().to_string();
+
+    let claim = |worker: &'static str, wait: u32| {
+        let body = json!({"executorId": executor, "workerId": worker, "leaseSeconds": 15, "waitSeconds": wait});
+        async move { post(stack, "/api/collab/task.claim", &headers, &body).await }
+    };
+    let (status, _, first) = claim("vanishing-worker", 0).await;
+    assert_eq!((status, first["job"]["id"].as_str()), (200, Some(job_id.as_str())), "{first}");
+    let lease_until = first["job"]["leaseUntil"].clone();
+    let claimed_at = Instant::now();
+
+    // The first worker never reports. Only the cron's reaper can give the
+    // job back; long polls wait for it with a deadline.
+    let deadline = claimed_at + Duration::from_secs(120);
+    let second = loop {
+        let (status, _, answer) = claim("second-worker", 20).await;
+        assert_eq!(status, 200, "{answer}");
+        if !answer["job"].is_null() {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the job was not released within 120 s (lease until {lease_until})");
+    };
+    assert_eq!(second["job"]["id"].as_str(), Some(job_id.as_str()), "{second}");
+    assert!(claimed_at.elapsed() >= Duration::from_secs(14), "released only once its 15 s lease ended");
+    assert_eq!(second["job"]["attempts"], 2, "{second}");
+}
