@@ -225,8 +225,7 @@ async fn up(args: &[String]) -> Result<()> {
             Ok(())
         });
     }
-    let wrangler = Guarded::spawn("wrangler", wrangler, libc::SIGTERM).map_err(|e| e.to_string())?;
-    let group = WranglerGroup(wrangler.id() as i32);
+    let group = WranglerGroup(Guarded::spawn("wrangler", wrangler, libc::SIGTERM).map_err(|e| e.to_string())?);
 
     let health = format!("http://127.0.0.1:{port}/api/collab/health");
     let ready = tokio::task::spawn_blocking(move || {
@@ -267,20 +266,24 @@ async fn up(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Stops wrangler's whole process group when dropped.
-struct WranglerGroup(i32);
+/// Wrangler, the leader of its own process group; the whole group is
+/// stopped when dropped.
+struct WranglerGroup(Guarded);
 
 impl Drop for WranglerGroup {
     fn drop(&mut self) {
+        let group = self.0.id() as i32;
         // SAFETY: signalling a process group we created.
-        unsafe { libc::kill(-self.0, libc::SIGTERM) };
+        unsafe { libc::kill(-group, libc::SIGTERM) };
         let gone = wait_until("wrangler stop", Duration::from_secs(10), || {
+            // Reaps the leader: a zombie still counts as a member of its group.
+            self.0.is_running();
             // SAFETY: signal 0 only asks whether any member is left.
-            (unsafe { libc::kill(-self.0, 0) } != 0).then_some(())
+            (unsafe { libc::kill(-group, 0) } != 0).then_some(())
         });
         if gone.is_err() {
             // SAFETY: as above.
-            unsafe { libc::kill(-self.0, libc::SIGKILL) };
+            unsafe { libc::kill(-group, libc::SIGKILL) };
         }
     }
 }
