@@ -25,6 +25,7 @@
 //! | `COLLAB_API_KEY` | secret | — | acts as the service role when `COLLAB_REQUIRE_JWT=0` |
 //! | `COLLAB_REQUIRE_JWT` | var | 1 | 0 accepts `COLLAB_API_KEY` in place of a JWT |
 //! | `EDGE_HMAC_SECRET` | secret | — | key of HMAC-signed requests (plugin, agents) |
+//! | `EDGE_HMAC_SECRET_PREVIOUS` | secret | — | the key being rotated out: signatures made with it are still accepted |
 //! | `EDGE_HMAC_SCHEMES` | var | `v1,path` | accepted signed-request forms, a comma list of `v1`, `path`, `body` (`body` signs no timestamp: add it only for clients that cannot move) |
 //! | `EDGE_REQUIRE_HMAC` | var | 0 | 1: every request must also be signed |
 //! | `EDGE_AUTH_OPTIONAL` | var | 0 | 1: no credential = service role. LOCAL DEVELOPMENT ONLY |
@@ -242,6 +243,7 @@ impl Config {
             service_keys,
             publishable_keys,
             hmac_secret: get("EDGE_HMAC_SECRET"),
+            hmac_previous_secret: get("EDGE_HMAC_SECRET_PREVIOUS"),
             hmac_schemes,
             require_hmac: flag("EDGE_REQUIRE_HMAC", false),
             auth_optional: flag("EDGE_AUTH_OPTIONAL", false),

@@ -203,3 +203,41 @@ async fn a_job_whose_worker_vanished_is_claimed_again_without_anyone_releasing_i
     assert!(claimed_at.elapsed() >= Duration::from_secs(14), "released only once its 15 s lease ended");
     assert_eq!(second["job"]["attempts"], 2, "{second}");
 }
+
+/// `cogo-dev token` as an operator runs it for a hosted project: the
+/// project's secret from the environment, a worker scoped to one executor.
+fn cli_token(stack: &DevStack, args: &[&str]) -> String {
+    let out = Command::new(workspace_root().join("target/debug/cogo-dev"))
+        .arg("token")
+        .args(args)
+        .env("SUPABASE_JWT_SECRET", &stack.jwt_secret)
+        .output()
+        .expect("cogo-dev token");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+}
+
+#[tokio::test]
+async fn a_worker_token_from_the_cli_serves_only_its_executor_and_expires() {
+    let stack = dev_stack();
+    let executor = unique("cli-exec");
+    let worker =
+        format!("Bearer {}", cli_token(stack, &["worker", "cli-worker", "--executor", &executor, "--ttl", "1h"]));
+    let headers = [("authorization", worker.as_str())];
+    let claim = |executor: String| {
+        let body = json!({"executorId": executor, "workerId": "cli-worker"});
+        async move { post(stack, "/api/collab/task.claim", &headers, &body).await }
+    };
+    let (status, _, answer) = claim(executor.clone()).await;
+    assert_eq!((status, &answer["job"]), (200, &Value::Null), "its own executor: {answer}");
+    let (status, _, answer) = claim(unique("other-exec")).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("executor_forbidden")), "{answer}");
+
+    let token = cli_token(stack, &["worker", "w", "--ttl", "90s"]);
+    let claims = jwt_compact::UntrustedToken::new(&token)
+        .expect("a JWT")
+        .deserialize_claims_unchecked::<Value>()
+        .expect("claims");
+    let (issued, expires) = (claims.issued_at.expect("iat"), claims.expiration.expect("exp"));
+    assert_eq!((expires - issued).num_seconds(), 90);
+}

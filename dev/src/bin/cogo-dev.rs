@@ -6,7 +6,9 @@
 //!                                    and the cron triggers of wrangler.toml
 //! cogo-dev migrate <db-uri> [dir]    apply migrations/ to any PostgreSQL: new versioned
 //!                                    files, then changed functions/ files
-//! cogo-dev token <role> [sub]        print a JWT signed with .dev.vars' secret
+//! cogo-dev token <role> [sub] [--executor ID] [--ttl 30d]
+//!                                    print a JWT signed with $SUPABASE_JWT_SECRET
+//!                                    (a hosted project's) or .dev.vars' secret
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -29,11 +31,8 @@ async fn main() -> ExitCode {
             let dir = args.get(2).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("migrations"));
             migrate::run(&args[1], &dir).await.map(|applied| report_applied(&applied)).map_err(|e| e.to_string())
         }
-        Some("token") if args.len() >= 2 => read_dev_vars(Path::new(".dev.vars")).map(|vars| {
-            let sub = args.get(2).map(String::as_str).unwrap_or("dev-user");
-            println!("{}", token::sign(&vars.jwt_secret, token::role_claims(&args[1], sub), 30 * 24 * 3600));
-        }),
-        _ => Err(format!("usage: {UP_USAGE} | migrate <db-uri> [dir] | token <role> [sub]")),
+        Some("token") => token_command(&args[1..]),
+        _ => Err(format!("usage: {UP_USAGE} | migrate <db-uri> [dir] | {TOKEN_USAGE}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,6 +50,21 @@ fn report_applied(applied: &[String]) {
     for name in applied {
         println!("migrations: applied {name}");
     }
+}
+
+const TOKEN_USAGE: &str =
+    "token <service|worker|agent|user|anon> [sub] [--executor ID] [--ttl 30d]  (secret: $SUPABASE_JWT_SECRET, else .dev.vars)";
+
+/// Prints a JWT signed with the project's secret: `SUPABASE_JWT_SECRET` from
+/// the environment (a hosted project's), else the dev vars'.
+fn token_command(args: &[String]) -> Result<()> {
+    let request = token::parse_request(args).map_err(|why| format!("{why}\nusage: cogo-dev {TOKEN_USAGE}"))?;
+    let secret = match std::env::var("SUPABASE_JWT_SECRET").ok().filter(|s| !s.is_empty()) {
+        Some(secret) => secret,
+        None => read_dev_vars(Path::new(".dev.vars"))?.jwt_secret,
+    };
+    println!("{}", token::sign(&secret, request.claims, request.ttl_secs));
+    Ok(())
 }
 
 const UP_USAGE: &str = "cogo-dev up [--port N] [--state DIR] [--cron-every SECONDS]";

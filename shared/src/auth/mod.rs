@@ -128,6 +128,9 @@ pub struct AuthConfig {
     /// Keys that act as anon (`EDGE_PUBLISHABLE_KEYS`).
     pub publishable_keys: Vec<String>,
     pub hmac_secret: Option<String>,
+    /// `EDGE_HMAC_SECRET_PREVIOUS`: still accepted while clients move to a
+    /// new `EDGE_HMAC_SECRET` (rotation without a cut-over moment).
+    pub hmac_previous_secret: Option<String>,
     /// `EDGE_HMAC_SCHEMES`: which signature forms are accepted.
     pub hmac_schemes: HmacSchemes,
     /// `EDGE_REQUIRE_HMAC`: every request must also be signed.
@@ -477,9 +480,14 @@ fn verify_hmac(config: &AuthConfig, creds: &Credentials, now: i64) -> Result<Opt
         Scheme::Path => format!("{ts}:{}", creds.path_and_query).into_bytes(),
         Scheme::Body => creds.body.to_vec(),
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(&message);
-    mac.verify_slice(&mac_bytes).map_err(|_| invalid("the signature does not match"))?;
+    let signed_with = |secret: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        mac.update(&message);
+        mac.verify_slice(&mac_bytes).is_ok()
+    };
+    if !(signed_with(secret) || config.hmac_previous_secret.as_deref().is_some_and(signed_with)) {
+        return Err(invalid("the signature does not match"));
+    }
     let mut principal = Principal::new(Role::Worker, Via::Signature);
     // Only v1 signs the agent id; the older forms' is anyone's to claim.
     if scheme == Scheme::V1 {
@@ -791,6 +799,19 @@ mod tests {
         let old = ((NOW - 61) * 1000).to_string();
         let old_sig = sign(format!("{old}:/figma-compat/healthz?x=1").as_bytes());
         assert!(refused(path_form(&old_sig, &old, "/figma-compat/healthz?x=1", None)).contains("window"));
+    }
+
+    #[test]
+    fn the_previous_hmac_secret_is_accepted_during_a_rotation() {
+        let ts = (NOW * 1000).to_string();
+        let sig = sign(format!("{ts}:/p").as_bytes());
+        let creds =
+            Credentials { x_ts: Some(&ts), x_signature: Some(&sig), path_and_query: "/p", ..Default::default() };
+        let mut rotated = config();
+        rotated.hmac_secret = Some("the-new-secret".into());
+        refused(authenticate(&rotated, &creds, None, NOW));
+        rotated.hmac_previous_secret = config().hmac_secret;
+        assert_eq!(authenticate(&rotated, &creds, None, NOW).unwrap().principal.via, Via::Signature);
     }
 
     #[test]
