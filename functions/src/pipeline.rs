@@ -9,6 +9,7 @@ use cogo_shared::auth::{authenticate, authorize, bearer_token, Credentials, Prin
 use cogo_shared::config::Config;
 use cogo_shared::http::body::{too_large, Body};
 use cogo_shared::http::cors;
+use cogo_shared::http::error::ErrorLog;
 use cogo_shared::http::query::Query;
 use cogo_shared::http::router::{find, RouteMatch};
 use cogo_shared::http::routes::{Endpoint, ROUTES};
@@ -170,10 +171,29 @@ pub async fn serve(request: Request, env: Env, worker_ctx: Context) -> worker::R
         (Some(origin), Ok(config)) => cors::response_headers(&config.cors_origins, Some(origin)),
         _ => Vec::new(),
     };
-    let mut reply = match handle(request, env, worker_ctx).await {
+    let request_id = platform::random_uuid();
+    let (method, path) = (request.inner().method(), request.path());
+    let mut trace = Trace::default();
+    let mut reply = match handle(request, env, worker_ctx, &mut trace).await {
         Ok(r) => r,
-        Err(e) => e.into_response().into(),
+        Err(e) => {
+            let caller = trace.caller.as_deref();
+            let route = trace.endpoint.map(Endpoint::id);
+            let log = ErrorLog { request_id: &request_id, method: &method, path: &path, route, caller };
+            if e.status >= 500 {
+                worker::console_error!("{}", log.line(&e));
+            } else {
+                worker::console_log!("{}", log.line(&e));
+            }
+            let e = e.with_request_id(&request_id);
+            // figma-compat answers every error in the plugin's shape.
+            match trace.endpoint {
+                Some(endpoint) if endpoint.is_figma() => cogo_shared::figma::plugin_error(e).into(),
+                _ => e.into_response().into(),
+            }
+        }
     };
+    reply.add_headers(vec![(REQUEST_ID_HEADER.into(), request_id)]);
     // A preflight answer already carries its own CORS headers.
     if !reply.has_header("access-control-allow-origin") {
         reply.add_headers(cors);
@@ -184,7 +204,17 @@ pub async fn serve(request: Request, env: Env, worker_ctx: Context) -> worker::R
     }
 }
 
-async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply, ApiError> {
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What the pipeline has learnt of a request by the time it fails, for the
+/// error's log line.
+#[derive(Default)]
+struct Trace {
+    endpoint: Option<Endpoint>,
+    caller: Option<String>,
+}
+
+async fn handle(request: Request, env: Env, worker_ctx: Context, trace: &mut Trace) -> Result<Reply, ApiError> {
     // The runtime's own method string: workers-rs takes methods it does not
     // know (PROPFIND, ...) for GET. Those no route serves (None) answer 405.
     let raw_method = request.inner().method();
@@ -210,52 +240,46 @@ async fn handle(request: Request, env: Env, worker_ctx: Context) -> Result<Reply
         }
         _ => return Err(ApiError::not_found(format!("no route for {path}"))),
     };
-    // figma-compat answers every error in the plugin's shape.
-    let served = async {
-        let config = config::load(&env)?;
-        let body_limit = endpoint.body_limit(&config);
-        let mut request = request;
-        let body_bytes = if method == Method::Post { read_body(&mut request, body_limit).await? } else { Vec::new() };
-        let principal = authenticate_request(&request, &env, &config, method, &body_bytes).await?;
-        authorize(&principal, allow)?;
-        let mut headers = rate_limit(&request, &env, &config, &principal, endpoint).await?;
-        let rung = std::rc::Rc::new(std::cell::Cell::new(0));
-        let ctx = RequestContext {
-            request,
-            body_bytes,
-            config,
-            principal,
-            params,
-            env,
-            body_limit,
-            worker_ctx,
-            rung: rung.clone(),
-        };
-        let result = match ctx.header(idempotency::HEADER) {
-            // A chat message is idempotent by its key already, and answers a stream.
-            Some(key) if method == Method::Post && endpoint != Endpoint::Chat => idempotent(ctx, endpoint, &key).await,
-            _ => api::dispatch(endpoint, ctx).await,
-        };
-        // Says how many hubs the request woke: none for a change nobody
-        // listens to.
-        if rung.get() > 0 {
-            headers.push((DOORBELLS_HEADER.into(), rung.get().to_string()));
-        }
-        match result {
-            Ok(mut reply) => {
-                reply.add_headers(headers);
-                Ok(reply)
-            }
-            Err(mut e) => {
-                e.headers.extend(headers);
-                Err(e)
-            }
-        }
+    trace.endpoint = Some(endpoint);
+    let config = config::load(&env)?;
+    let body_limit = endpoint.body_limit(&config);
+    let mut request = request;
+    let body_bytes = if method == Method::Post { read_body(&mut request, body_limit).await? } else { Vec::new() };
+    let principal = authenticate_request(&request, &env, &config, method, &body_bytes).await?;
+    trace.caller = Some(principal.id());
+    authorize(&principal, allow)?;
+    let mut headers = rate_limit(&request, &env, &config, &principal, endpoint).await?;
+    let rung = std::rc::Rc::new(std::cell::Cell::new(0));
+    let ctx = RequestContext {
+        request,
+        body_bytes,
+        config,
+        principal,
+        params,
+        env,
+        body_limit,
+        worker_ctx,
+        rung: rung.clone(),
+    };
+    let result = match ctx.header(idempotency::HEADER) {
+        // A chat message is idempotent by its key already, and answers a stream.
+        Some(key) if method == Method::Post && endpoint != Endpoint::Chat => idempotent(ctx, endpoint, &key).await,
+        _ => api::dispatch(endpoint, ctx).await,
+    };
+    // Says how many hubs the request woke: none for a change nobody
+    // listens to.
+    if rung.get() > 0 {
+        headers.push((DOORBELLS_HEADER.into(), rung.get().to_string()));
     }
-    .await;
-    match served {
-        Err(e) if endpoint.is_figma() => Ok(cogo_shared::figma::plugin_error(e).into()),
-        other => other,
+    match result {
+        Ok(mut reply) => {
+            reply.add_headers(headers);
+            Ok(reply)
+        }
+        Err(mut e) => {
+            e.headers.extend(headers);
+            Err(e)
+        }
     }
 }
 

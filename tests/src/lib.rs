@@ -199,6 +199,12 @@ impl Stack {
         format!("{}{}", self.base_url, path)
     }
 
+    /// What the worker has logged so far (its console output).
+    pub fn log_text(&self) -> String {
+        let port = self.base_url.rsplit(':').next().unwrap_or_default();
+        std::fs::read_to_string(run_dir().join(format!("workerd-{port}.log"))).unwrap_or_default()
+    }
+
     /// The PostgREST base URL the worker talks to.
     pub fn postgrest_url(&self) -> String {
         match &self.upstream {

@@ -790,3 +790,45 @@ async fn row_level_security_lets_a_user_read_only_their_own_jobs() {
     assert_eq!(read(user(&alice), "job_events", format!("job_id=eq.{job}")).await, 1);
     assert_eq!(read(user(&bob), "job_events", format!("job_id=eq.{job}")).await, 0);
 }
+
+#[tokio::test]
+async fn every_answer_has_a_request_id_and_an_error_logs_one_json_line_with_it() {
+    let stack = Stack::shared();
+    let ok = stack.client().get("/api/collab/health").await;
+    let ok_id = ok.header("x-request-id").expect("x-request-id on a success").to_string();
+    assert_eq!(ok_id.len(), 36, "a UUID: {ok_id}");
+
+    let sub = unique("user");
+    let token = stack.token(
+        json!({"role": "authenticated", "sub": sub, "aud": "authenticated", "exp": cogo_dev::token::unix_now() + 600}),
+    );
+    let user = stack.client_with(Some(&format!("Bearer {token}")));
+    let denied = user.get("/functions/v1/dlq-list").await;
+    assert_eq!(denied.status, 403, "{}", denied.text);
+    let id = denied.header("x-request-id").expect("x-request-id on an error").to_string();
+    assert_ne!(id, ok_id);
+    assert_eq!(denied.json()["error"]["requestId"], id.as_str());
+
+    let figma = user.post("/figma-compat/uui/generate", &json!({})).await;
+    assert_eq!(figma.status, 400, "{}", figma.text);
+    assert_eq!(figma.json()["request_id"].as_str(), figma.header("x-request-id"), "the plugin's shape too");
+
+    // Logged as one JSON line: who (not with what credential), where, what.
+    let start = std::time::Instant::now();
+    let line = loop {
+        let log = stack.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains(&id)) {
+            break line.to_string();
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "no log line with {id}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let json_start = line.find('{').expect("a JSON object");
+    let logged: Value = serde_json::from_str(&line[json_start..]).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(
+        (&logged["route"], &logged["caller"], &logged["status"], &logged["code"], &logged["method"]),
+        (&json!("DlqList"), &json!(format!("authenticated:{sub}")), &json!(403), &json!("forbidden"), &json!("GET")),
+        "{line}"
+    );
+    assert!(!line.contains(&token), "the log line carries no credential");
+}

@@ -37,3 +37,13 @@ pub async fn call_as<C: SqlCall>(config: &Config, user_jwt: Option<&str>, call: 
     };
     postgrest.call(&transport(config), &call).await.map_err(queue_error)
 }
+
+/// A random UUID from the runtime's `crypto.randomUUID()`: request ids.
+pub fn random_uuid() -> String {
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).ok();
+    let uuid = crypto.and_then(|c| {
+        let f = js_sys::Reflect::get(&c, &"randomUUID".into()).ok()?;
+        js_sys::Function::from(f).call0(&c).ok()?.as_string()
+    });
+    uuid.unwrap_or_default()
+}

@@ -1010,6 +1010,9 @@ pub fn plugin_error(e: ApiError) -> ApiResponse {
     if let Some(details) = &e.details {
         body["details"] = details.clone();
     }
+    if let Some(id) = &e.request_id {
+        body["request_id"] = id.clone().into();
+    }
     let mut response = ApiResponse::json(e.status, &body);
     response.headers.extend(e.headers);
     response

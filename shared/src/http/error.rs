@@ -1,6 +1,7 @@
 //! The one error type. Every failure, whatever its source, answers
-//! `{"error": {"code", "message", "details"?, "retryable"?}}` with its status.
-//! Internal causes are logged by the caller, never put in a response.
+//! `{"error": {"code", "message", "details"?, "retryable"?, "requestId"?}}`
+//! with its status. Internal causes are logged by the caller, never put in
+//! a response.
 
 use serde_json::{json, Map, Value};
 
@@ -20,6 +21,8 @@ pub struct ApiError {
     pub extra: Map<String, Value>,
     /// Extra response headers (e.g. `Allow` on 405).
     pub headers: Vec<(String, String)>,
+    /// The id the request's log line and `x-request-id` carry.
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -32,7 +35,13 @@ impl ApiError {
             retryable: None,
             extra: Map::new(),
             headers: Vec::new(),
+            request_id: None,
         }
+    }
+
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_string());
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -79,6 +88,9 @@ impl ApiError {
         if let Some(r) = self.retryable {
             error.insert("retryable".into(), r.into());
         }
+        if let Some(id) = &self.request_id {
+            error.insert("requestId".into(), id.clone().into());
+        }
         let mut body = self.extra.clone();
         body.insert("error".into(), Value::Object(error));
         Value::Object(body)
@@ -88,6 +100,40 @@ impl ApiError {
         let mut response = ApiResponse::json(self.status, &self.body());
         response.headers.extend(self.headers);
         response
+    }
+}
+
+/// What one error answer's log line says of its request.
+pub struct ErrorLog<'a> {
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The endpoint's id, once routed.
+    pub route: Option<&'a str>,
+    /// The principal's id (`worker:executor:browser`), once authenticated:
+    /// who, never the credential.
+    pub caller: Option<&'a str>,
+}
+
+/// The longest message a log line carries: messages can quote input.
+const LOGGED_MESSAGE_CHARS: usize = 300;
+
+impl ErrorLog<'_> {
+    /// One JSON line: what failed, for whom, and the id the caller was given.
+    pub fn line(&self, e: &ApiError) -> String {
+        let message: String = e.message.chars().take(LOGGED_MESSAGE_CHARS).collect();
+        json!({
+            "level": if e.status >= 500 { "error" } else { "warn" },
+            "requestId": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "route": self.route,
+            "caller": self.caller,
+            "status": e.status,
+            "code": e.code,
+            "message": message,
+        })
+        .to_string()
     }
 }
 
@@ -102,6 +148,30 @@ impl std::error::Error for ApiError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_id_is_in_the_body_and_the_log_line_names_no_credential() {
+        let e = ApiError::new(409, "lease_lost", "the lease is no longer yours").with_request_id("rid-1");
+        assert_eq!(e.body()["error"]["requestId"], "rid-1");
+        let log = ErrorLog {
+            request_id: "rid-1",
+            method: "POST",
+            path: "/api/collab/task.result",
+            route: Some("task.result"),
+            caller: Some("worker:executor:browser"),
+        };
+        let line: Value = serde_json::from_str(&log.line(&e)).unwrap();
+        assert_eq!(
+            line,
+            json!({"level": "warn", "requestId": "rid-1", "method": "POST", "path": "/api/collab/task.result",
+                   "route": "task.result", "caller": "worker:executor:browser", "status": 409,
+                   "code": "lease_lost", "message": "the lease is no longer yours"})
+        );
+        let long = ApiError::new(500, "internal", "x".repeat(5000));
+        let line: Value = serde_json::from_str(&ErrorLog { route: None, caller: None, ..log }.line(&long)).unwrap();
+        assert_eq!((line["level"].as_str(), line["message"].as_str().unwrap().len()), (Some("error"), 300));
+        assert_eq!((line["route"].clone(), line["caller"].clone()), (Value::Null, Value::Null));
+    }
 
     #[test]
     fn body_has_the_one_shape() {
