@@ -104,9 +104,9 @@ async fn place_images(
     Ok(())
 }
 
-/// Stores `image` at its content address unless it is there already
-/// (Figma names an image by a hash of its bytes, so each is stored once),
-/// freeing its bytes; answers a signed link to it.
+/// Stores `image` at its content address unless it is there already (a
+/// lookup costs less than an upload, and each distinct image is stored
+/// once), freeing its bytes; answers a signed link to it.
 async fn store_image(ctx: &RequestContext, storage: &Storage, image: &mut DumpImage) -> Result<String, ApiError> {
     let key = image.key();
     let bytes = std::mem::take(&mut image.bytes);
