@@ -297,3 +297,61 @@ fn solid_colours_convert_exactly() {
     }
     assert!(checked > 500, "{checked} colours checked");
 }
+
+fn fixture(name: &str) -> Value {
+    fixtures().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no fixture {name}")).1
+}
+
+#[test]
+fn a_dump_envelope_converts_as_its_objects_and_its_images_link_in() {
+    use cogo_shared::figma::images::{self, ImageLinks, Placement};
+    let objects = fixture("plugin-dump-frame-image-gradient-text.json");
+    let hash = "459d44e506315e435060e18b94e213e166c52f62";
+    let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+    let dump = serde_json::json!({"objects": objects, "images": {hash: gif}, "components": {}, "styles": {}});
+    let mut converted = convert(&dump, None).unwrap();
+    assert_eq!(converted, convert(&objects, None).unwrap(), "the envelope changes nothing");
+    let decoded = images::dump_images(&dump).unwrap();
+    assert_eq!((decoded.len(), decoded[0].content_type, &decoded[0].bytes), (1, "image/gif", &gif));
+    let mut links = ImageLinks::default();
+    assert_eq!(images::placements([decoded[0].size], false), [Placement::Inline]);
+    links.insert_fill(hash.into(), decoded[0].data_url());
+    links.attach(&mut converted);
+    let image = nodes(&converted["cogo_ui_json"]["tree"]).into_iter().find(|n| n["type"] == "image").cloned().unwrap();
+    assert_eq!(image["props"]["style"]["fills"][0]["url"], "data:image/gif;base64,R0lGODlhAQABAAAAADs=");
+    let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("figma/cogo-ui.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema).unwrap()).unwrap();
+    converted["images"] = serde_json::json!({ hash: decoded[0].summary(Placement::Inline, Some("data:image/gif;base64,R0lGODlhAQABAAAAADs=")) });
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&converted), "{:?}", validator.iter_errors(&converted).next().map(|e| e.to_string()));
+}
+
+#[test]
+fn a_files_image_map_links_every_image_fill() {
+    let doc = fixture("rest-nodes-styles-gradients-effects.json");
+    let mut converted = convert(&doc, None).unwrap();
+    let refs: Vec<String> = nodes(&converted["cogo_ui_json"]["tree"])
+        .iter()
+        .flat_map(|n| n["props"]["style"]["fills"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["type"] == "image")
+        .map(|p| p["imageRef"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!refs.is_empty());
+    let map: serde_json::Map<String, Value> =
+        refs.iter().map(|r| (r.clone(), Value::from(format!("https://s3-alpha.figma.com/img/{r}")))).collect();
+    let body = serde_json::json!({"figma_images": {"error": false, "status": 200, "meta": {"images": map}}});
+    let body = cogo_shared::http::body::Body::parse(body.to_string().as_bytes(), 1 << 20).unwrap();
+    cogo_shared::figma::images::ImageLinks::from_body(&body).unwrap().attach(&mut converted);
+    for form in ["cogo_ui_json", "uui_json"] {
+        let props = if form == "uui_json" { "attrs" } else { "props" };
+        let linked: Vec<&Value> = nodes(&converted[form]["tree"])
+            .into_iter()
+            .flat_map(|n| n[props]["style"]["fills"].as_array().into_iter().flatten())
+            .filter(|p| p["type"] == "image")
+            .collect();
+        assert_eq!(linked.len(), refs.len(), "{form}");
+        for paint in linked {
+            assert_eq!(paint["url"], format!("https://s3-alpha.figma.com/img/{}", paint["imageRef"].as_str().unwrap()));
+        }
+    }
+}

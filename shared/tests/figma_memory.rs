@@ -1,10 +1,11 @@
 //! Peak heap memory of `uui/generate`'s work per input byte, measured with
 //! a counting global allocator (its own test binary, so the allocator
-//! counts nothing else): the body parsed to serde_json, `figma::generate`,
-//! the outbox arguments, and the answer serialised, in the handler's order.
-//! Over every fixture and over large documents made by repeating fixture
-//! pages; the largest document the default `FIGMA_MAX_BODY_BYTES` admits
-//! must stay under the isolate budget.
+//! counts nothing else): the body parsed to serde_json, a dump's images
+//! decoded, `figma::generate`, the images placed, the outbox arguments, and
+//! the answer serialised, in the handler's order. Over every fixture, over
+//! large documents made by repeating fixture pages, and over dumps whose
+//! image bytes fill the body; the largest document the default
+//! `FIGMA_MAX_BODY_BYTES` admits must stay under the isolate budget.
 //!
 //! Native sizes are an upper bound for wasm32, where pointers (and so
 //! `serde_json::Value`s) are half as large.
@@ -16,6 +17,7 @@ use std::time::Instant;
 
 use cogo_shared::config::DEFAULT_FIGMA_MAX_BODY_BYTES;
 use cogo_shared::figma;
+use cogo_shared::figma::images::{self, Placement};
 use cogo_shared::http::body::Body;
 use serde_json::{json, Value};
 
@@ -75,8 +77,17 @@ fn generate(bytes: Vec<u8>) -> Measured {
     PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
     let body = Body::parse(&bytes, usize::MAX).expect("parses");
     drop(bytes);
-    let result = figma::generate(&body, Some("00000000-0000-4000-8000-000000000001")).expect("converts");
+    let (dump, mut links) = figma::generate_images(&body).expect("images decode");
+    let mut result = figma::generate(&body, Some("00000000-0000-4000-8000-000000000001")).expect("converts");
     drop(body);
+    // Placed as without a bucket, the costlier way: inlined into the answer.
+    let placements = images::placements(dump.iter().map(|image| image.size), false);
+    for (image, placement) in dump.into_iter().zip(placements) {
+        if placement == Placement::Inline {
+            links.insert_fill(image.hash.clone(), image.data_url());
+        }
+    }
+    links.attach(&mut result);
     let request = serde_json::to_vec(&figma::outbox_args("p", "t", Some("owner"), &result)).unwrap();
     drop(request);
     let nodes = count(&result["cogo_ui_json"]["tree"]);
@@ -130,6 +141,35 @@ fn repeated_pages(files: &[(String, Vec<u8>)], max: usize) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// A `uui/generate` body of the plugin dump fixture's objects with image
+/// bytes (`encode`d), each image within the inline cap, filling the body
+/// to near `max` bytes.
+fn dump_at(files: &[(String, Vec<u8>)], max: usize, encode: fn(&[u8]) -> Value) -> Vec<u8> {
+    let objects = &files.iter().find(|(name, _)| name.starts_with("plugin-dump-")).expect("the dump fixture").1;
+    let objects: Value = serde_json::from_slice(objects).unwrap();
+    let image: Vec<u8> = (0..images::INLINE_IMAGE_MAX_BYTES).map(|i| (i * 7 % 251) as u8).collect();
+    let per_byte = serde_json::to_vec(&encode(&image)).unwrap().len().div_ceil(image.len());
+    // Room for the envelope and the images' keys.
+    let mut left = max - serde_json::to_vec(&objects).unwrap().len() - 2_000;
+    let mut images = serde_json::Map::new();
+    while images.len() < images::MAX_DUMP_IMAGES && left >= per_byte {
+        let encoded = encode(&image[..image.len().min(left / per_byte)]);
+        left -= serde_json::to_vec(&encoded).unwrap().len();
+        images.insert(format!("{:040x}", images.len()), encoded);
+    }
+    let body = json!({ "projectId": "00000000-0000-4000-8000-000000000001",
+                       "figma_json": { "objects": objects, "images": images } });
+    serde_json::to_vec(&body).unwrap()
+}
+
+fn index_keyed(bytes: &[u8]) -> Value {
+    Value::Object(bytes.iter().enumerate().map(|(i, b)| (i.to_string(), json!(b))).collect())
+}
+
+fn array(bytes: &[u8]) -> Value {
+    json!(bytes)
+}
+
 fn body_of(doc: &[u8]) -> Vec<u8> {
     let doc: Value = serde_json::from_slice(doc).unwrap();
     serde_json::to_vec(&json!({ "projectId": "00000000-0000-4000-8000-000000000001", "figma_json": doc })).unwrap()
@@ -154,6 +194,11 @@ fn generate_peak_memory_per_input_byte_stays_within_the_isolate_budget() {
         report(name, body_of(doc));
     }
     let cap = DEFAULT_FIGMA_MAX_BODY_BYTES;
+    // A dump's bytes as JSON numbers are the most heap per body byte.
+    for (form, encode) in [("index-keyed", index_keyed as fn(&[u8]) -> Value), ("array", array)] {
+        let (n, _, _) = report(&format!("a dump, {form} image bytes, near the cap"), dump_at(&files, cap, encode));
+        assert!(n <= cap && n > cap / 2, "{form}: {n} bytes is near the {cap}-byte cap");
+    }
     // Repeated pages well past the cap: the ratio holds as documents grow.
     let (n_big, _, big_ratio) = report("repeated pages, 3x the cap", repeated_pages(&files, 3 * cap));
     assert!(n_big > 2 * cap);

@@ -114,11 +114,12 @@ pub struct Stack {
 pub struct StackBuilder {
     vars: Vec<(String, String)>,
     external: bool,
+    bucket: bool,
 }
 
 impl Default for StackBuilder {
     fn default() -> Self {
-        StackBuilder { vars: Vec::new(), external: true }
+        StackBuilder { vars: Vec::new(), external: true, bucket: true }
     }
 }
 
@@ -132,6 +133,12 @@ impl StackBuilder {
     /// (for tests that stop and start it).
     pub fn local_gateway(mut self) -> Self {
         self.external = false;
+        self
+    }
+
+    /// No `ARTIFACTS` R2 binding, as on a deployment without a bucket.
+    pub fn without_bucket(mut self) -> Self {
+        self.bucket = false;
         self
     }
 
@@ -165,7 +172,7 @@ impl StackBuilder {
                 vars.push((name, value));
             }
         }
-        let (workerd, port) = start_workerd(&vars);
+        let (workerd, port) = start_workerd(&vars, self.bucket);
         let secrets = vars
             .iter()
             .filter(|(name, _)| name.contains("SECRET") || name.contains("KEY"))
@@ -325,13 +332,14 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 /// The release wasm in workerd, started through Miniflare (as `wrangler
 /// dev` does) for its local R2 bucket and Durable Objects, with `vars` as
-/// text bindings. Answers the guard and the port.
-fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
+/// text bindings (and the R2 bucket unless `bucket` is false). Answers the
+/// guard and the port.
+fn start_workerd(vars: &[(String, String)], bucket: bool) -> (Guarded, u16) {
     // A free port can be taken by another process between choosing it and
     // binding it: Miniflare then exits at once, and another port is tried.
     const ATTEMPTS: usize = 3;
     for attempt in 1..=ATTEMPTS {
-        match try_start_workerd(vars) {
+        match try_start_workerd(vars, bucket) {
             Ok(started) => return started,
             Err(log) if attempt < ATTEMPTS && log.contains("ERR_ADDRESS_IN_USE") => continue,
             Err(log) => panic!("miniflare exited at start:\n{log}"),
@@ -341,7 +349,7 @@ fn start_workerd(vars: &[(String, String)]) -> (Guarded, u16) {
 }
 
 /// Starts Miniflare on a free port; `Err` with its log when it exits at start.
-fn try_start_workerd(vars: &[(String, String)]) -> Result<(Guarded, u16), String> {
+fn try_start_workerd(vars: &[(String, String)], bucket: bool) -> Result<(Guarded, u16), String> {
     use std::io::{BufRead, BufReader, Write};
     let root = workspace_root();
     let build = root.join("functions/build");
@@ -356,6 +364,7 @@ fn try_start_workerd(vars: &[(String, String)]) -> Result<(Guarded, u16), String
     let options = serde_json::json!({
         "build": build,
         "port": port,
+        "bucket": bucket,
         "vars": vars.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
     });
     let log_path = run_dir().join(format!("workerd-{port}.log"));

@@ -1,7 +1,7 @@
 // Serves the release worker (functions/build) in workerd through Miniflare,
 // the engine of `wrangler dev`: the same bindings as wrangler.toml, with
 // local Durable Objects and a local R2 bucket, for the black-box tests.
-// Reads one JSON line on stdin ({build, port, vars}), prints {"url"} once
+// Reads one JSON line on stdin ({build, port, vars, bucket}), prints {"url"} once
 // listening, and shuts workerd down when stdin closes (the test process
 // ended, however it ended).
 import { createInterface } from "node:readline";
@@ -9,7 +9,7 @@ import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 
 const lines = createInterface({ input: process.stdin });
 const [first] = await lines[Symbol.asyncIterator]().next().then((r) => [r.value]);
-const { build, port, vars } = JSON.parse(first);
+const { build, port, vars, bucket = true } = JSON.parse(first);
 
 // The classic (v4) option shape, converted for this Miniflare.
 const mf = new Miniflare(
@@ -30,7 +30,8 @@ const mf = new Miniflare(
     compatibilityDate: "2025-09-01",
     bindings: vars,
     durableObjects: { RATE_LIMITER: "RateLimiter", SIGNATURES: "SignatureLedger", JOB_HUB: "JobHub", CHANNEL_HUB: "ChannelHub", CLAIM_HUB: "ClaimHub" },
-    r2Buckets: { ARTIFACTS: "cogo-artifacts" },
+    // Without it, as a deployment with no bucket bound.
+    r2Buckets: bucket ? { ARTIFACTS: "cogo-artifacts" } : {},
   }),
 );
 

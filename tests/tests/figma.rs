@@ -527,3 +527,362 @@ async fn an_upload_over_the_cap_is_refused_and_generate_reports_its_time() {
     let timing = reply.header("server-timing").expect("Server-Timing");
     assert!(timing.starts_with("convert;dur="), "{timing}");
 }
+
+// ---- Images: figma-json-plugin dumps with their bytes, REST image maps ----
+
+/// The image hash the dump fixture's fill names.
+const HASH: &str = "459d44e506315e435060e18b94e213e166c52f62";
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    cogo_shared::hex(&Sha256::digest(bytes))
+}
+
+/// A real PNG, 2x2 RGB pixels coloured from `seed` (each test its own
+/// image), made here: signature, IHDR, one IDAT of a stored zlib block, IEND.
+fn png(seed: &str) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    use sha2::Digest;
+    let pixels = &sha2::Sha256::digest(seed.as_bytes())[..12];
+    // Two scanlines, each a filter byte (none) and two RGB pixels.
+    let raw: Vec<u8> = pixels.chunks(6).flat_map(|row| std::iter::once(0).chain(row.iter().copied())).collect();
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    let len = raw.len() as u16;
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend(len.to_le_bytes());
+    zlib.extend((!len).to_le_bytes());
+    zlib.extend(&raw);
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    let mut ihdr = Vec::new();
+    ihdr.extend(2u32.to_be_bytes());
+    ihdr.extend(2u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &zlib);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64ct::Encoding;
+    base64ct::Base64::encode_string(bytes)
+}
+
+/// `bytes` in each form the plugin's versions write them.
+fn encodings(bytes: &[u8]) -> Vec<(&'static str, Value)> {
+    let indexed: serde_json::Map<String, Value> =
+        bytes.iter().enumerate().map(|(i, b)| (i.to_string(), json!(b))).collect();
+    vec![
+        ("array", json!(bytes)),
+        ("index-keyed object", Value::Object(indexed)),
+        ("base64", json!(base64(bytes))),
+        ("data URL", json!(format!("data:image/png;base64,{}", base64(bytes)))),
+    ]
+}
+
+/// figma-json-plugin's dump of the fixture's objects, with `images`.
+fn dump(images: Value) -> Value {
+    json!({"objects": fixture("plugin-dump-frame-image-gradient-text.json"), "images": images,
+           "components": {}, "componentSets": {}, "styles": {}})
+}
+
+/// Every image paint of a converted tree (fills and strokes), of either
+/// form (`props` in cogo_ui_json, `attrs` in uui_json).
+fn image_paints(tree: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for node in tree.as_array().into_iter().flatten() {
+        let style = &node.get("props").unwrap_or(&node["attrs"])["style"];
+        let paints = style["fills"].as_array().into_iter().chain(style["stroke"]["paints"].as_array()).flatten();
+        out.extend(paints.filter(|p| p["type"] == "image").cloned());
+        out.extend(image_paints(&node["children"]));
+    }
+    out
+}
+
+/// The tree without the image paints' `url`s.
+fn without_urls(mut value: Value) -> Value {
+    match &mut value {
+        Value::Object(map) => {
+            if map.get("type").is_some_and(|t| t == "image") && map.contains_key("imageRef") {
+                map.remove("url");
+            }
+            for v in map.values_mut() {
+                *v = without_urls(v.take());
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| *v = without_urls(v.take())),
+        _ => {}
+    }
+    value
+}
+
+/// The characters of every visible TEXT node of plugin nodes.
+fn visible_texts(nodes: &Value, out: &mut Vec<String>) {
+    for node in nodes.as_array().into_iter().flatten().filter(|n| n["visible"] != false) {
+        if node["type"] == "TEXT" {
+            out.push(node["characters"].as_str().unwrap().to_string());
+        }
+        visible_texts(&node["children"], out);
+    }
+}
+
+fn texts(tree: &Value, out: &mut Vec<String>) {
+    for node in tree.as_array().into_iter().flatten() {
+        out.extend(node["props"]["text"].as_str().map(str::to_string));
+        texts(&node["children"], out);
+    }
+}
+
+/// Whether the figma bucket holds `images/<sha>`, asked through sign-artifact
+/// (a storage lookup: 404 object_not_found when it is not there).
+async fn stored(sha: &str) -> bool {
+    let reply = stack().client().get(&format!("/functions/v1/sign-artifact?bucket=figma&path=images/{sha}")).await;
+    assert!(matches!(reply.status, 200 | 404), "{}", reply.text);
+    reply.status == 200
+}
+
+async fn download(url: &str) -> (Option<String>, Vec<u8>) {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "GET {url}");
+    let kind = response.headers().get("content-type").map(|t| t.to_str().unwrap().to_string());
+    (kind, response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn a_dump_with_image_bytes_converts_in_every_encoding_and_links_the_stored_bytes() {
+    let client = stack().client();
+    let image = png(&unique("dump"));
+    let sha = sha256(&image);
+    assert!(!stored(&sha).await, "a fresh image");
+    let objects = fixture("plugin-dump-frame-image-gradient-text.json");
+    let bare = client.post_ok("/figma-compat/uui/generate", &json!({"figma_json": objects})).await["result"].clone();
+    let mut expected_texts = Vec::new();
+    visible_texts(&objects, &mut expected_texts);
+    assert_eq!(expected_texts.len(), 2, "the fixture's two texts");
+    let mut links = Vec::new();
+    for (form, encoded) in encodings(&image) {
+        let reply =
+            client.post("/figma-compat/uui/generate", &json!({"figma_json": dump(json!({ HASH: encoded }))})).await;
+        assert_eq!(reply.status, 200, "{form}: {}", reply.text);
+        let result = reply.json()["result"].clone();
+        let paints = image_paints(&result["cogo_ui_json"]["tree"]);
+        assert_eq!(paints.len(), 1, "{form}");
+        assert_eq!(paints[0]["imageRef"], HASH);
+        let url = paints[0]["url"].as_str().unwrap_or_else(|| panic!("{form}: no url")).to_string();
+        assert_eq!(image_paints(&result["uui_json"]["tree"])[0]["url"], url, "{form}: uui_json too");
+        let (kind, bytes) = download(&url).await;
+        assert_eq!((kind.as_deref(), sha256(&bytes)), (Some("image/png"), sha.clone()), "{form}: the stored bytes");
+        assert_eq!(
+            result["images"][HASH],
+            json!({"sha256": sha, "bytes": image.len(), "contentType": "image/png", "url": url, "stored": "bucket"}),
+            "{form}"
+        );
+        let mut shown = Vec::new();
+        texts(&result["cogo_ui_json"]["tree"], &mut shown);
+        for text in &expected_texts {
+            assert!(shown.contains(text), "{form}: {text:?} was lost");
+        }
+        let mut enveloped = without_urls(result.clone());
+        enveloped.as_object_mut().unwrap().remove("images");
+        assert_eq!(enveloped, bare, "{form}: the same tree as the bare objects, but for the url");
+        links.push(url.split_once('?').unwrap().0.to_string());
+    }
+    // Content-addressed: every conversion links the one object.
+    assert!(links.iter().all(|l| *l == links[0] && l.ends_with(&format!("/figma/images/{sha}"))), "{links:?}");
+    assert!(stored(&sha).await);
+}
+
+#[tokio::test]
+async fn bad_image_bytes_are_400_with_their_path_and_nothing_is_stored() {
+    let client = stack().client();
+    let good = png(&unique("good"));
+    let mut bad: Vec<Value> = png(&unique("bad")).iter().map(|b| json!(b)).collect();
+    bad[12] = json!(256);
+    let body = json!({"figma_json": dump(json!({ HASH: base64(&good), "0badhash": bad }))});
+    let reply = client.post("/figma-compat/uui/generate", &body).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    let refused = reply.json();
+    assert_eq!((refused["ok"].as_bool(), refused["error"].as_str()), (Some(false), Some("invalid_figma_json")));
+    assert_eq!(refused["details"]["path"], "$.figma_json.images.0badhash[12]");
+    assert!(refused["reason"].as_str().unwrap().contains("0..=255"), "{refused}");
+    assert!(!stored(&sha256(&good)).await, "the good image of a refused dump is not stored");
+
+    let base64 =
+        client.post("/figma-compat/uui/generate", &json!({"figma_json": dump(json!({ HASH: "iVBO!" }))})).await;
+    assert_eq!(base64.json()["details"]["path"], format!("$.figma_json.images.{HASH}"));
+    // A REST image map has no nodes: where it belongs is named.
+    let map = json!({"error": false, "status": 200, "meta": {"images": {"r": "https://example.com/r.png"}}});
+    let alone = client.post("/figma-compat/uui/generate", &json!({"figma_json": map})).await;
+    assert_eq!(alone.status, 400);
+    assert_eq!(alone.json()["details"]["path"], "$.figma_json");
+    assert!(alone.json()["reason"].as_str().unwrap().contains("figma_images"), "{}", alone.text);
+}
+
+#[tokio::test]
+async fn rest_image_maps_link_a_files_image_fills_and_renders() {
+    let client = stack().client();
+    let doc = fixture("rest-file-not-pink-presentation.json");
+    let mut refs = Vec::new();
+    fn collect(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("imageRef").and_then(Value::as_str) {
+                    out.push(r.to_string());
+                }
+                m.values().for_each(|v| collect(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    collect(&doc, &mut refs);
+    refs.sort();
+    refs.dedup();
+    assert!(refs.len() >= 2, "{refs:?}");
+    let url = |r: &str| format!("https://s3-alpha.figma.com/img/{r}");
+    let fills: serde_json::Map<String, Value> = refs.iter().map(|r| (r.clone(), json!(url(r)))).collect();
+    let frame = doc["document"]["children"][0]["children"][0]["id"].as_str().unwrap().to_string();
+    let body = json!({
+        "figma_json": doc,
+        "figma_images": [
+            {"error": false, "status": 200, "meta": {"images": fills}},
+            {"err": null, "images": {frame.clone(): "https://s3-alpha.figma.com/render/frame.png", "0:0": null}},
+        ],
+    });
+    let result = client.post_ok("/figma-compat/uui/generate", &body).await["result"].clone();
+    let paints = image_paints(&result["cogo_ui_json"]["tree"]);
+    assert!(!paints.is_empty());
+    for paint in &paints {
+        assert_eq!(paint["url"].as_str(), Some(url(paint["imageRef"].as_str().unwrap()).as_str()), "{paint}");
+    }
+    let rendered =
+        result["cogo_ui_json"]["tree"].as_array().unwrap().iter().find(|n| n["figma"]["id"] == frame.as_str());
+    assert_eq!(rendered.unwrap()["props"]["render"]["url"], "https://s3-alpha.figma.com/render/frame.png");
+    assert!(result.get("images").is_none(), "no dump, no images summary");
+
+    let bad =
+        json!({"figma_json": {"id": "1:1", "type": "FRAME"}, "figma_images": {"meta": {"images": {"r": "ftp://x"}}}});
+    let refused = client.post("/figma-compat/uui/generate", &bad).await;
+    assert_eq!(
+        (refused.status, refused.json()["details"]["path"].as_str()),
+        (400, Some("$.figma_images.meta.images.r"))
+    );
+}
+
+#[tokio::test]
+async fn an_uploaded_dump_is_ingested_with_its_images_linked() {
+    let client = stack().client();
+    let project = fresh_project();
+    let image = png(&unique("ingest"));
+    let presigned =
+        client.post_ok("/figma-compat/uui/presign", &json!({"projectId": project, "fileName": "dump.json"})).await;
+    let doc = serde_json::to_vec(&dump(json!({ HASH: base64(&image) }))).unwrap();
+    let put = reqwest::Client::new().put(presigned["signedUrl"].as_str().unwrap()).body(doc).send().await.unwrap();
+    assert_eq!(put.status(), 201);
+    let ingested = client
+        .post_ok("/figma-compat/uui/ingest", &json!({"projectId": project, "storage_key": presigned["key"]}))
+        .await;
+    let trace = ingested["trace_id"].as_str().unwrap();
+    let ready = client.get(&format!("/figma-compat/uui/ingest/result?traceId={trace}")).await.json();
+    let (_, converted) = download(ready["signedUrl"].as_str().unwrap()).await;
+    let converted: Value = serde_json::from_slice(&converted).unwrap();
+    let paints = image_paints(&converted["cogo_ui_json"]["tree"]);
+    let (kind, bytes) = download(paints[0]["url"].as_str().expect("a linked fill")).await;
+    assert_eq!((kind.as_deref(), sha256(&bytes)), (Some("image/png"), sha256(&image)));
+    assert_eq!(converted["images"][HASH]["stored"], "bucket");
+}
+
+#[tokio::test]
+async fn without_a_bucket_small_images_are_inlined_and_large_ones_omitted() {
+    let stack = Stack::builder().without_bucket().start();
+    let image = png(&unique("inline"));
+    let large = vec![7u8; cogo_shared::figma::images::INLINE_IMAGE_MAX_BYTES + 1];
+    let body = json!({"figma_json": dump(json!({ HASH: image.clone(), "large": base64(&large) }))});
+    let result = stack.client().post_ok("/figma-compat/uui/generate", &body).await["result"].clone();
+    let url = image_paints(&result["cogo_ui_json"]["tree"])[0]["url"].as_str().unwrap().to_string();
+    let inlined = url.strip_prefix("data:image/png;base64,").unwrap_or_else(|| panic!("{url}"));
+    use base64ct::Encoding;
+    assert_eq!(base64ct::Base64::decode_vec(inlined).unwrap(), image);
+    assert_eq!(result["images"][HASH]["stored"], "inline");
+    assert_eq!(
+        result["images"]["large"],
+        json!({"sha256": sha256(&large), "bytes": large.len(), "contentType": "application/octet-stream",
+               "url": null, "stored": "omitted"})
+    );
+}
+
+/// Supabase Storage that keeps which objects were uploaded, so its HEAD
+/// answers as the real one does.
+fn remembering_storage(request: &cogo_tests::Recorded) -> cogo_tests::Answer {
+    static UPLOADED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let object = |prefix: &str| request.path.strip_prefix(prefix).map(str::to_string);
+    let json_answer =
+        |v: Value| (200, vec![("content-type", "application/json".to_string())], v.to_string().into_bytes());
+    match request.method.as_str() {
+        "POST" if request.path.starts_with("/storage/v1/object/sign/") => {
+            json_answer(json!({"signedURL": format!("{}?token=tok", request.path.trim_start_matches("/storage/v1"))}))
+        }
+        "POST" => {
+            UPLOADED.lock().unwrap().extend(object("/storage/v1/object/"));
+            json_answer(json!({"Key": "k"}))
+        }
+        "HEAD"
+            if object("/storage/v1/object/authenticated/").is_some_and(|o| UPLOADED.lock().unwrap().contains(&o)) =>
+        {
+            (200, vec![("etag", "\"e\"".to_string()), ("content-type", "image/png".to_string())], Vec::new())
+        }
+        _ => (404, vec![], Vec::new()),
+    }
+}
+
+#[tokio::test]
+async fn the_same_image_is_stored_once_through_supabase_storage() {
+    let recorder = cogo_tests::Recorder::start(remembering_storage).await;
+    let base = format!("http://127.0.0.1:{}/storage/v1", recorder.port);
+    let stack = Stack::builder().var("STORAGE_BACKEND", "supabase").var("SUPABASE_STORAGE_URL", &base).start();
+    let image = png(&unique("once"));
+    let sha = sha256(&image);
+    let mut urls = Vec::new();
+    for encoded in [json!(image.clone()), json!(base64(&image))] {
+        let body = json!({"figma_json": dump(json!({ HASH: encoded }))});
+        let result = stack.client().post_ok("/figma-compat/uui/generate", &body).await["result"].clone();
+        urls.push(image_paints(&result["cogo_ui_json"]["tree"])[0]["url"].clone());
+    }
+    let object = format!("figma/images/{sha}");
+    assert_eq!(urls, vec![json!(format!("{base}/object/sign/{object}?token=tok")); 2]);
+    let requests = recorder.requests();
+    let uploads: Vec<_> =
+        requests.iter().filter(|r| r.method == "POST" && r.path.ends_with(&format!("/object/{object}"))).collect();
+    assert_eq!(uploads.len(), 1, "two conversions, one upload");
+    assert_eq!((sha256(&uploads[0].body), uploads[0].header("content-type")), (sha.clone(), Some("image/png")));
+    let heads = requests.iter().filter(|r| r.method == "HEAD" && r.path.ends_with(&object)).count();
+    assert_eq!(heads, 2, "each conversion looks first");
+    let sign = requests.iter().find(|r| r.path.ends_with(&format!("/sign/{object}"))).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sign.body).unwrap(),
+        json!({"expiresIn": 86_400}),
+        "7 days, clamped to ARTIFACT_LINK_MAX_SECONDS"
+    );
+}

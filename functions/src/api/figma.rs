@@ -3,8 +3,11 @@
 //! and the large-file flow (`uui/presign`, a PUT of the document,
 //! `uui/ingest`, `uui/ingest/result`). With a project, a conversion also
 //! goes through the `cogo.project_updates` outbox into the project's
-//! CreateGo rows. Errors come in the plugin's shape (see `pipeline.rs`).
+//! CreateGo rows. A figma-json-plugin dump's image bytes are stored in the
+//! figma bucket by content, and the fills link to them. Errors come in the
+//! plugin's shape (see `pipeline.rs`).
 
+use cogo_shared::figma::images::{self, DumpImage, ImageLinks, Placement, IMAGE_LINK_SECONDS};
 use cogo_shared::figma::reverse::to_figma_like;
 use cogo_shared::figma::{self, ProjectClaim, ProjectUpdatesApply};
 use cogo_shared::http::body::too_large;
@@ -17,7 +20,7 @@ use std::time::Duration;
 
 use futures::future::{select, Either};
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use worker::Delay;
 
@@ -34,34 +37,78 @@ pub fn figma_health(ctx: RequestContext) -> ApiResponse {
     ApiResponse::json(200, &json!({ "ok": true, "service": "figma-compat", "ts": iso8601(ctx.now_ms()) }))
 }
 
-/// A random id for the answer's `trace_id`.
-fn trace_id() -> String {
-    let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).ok();
-    let uuid = crypto.and_then(|c| {
-        let f = js_sys::Reflect::get(&c, &"randomUUID".into()).ok()?;
-        js_sys::Function::from(f).call0(&c).ok()?.as_string()
-    });
-    uuid.unwrap_or_default()
-}
-
-/// `POST uui/generate {projectId?, figma_json | figma_like | cogo_ui_json}`
-/// -> `{ok, trace_id, result: {uui_json, cogo_ui_json}}`, with the
-/// conversion's time in `Server-Timing` (the COGO shapes stay as they are).
+/// `POST uui/generate {projectId?, figma_json | figma_like | cogo_ui_json,
+/// figma_images?}` -> `{ok, trace_id, result: {uui_json, cogo_ui_json,
+/// images?}}`, with the conversion's time in `Server-Timing` (the COGO
+/// shapes stay as they are; image paints gain `url`).
 pub async fn figma_generate(mut ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let started = ctx.now_ms();
     let body = ctx.take_body()?;
     let project_id = body.opt_uuid(&["projectId", "project_id"])?;
-    let result = figma::generate(&body, project_id.as_deref())?;
+    let (dump, links) = figma::generate_images(&body)?;
+    let mut result = figma::generate(&body, project_id.as_deref())?;
     // The parsed document is the largest thing alive: free it before the answer is built.
     drop(body);
     let timing = server_timing(ctx.now_ms() - started);
-    let trace_id = trace_id();
+    let trace_id = platform::random_uuid();
+    // The outbox write is where a project is claimed: someone else's
+    // project is refused before any image is stored.
     if let Some(project) = &project_id {
         record_for_project(&ctx, project, &trace_id, &result).await?;
     }
+    place_images(&ctx, dump, links, &mut result).await?;
     let mut answer = figma::generate_answer(&trace_id, result);
     answer.headers.push(timing);
     Ok(answer)
+}
+
+/// Puts a document's images where the converted tree can link to them: a
+/// dump's bytes into the figma bucket at their content address (or, with
+/// no bucket, inline as `data:` URLs within the caps), and the REST maps'
+/// URLs as they are; then into `result`'s trees, with `result.images`
+/// describing each dump image.
+async fn place_images(
+    ctx: &RequestContext,
+    dump: Vec<DumpImage>,
+    mut links: ImageLinks,
+    result: &mut Value,
+) -> Result<(), ApiError> {
+    if !dump.is_empty() {
+        let storage = Storage::configured(&ctx.env, &ctx.config);
+        let placements = images::placements(dump.iter().map(|image| image.size), storage.is_some());
+        let mut summary = Map::new();
+        for (mut image, placement) in dump.into_iter().zip(placements) {
+            let url = match (&storage, placement) {
+                (Some(storage), Placement::Bucket) => Some(store_image(ctx, storage, &mut image).await?),
+                (_, Placement::Inline) => Some(image.data_url()),
+                _ => None,
+            };
+            summary.insert(image.hash.clone(), image.summary(placement, url.as_deref()));
+            if let Some(url) = url {
+                links.insert_fill(image.hash, url);
+            }
+        }
+        result["images"] = Value::Object(summary);
+    }
+    links.attach(result);
+    Ok(())
+}
+
+/// Stores `image` at its content address unless it is there already (a
+/// lookup costs less than an upload, and each distinct image is stored
+/// once), freeing its bytes; answers a signed link to it.
+async fn store_image(ctx: &RequestContext, storage: &Storage, image: &mut DumpImage) -> Result<String, ApiError> {
+    let key = image.key();
+    let bytes = std::mem::take(&mut image.bytes);
+    if storage.head(&ctx.config, FIGMA_BUCKET, &key).await?.is_none() {
+        storage.put_bytes(&ctx.config, FIGMA_BUCKET, &key, image.content_type, bytes).await?;
+    }
+    let seconds = IMAGE_LINK_SECONDS.min(ctx.config.storage.link_max_seconds);
+    if let Some(url) = storage.native_link(&ctx.config, FIGMA_BUCKET, &key, seconds).await? {
+        return Ok(url);
+    }
+    let expires_at = ctx.now_ms() / 1000 + i64::from(seconds);
+    Ok(artifacts::link_url(&ctx.origin()?, link_secret(ctx)?, "GET", FIGMA_BUCKET, &key, expires_at))
 }
 
 /// `Server-Timing: convert;dur=<ms>`.
@@ -76,7 +123,7 @@ async fn record_for_project(
     ctx: &RequestContext,
     project: &str,
     trace_id: &str,
-    result: &serde_json::Value,
+    result: &Value,
 ) -> Result<(), ApiError> {
     // The claim of the project is checked in the same transaction as the
     // write: someone else's project is 404 and gets no outbox row.
@@ -117,12 +164,16 @@ pub async fn figma_presign(ctx: RequestContext) -> Result<ApiResponse, ApiError>
     ))
 }
 
-/// `POST uui/ingest {projectId, storage_key, sha256?}` -> `{ok, trace_id,
-/// status: "ready"}`: converts the uploaded document and keeps the result
-/// at `artifacts/cogo_ui/<projectId>/<trace_id>.json`.
+/// `POST uui/ingest {projectId, storage_key, sha256?, figma_images?}` ->
+/// `{ok, trace_id, status: "ready"}`: converts the uploaded document (its
+/// images placed as `uui/generate` places them) and keeps the result at
+/// `artifacts/cogo_ui/<projectId>/<trace_id>.json`.
 pub async fn figma_ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let owner = figma::project_owner(&ctx.principal);
-    let (project, key, sha256) = figma::ingest_request(&ctx.body()?, owner.as_deref())?;
+    let body = ctx.body()?;
+    let (project, key, sha256) = figma::ingest_request(&body, owner.as_deref())?;
+    let links = ImageLinks::from_body(&body)?;
+    drop(body);
     claim_project(&ctx, &project, owner.as_deref()).await?;
     let storage = Storage::open(&ctx.env, &ctx.config)?;
     // The size from storage's metadata first: an upload over the cap is
@@ -145,15 +196,17 @@ pub async fn figma_ingest(ctx: RequestContext) -> Result<ApiResponse, ApiError> 
                 .with_details(json!({ "path": "$.sha256", "actual": actual })));
         }
     }
-    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request("invalid_figma_json", format!("the upload is not JSON: {e}"))
             .with_details(json!({ "path": "$" }))
     })?;
-    let result = figma::convert(&doc, Some(&project))?;
+    let dump = images::dump_images(&doc)?;
+    let mut result = figma::convert(&doc, Some(&project))?;
     drop((doc, bytes));
     let timing = server_timing(ctx.now_ms() - started);
-    let trace_id = trace_id();
+    let trace_id = platform::random_uuid();
     record_for_project(&ctx, &project, &trace_id, &result).await?;
+    place_images(&ctx, dump, links, &mut result).await?;
     let (result_path, pointer) = figma::ingest_result_paths(&project, owner.as_deref(), &trace_id);
     storage.put_bytes(&ctx.config, BUCKET, &result_path, "application/json", result.to_string().into_bytes()).await?;
     storage.put_bytes(&ctx.config, BUCKET, &pointer, "text/plain", result_path.into_bytes()).await?;

@@ -34,11 +34,16 @@ fn r2_key(bucket: &str, path: &str) -> String {
 
 impl Storage {
     pub fn open(env: &Env, config: &Config) -> Result<Storage, ApiError> {
+        Storage::configured(env, config)
+            .ok_or_else(|| ApiError::new(500, "config_error", "missing configuration: the ARTIFACTS R2 bucket binding"))
+    }
+
+    /// The store, or `None` when the R2 backend has no `ARTIFACTS` binding
+    /// (for callers that can do without one).
+    pub fn configured(env: &Env, config: &Config) -> Option<Storage> {
         match &config.storage.backend {
-            StorageBackend::R2 => env.bucket("ARTIFACTS").map(Storage::R2).map_err(|_| {
-                ApiError::new(500, "config_error", "missing configuration: the ARTIFACTS R2 bucket binding")
-            }),
-            StorageBackend::Supabase { url } => Ok(Storage::Supabase(SupabaseStorage {
+            StorageBackend::R2 => env.bucket("ARTIFACTS").ok().map(Storage::R2),
+            StorageBackend::Supabase { url } => Some(Storage::Supabase(SupabaseStorage {
                 base_url: url.clone(),
                 service_key: config.service_role_key.clone(),
             })),

@@ -1,6 +1,7 @@
 //! Figma documents to COGO UI JSON. Accepts a REST file response
 //! (`/v1/files/:key`), a `/nodes` response, a single REST node, or a
-//! plugin-API serialization (its field names are mapped onto REST's
+//! plugin-API serialization, bare or in figma-json-plugin's dump
+//! (`{objects, images}`; its field names are mapped onto REST's
 //! first), fills in what REST omits when it holds the default, and maps
 //! each node onto the clients' vocabulary with the rich layout, style and
 //! text model in `props` (`attrs` in `uui_json`). Every node keeps
@@ -13,6 +14,7 @@
 //! `vector`; a DOCUMENT or CANVAS is not a node but the page.
 
 pub mod creatego;
+pub mod images;
 pub mod reverse;
 
 use std::borrow::Cow;
@@ -143,9 +145,23 @@ fn pages(input: &Value) -> Result<Vec<Page<'_>>, ApiError> {
             }
             Ok(out)
         }
+        // figma-json-plugin's dump: its objects are plugin nodes, as a bare array.
+        Value::Object(o) if o.contains_key("objects") => match &o["objects"] {
+            Value::Array(items) => Ok(vec![(String::new(), String::new(), items.iter().collect())]),
+            _ => Err(bad_input("$.objects", "expected the dump's array of plugin nodes")),
+        },
         Value::Object(o) if o.get("type").is_some_and(Value::is_string) => Ok(from_document(input)),
         Value::Array(items) => Ok(vec![(String::new(), String::new(), items.iter().collect())]),
-        _ => Err(bad_input("$", "expected a Figma REST response, a REST node or a plugin serialization")),
+        _ if images::is_image_map(input) => Err(bad_input(
+            "$",
+            "this is a Figma image map (GET /v1/files/:key/images or /v1/images/:key), which has no nodes: \
+             send it as figma_images beside the document",
+        )),
+        _ => Err(bad_input(
+            "$",
+            "expected a Figma REST response (/v1/files/:key or /nodes), a REST node, plugin nodes \
+             or a figma-json-plugin dump ({objects, images})",
+        )),
     }
 }
 
@@ -827,21 +843,37 @@ fn normalize_root(node: &Value) -> Cow<'_, Value> {
     }
 }
 
-/// `uui/generate`: the conversion of `figma_json` (a REST response, a REST
-/// node or a plugin serialization) or `figma_like` (plugin-style nodes), or
-/// `cogo_ui_json` given as it is, in both forms.
+/// The Figma document of a `uui/generate` body, borrowed (a copy would
+/// double the peak), and the field it came in: `figma_json` (a REST
+/// response, a REST node, plugin nodes or a dump) or `figma_like`
+/// (plugin-style nodes).
+fn figma_document(body: &Body) -> Option<(&'static str, &Value)> {
+    let field = |names: &[&str], field| body.value(names).map(|doc| (field, doc));
+    field(&["figma_json", "figmaJson"], "figma_json").or_else(|| field(&["figma_like", "figmaLike"], "figma_like"))
+}
+
+/// `uui/generate`: the conversion of the Figma document (see
+/// [`figma_document`]), or `cogo_ui_json` given as it is, in both forms.
+/// Image links are put in afterwards ([`images::ImageLinks::attach`]), once
+/// the bytes are stored: nothing is stored for a document that fails.
 pub fn generate(body: &Body, project_id: Option<&str>) -> Result<Value, ApiError> {
-    // Borrowed, not cloned: a copy of the document would double the peak.
-    if let Some(doc) = body.value(&["figma_json", "figmaJson"]) {
-        return convert(doc, project_id).map_err(|e| at_field(e, "figma_json"));
-    }
-    if let Some(like) = body.value(&["figma_like", "figmaLike"]) {
-        return convert(like, project_id).map_err(|e| at_field(e, "figma_like"));
+    if let Some((field, doc)) = figma_document(body) {
+        return convert(doc, project_id).map_err(|e| at_field(e, field));
     }
     if let Some(cogo) = body.opt_value(&["cogo_ui_json", "cogoUiJson"]) {
         return from_cogo(&cogo, project_id);
     }
     Err(bad_input("$", "one of figma_json, figma_like or cogo_ui_json is required"))
+}
+
+/// The images a `uui/generate` body brings: the decoded bytes of a dump's
+/// images, and the links of the REST image maps in `figma_images`.
+pub fn generate_images(body: &Body) -> Result<(Vec<images::DumpImage>, images::ImageLinks), ApiError> {
+    let dump = match figma_document(body) {
+        Some((field, doc)) => images::dump_images(doc).map_err(|e| at_field(e, field))?,
+        None => Vec::new(),
+    };
+    Ok((dump, images::ImageLinks::from_body(body)?))
 }
 
 /// The JSON path of a conversion error, under the body field it came from.
@@ -1183,6 +1215,50 @@ mod tests {
         assert_eq!(details["limit"], MAX_NODE_DEPTH);
         assert!(details["path"].as_str().unwrap().starts_with("$.pages[0].children[0]"));
         assert!(convert(&deep["children"][0], None).is_ok(), "exactly the limit converts");
+    }
+
+    #[test]
+    fn a_dumps_objects_convert_as_the_bare_nodes_do() {
+        let nodes = json!([{"type": "FRAME", "name": "f", "x": 0, "y": 0, "width": 10, "height": 10, "children": [
+            {"type": "RECTANGLE", "name": "photo", "x": 1, "y": 1, "width": 4, "height": 4,
+             "fills": [{"type": "IMAGE", "scaleMode": "FIT", "imageHash": "abc"}]},
+            {"type": "TEXT", "name": "t", "x": 0, "y": 5, "width": 10, "height": 5, "characters": "Hello",
+             "fontName": {"family": "Inter", "style": "Bold"}, "fontSize": 12}]}]);
+        let dump = json!({"objects": nodes, "images": {"abc": [137, 80]}, "components": {}, "styles": {}});
+        let (bare, dumped) = (convert(&nodes, None).unwrap(), convert(&dump, None).unwrap());
+        assert_eq!(bare, dumped);
+        let photo = &dumped["cogo_ui_json"]["tree"][0]["children"][0];
+        assert_eq!(photo["type"], "image");
+        assert_eq!(
+            photo["props"]["style"]["fills"][0],
+            json!({"type": "image", "imageRef": "abc", "fit": "fit", "opacity": 1.0})
+        );
+        let e = convert(&json!({"objects": {"type": "FRAME"}}), None).unwrap_err();
+        assert_eq!(e.details.unwrap()["path"], "$.objects");
+    }
+
+    #[test]
+    fn generate_finds_the_images_of_a_dump_under_its_field() {
+        let e = generate_images(&body(r#"{"figma_json":{"objects":[],"images":{"h":[1,999]}}}"#)).unwrap_err();
+        assert_eq!(e.details.unwrap()["path"], "$.figma_json.images.h[1]");
+        let e = generate_images(&body(r#"{"figma_like":{"objects":[],"images":{"h":7}}}"#)).unwrap_err();
+        assert_eq!(e.details.unwrap()["path"], "$.figma_like.images.h");
+        let (dump, links) = generate_images(&body(r#"{"figma_json":{"objects":[],"images":{"h":"AQI="}}}"#)).unwrap();
+        assert_eq!((dump.len(), dump[0].bytes.as_slice(), links.is_empty()), (1, &[1u8, 2][..], true));
+        let (dump, _) = generate_images(&body(r#"{"cogo_ui_json":[]}"#)).unwrap();
+        assert!(dump.is_empty());
+    }
+
+    #[test]
+    fn an_image_map_alone_is_refused_saying_where_it_goes() {
+        for map in [
+            json!({"error": false, "status": 200, "meta": {"images": {"r": "https://x"}}}),
+            json!({"err": null, "images": {"1:2": "https://x"}}),
+        ] {
+            let e = generate(&body(&json!({ "figma_json": map }).to_string()), None).unwrap_err();
+            assert_eq!((e.status, e.details.as_ref().unwrap()["path"].as_str()), (400, Some("$.figma_json")));
+            assert!(e.message.contains("has no nodes") && e.message.contains("figma_images"), "{}", e.message);
+        }
     }
 
     #[test]
