@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{GenericClient, NoTls};
 
 /// The folder of `dir` holding the repeatable files.
 pub const REPEATABLE_DIR: &str = "functions";
@@ -158,8 +158,28 @@ pub async fn run(db_uri: &str, dir: &Path) -> Result<Vec<String>, MigrateError> 
     result
 }
 
+/// What [`run`] would apply, found by applying it all in one transaction
+/// that is then rolled back: the SQL is checked against the real database
+/// and nothing changes (a deploy's dry run).
+pub async fn dry_run(db_uri: &str, dir: &Path) -> Result<Vec<String>, MigrateError> {
+    let versioned = load(dir)?;
+    let repeatable = load_repeatable(dir)?;
+    let (mut client, conn) = tokio_postgres::connect(db_uri, NoTls).await.map_err(db_err)?;
+    let conn = tokio::spawn(conn);
+    let result = async {
+        let mut tx = client.transaction().await.map_err(db_err)?;
+        let applied = apply(&mut tx, &versioned, &repeatable).await?;
+        tx.rollback().await.map_err(db_err)?;
+        Ok(applied)
+    }
+    .await;
+    drop(client);
+    let _ = conn.await;
+    result
+}
+
 async fn apply(
-    client: &mut Client,
+    client: &mut impl GenericClient,
     versioned: &[Migration],
     repeatable: &[Migration],
 ) -> Result<Vec<String>, MigrateError> {
@@ -244,7 +264,7 @@ async fn apply(
 
 /// Runs one file and records it with `ledger_sql` (taking name and checksum)
 /// in one transaction.
-async fn apply_file(client: &mut Client, m: &Migration, ledger_sql: &str) -> Result<(), MigrateError> {
+async fn apply_file(client: &mut impl GenericClient, m: &Migration, ledger_sql: &str) -> Result<(), MigrateError> {
     let failed = |e: tokio_postgres::Error| MigrateError::Failed { name: m.name.clone(), error: describe(&e) };
     let tx = client.transaction().await.map_err(db_err)?;
     tx.batch_execute(&m.sql).await.map_err(failed)?;

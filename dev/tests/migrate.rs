@@ -167,6 +167,28 @@ async fn the_project_migrations_apply_and_create_the_roles() {
 }
 
 #[tokio::test]
+async fn a_dry_run_checks_every_file_against_the_database_and_changes_nothing() {
+    let _serial = project_lock().await;
+    let db = fresh_db("m_dry_run").await;
+    let dir = project_migrations();
+    let would = migrate::dry_run(&db, &dir).await.unwrap();
+    assert_eq!(would.first().map(String::as_str), Some("0001_baseline.sql"));
+    let schemas = "SELECT nspname::text FROM pg_namespace WHERE nspname IN ('cogo', 'cogo_migrations') ORDER BY 1";
+    assert_eq!(query_strings(&db, schemas).await, Vec::<String>::new(), "nothing left behind");
+    assert_eq!(migrate::run(&db, &dir).await.unwrap(), would, "the run applies what the dry run named");
+    assert!(migrate::dry_run(&db, &dir).await.unwrap().is_empty());
+
+    let broken = dir_with(&[("0001_a.sql", "CREATE TABLE dry_a (id int);"), ("0002_b.sql", "SELECT no_such_fn();")]);
+    let other = fresh_db("m_dry_run_broken").await;
+    match migrate::dry_run(&other, &broken).await {
+        Err(MigrateError::Failed { name, .. }) => assert_eq!(name, "0002_b.sql"),
+        other => panic!("expected the failing file to be named, got {other:?}"),
+    }
+    let tables = "SELECT tablename::text FROM pg_tables WHERE tablename = 'dry_a'";
+    assert_eq!(query_strings(&other, tables).await, Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn repeatable_files_apply_after_the_versioned_ones_and_again_when_changed() {
     let db = fresh_db("m_repeat").await;
     let dir = dir_with(&[
