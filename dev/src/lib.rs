@@ -5,6 +5,7 @@ pub mod pgrst;
 /// The PostgREST-compatible gateway.
 pub use pgrst as gateway;
 pub mod cron;
+pub mod deploy;
 pub mod migrate;
 pub mod pg_cluster;
 pub mod process;

@@ -32,22 +32,33 @@ fn dev_var(vars: &str, name: &str) -> String {
         .to_string()
 }
 
+/// The `cogo-dev` binary the scripts run; cargo test builds only libraries
+/// of other packages.
+fn cogo_dev() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = workspace_root();
+            let built = Command::new(env!("CARGO"))
+                .args(["build", "--locked", "-p", "cogo-dev", "--bins"])
+                .current_dir(&root)
+                .status()
+                .expect("cargo build");
+            assert!(built.success(), "building cogo-dev");
+            root.join("target/debug/cogo-dev")
+        })
+        .clone()
+}
+
 fn dev_stack() -> &'static DevStack {
     static STACK: OnceLock<DevStack> = OnceLock::new();
     STACK.get_or_init(|| {
         let root = workspace_root();
-        // The binaries scripts/dev runs; cargo test builds only libraries of other packages.
-        let built = Command::new(env!("CARGO"))
-            .args(["build", "--locked", "-p", "cogo-dev", "--bins"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo build");
-        assert!(built.success(), "building cogo-dev");
         let state = scratch_dir(&root.join("target/tmp"), "dev-stack").expect("scratch folder");
         let port = free_port().expect("free port");
         let log_path = state.join("cogo-dev.log");
         let log = std::fs::File::create(&log_path).expect("log");
-        let mut cmd = Command::new(root.join("target/debug/cogo-dev"));
+        let mut cmd = Command::new(cogo_dev());
         cmd.args(["up", "--port", &port.to_string(), "--cron-every", "2", "--state"])
             .arg(&state)
             .current_dir(&root)
@@ -207,7 +218,7 @@ async fn a_job_whose_worker_vanished_is_claimed_again_without_anyone_releasing_i
 /// `cogo-dev token` as an operator runs it for a hosted project: the
 /// project's secret from the environment, a worker scoped to one executor.
 fn cli_token(stack: &DevStack, args: &[&str]) -> String {
-    let out = Command::new(workspace_root().join("target/debug/cogo-dev"))
+    let out = Command::new(cogo_dev())
         .arg("token")
         .args(args)
         .env("SUPABASE_JWT_SECRET", &stack.jwt_secret)
@@ -240,4 +251,66 @@ async fn a_worker_token_from_the_cli_serves_only_its_executor_and_expires() {
         .expect("claims");
     let (issued, expires) = (claims.issued_at.expect("iat"), claims.expiration.expect("exp"));
     assert_eq!((expires - issued).num_seconds(), 90);
+}
+
+/// A database of its own on the shared test cluster, with nothing in it.
+async fn empty_database() -> String {
+    let name = unique("deploy").replace('-', "_");
+    cogo_tests::sql().await.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+    let admin = &cogo_tests::database().uri;
+    format!("{}/{name}", admin.rsplit_once('/').expect("a database in the URI").0)
+}
+
+async fn tables_in(uri: &str) -> i64 {
+    let (client, conn) = tokio_postgres::connect(uri, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    let row = client
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')", &[])
+        .await
+        .expect("count tables");
+    row.get(0)
+}
+
+fn deploy(args: &[&str]) -> (bool, String) {
+    let out = Command::new(cogo_dev()).arg("deploy").args(args).current_dir(workspace_root()).output().expect("deploy");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn a_deploy_dry_run_checks_the_configuration_migrations_and_bundle_and_changes_nothing() {
+    let db = empty_database().await;
+    // wrangler.toml as committed: no PostgREST origin, no public URL.
+    let (ok, out) = deploy(&["--dry-run", "--db", &db]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("SUPABASE_URL is empty") && out.contains("PUBLIC_URL is empty"), "{out}");
+    let (ok, out) = deploy(&[
+        "--dry-run",
+        "--db",
+        &db,
+        "--var",
+        "SUPABASE_URL:http://abc.supabase.co",
+        "--var",
+        "PUBLIC_URL:https://edge.example.com",
+    ]);
+    assert!(!ok && out.contains("SUPABASE_URL must be https://"), "{out}");
+    assert_eq!(tables_in(&db).await, 0, "a refused deploy touches nothing");
+
+    let (ok, out) = deploy(&[
+        "--dry-run",
+        "--db",
+        &db,
+        "--var",
+        "SUPABASE_URL:https://abc.supabase.co",
+        "--var",
+        "PUBLIC_URL:https://edge.example.com",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("config      ok") && out.contains("would apply 0001_baseline.sql"), "{out}");
+    assert!(out.contains("nothing was deployed"), "{out}");
+    assert_eq!(tables_in(&db).await, 0, "the migrations were checked and rolled back");
+    let bundle = workspace_root().join("target/deploy-dry-run");
+    assert!(std::fs::read_dir(&bundle)
+        .expect("the bundle")
+        .flatten()
+        .any(|f| f.path().extension().is_some_and(|x| x == "wasm")));
 }

@@ -6,6 +6,9 @@
 //!                                    and the cron triggers of wrangler.toml
 //! cogo-dev migrate <db-uri> [dir]    apply migrations/ to any PostgreSQL: new versioned
 //!                                    files, then changed functions/ files
+//! cogo-dev deploy --db <db-uri> [--var NAME:VALUE]... [--dry-run]
+//!                                    check the configuration and secrets, migrate, and
+//!                                    wrangler deploy (dry run: no account, nothing changed)
 //! cogo-dev token <role> [sub] [--executor ID] [--ttl 30d]
 //!                                    print a JWT signed with $SUPABASE_JWT_SECRET
 //!                                    (a hosted project's) or .dev.vars' secret
@@ -18,7 +21,7 @@ use std::time::Duration;
 use cogo_dev::cron::{self, Schedule};
 use cogo_dev::pg_cluster::{PgCluster, PgOptions};
 use cogo_dev::process::{free_port, port_open, wait_until, Guarded};
-use cogo_dev::{migrate, token};
+use cogo_dev::{deploy, migrate, token};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -32,7 +35,8 @@ async fn main() -> ExitCode {
             migrate::run(&args[1], &dir).await.map(|applied| report_applied(&applied)).map_err(|e| e.to_string())
         }
         Some("token") => token_command(&args[1..]),
-        _ => Err(format!("usage: {UP_USAGE} | migrate <db-uri> [dir] | {TOKEN_USAGE}")),
+        Some("deploy") => deploy_command(&args[1..]).await,
+        _ => Err(format!("usage: {UP_USAGE} | migrate <db-uri> [dir] | {TOKEN_USAGE} | {DEPLOY_USAGE}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,6 +68,88 @@ fn token_command(args: &[String]) -> Result<()> {
         None => read_dev_vars(Path::new(".dev.vars"))?.jwt_secret,
     };
     println!("{}", token::sign(&secret, request.claims, request.ttl_secs));
+    Ok(())
+}
+
+const DEPLOY_USAGE: &str = "deploy --db <db-uri> [--var NAME:VALUE]... [--dry-run]";
+
+/// Checks, migrates and deploys, stopping at the first step that fails.
+/// `--dry-run` does every step that needs no Cloudflare account: the
+/// configuration, the migrations applied and rolled back, and wrangler's
+/// own dry run (the build and bundle).
+async fn deploy_command(args: &[String]) -> Result<()> {
+    let (mut db, mut dry_run, mut overrides) = (None, false, Vec::new());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dry-run" => dry_run = true,
+            "--db" => db = args.next().cloned(),
+            "--var" => {
+                let pair = args.next().ok_or("--var needs NAME:VALUE")?;
+                let (name, value) = pair.split_once(':').ok_or_else(|| format!("--var {pair}: expected NAME:VALUE"))?;
+                overrides.push((name.to_string(), value.to_string()));
+            }
+            other => return Err(format!("unknown argument {other}; usage: cogo-dev {DEPLOY_USAGE}")),
+        }
+    }
+    let db = db.ok_or_else(|| format!("--db is required; usage: cogo-dev {DEPLOY_USAGE}"))?;
+    let text = std::fs::read_to_string("wrangler.toml").map_err(|e| format!("wrangler.toml: {e}"))?;
+    let mut config = deploy::read_wrangler_toml(&text)?;
+    config.vars.extend(overrides.iter().cloned());
+
+    let secrets = if dry_run {
+        println!("secrets     not checked in a dry run (wrangler secret list needs an account); assuming set");
+        deploy::required_secrets(&config.vars).iter().map(|s| s.to_string()).collect()
+    } else {
+        let out = Command::new("wrangler")
+            .args(["secret", "list", "--format", "json"])
+            .output()
+            .map_err(|e| format!("wrangler: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("wrangler secret list failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        }
+        deploy::secret_names(&String::from_utf8_lossy(&out.stdout))?
+    };
+    let problems = deploy::problems(&config, &secrets);
+    if !problems.is_empty() {
+        return Err(format!("not deployed; fix these first:\n  {}", problems.join("\n  ")));
+    }
+    println!("config      ok");
+
+    let dir = Path::new("migrations");
+    let applied = if dry_run { migrate::dry_run(&db, dir).await } else { migrate::run(&db, dir).await };
+    let applied = applied.map_err(|e| format!("migrations: {e}"))?;
+    let verb = if dry_run { "would apply" } else { "applied" };
+    println!(
+        "migrations  {}",
+        if applied.is_empty() { "up to date".into() } else { format!("{verb} {}", applied.join(", ")) }
+    );
+
+    let mut wrangler = Command::new("wrangler");
+    wrangler.arg("deploy");
+    for (name, value) in &overrides {
+        wrangler.arg("--var").arg(format!("{name}:{value}"));
+    }
+    let outdir = Path::new("target/deploy-dry-run");
+    if dry_run {
+        wrangler.arg("--dry-run").arg("--outdir").arg(outdir);
+    }
+    let status = wrangler.status().map_err(|e| format!("wrangler: {e}"))?;
+    if !status.success() {
+        return Err(format!("wrangler deploy failed ({status})"));
+    }
+    if dry_run {
+        let wasm: u64 = std::fs::read_dir(outdir)
+            .map_err(|e| format!("{}: {e}", outdir.display()))?
+            .flatten()
+            .filter(|f| f.path().extension().is_some_and(|x| x == "wasm"))
+            .filter_map(|f| f.metadata().ok().map(|m| m.len()))
+            .sum();
+        println!(
+            "dry run     done: the bundle is in {} ({wasm} bytes of wasm); nothing was deployed",
+            outdir.display()
+        );
+    }
     Ok(())
 }
 
