@@ -79,3 +79,31 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test TO anon, authenticated, service_ro
 
 CREATE FUNCTION other.ping() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'other'::text $$;
 GRANT EXECUTE ON FUNCTION other.ping() TO anon, authenticated, service_role;
+
+-- Arguments PostgREST reads from the JSON body by their types: arrays,
+-- composites, variadic; a volatile set-returning function to count.
+CREATE TYPE test.point2 AS (x integer, y integer);
+CREATE FUNCTION test.sum_ids(ids integer[]) RETURNS integer LANGUAGE sql IMMUTABLE
+  AS $$ SELECT sum(x)::integer FROM unnest(ids) x $$;
+CREATE FUNCTION test.norm1(p test.point2) RETURNS integer LANGUAGE sql IMMUTABLE
+  AS $$ SELECT abs(p.x) + abs(p.y) $$;
+CREATE FUNCTION test.vsum(VARIADIC nums integer[]) RETURNS integer LANGUAGE sql IMMUTABLE
+  AS $$ SELECT sum(x)::integer FROM unnest(nums) x $$;
+CREATE FUNCTION test.items_named(names text[]) RETURNS SETOF test.items LANGUAGE sql STABLE
+  AS $$ SELECT * FROM test.items WHERE name = ANY (names) ORDER BY id $$;
+CREATE FUNCTION test.bump_all(ids integer[]) RETURNS SETOF test.notes LANGUAGE sql VOLATILE
+  AS $$ UPDATE test.notes SET n = n + 1 WHERE id = ANY (ids) RETURNING * $$;
+CREATE FUNCTION test.app_setting(name text) RETURNS text LANGUAGE sql STABLE
+  AS $$ SELECT current_setting('app.settings.' || name, true) $$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test TO anon, authenticated, service_role;
+
+-- Full-text search, on a tsvector column and on a text column.
+CREATE TABLE test.docs (
+  id integer PRIMARY KEY, body text NOT NULL,
+  tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED);
+INSERT INTO test.docs (id, body) VALUES
+  (1, 'The fat cats ate the rats'), (2, 'A cat sat on the mat'), (3, 'Dogs chase cats'), (4, 'Fat rats run');
+GRANT SELECT ON test.docs TO anon, authenticated, service_role;
+
+-- Planned counts read the planner's estimate: make it the real count.
+ANALYZE test.items;
