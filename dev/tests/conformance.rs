@@ -80,8 +80,10 @@ fn gateway() -> &'static Gateway {
             std::mem::forget(rt);
             let gw = Gateway { base, configured, admin, authenticator, _pg: pg };
             for base in [&gw.base, &gw.configured] {
-                wait_until("schema cache", Duration::from_secs(20), || (status_of(base, "/items") == 200).then_some(()))
-                    .unwrap();
+                wait_until("schema cache", Duration::from_secs(20), || {
+                    (status_of(base, "/items") == 200).then_some(())
+                })
+                .unwrap();
             }
             gw
         })
@@ -940,10 +942,16 @@ async fn counts_on_insert_update_delete() {
     .await;
     assert_eq!((r.status, r.header("content-range")), (201, Some("*/3")));
     assert_eq!(r.header("preference-applied"), Some("count=exact"));
-    let r = call("PATCH", "/notes?id=in.(331,332)", &[("Authorization", &auth), ("Prefer", "count=exact")], Some(r#"{"body": "z"}"#))
-        .await;
+    let r = call(
+        "PATCH",
+        "/notes?id=in.(331,332)",
+        &[("Authorization", &auth), ("Prefer", "count=exact")],
+        Some(r#"{"body": "z"}"#),
+    )
+    .await;
     assert_eq!((r.status, r.header("content-range")), (204, Some("0-1/2")));
-    let r = call("DELETE", "/notes?id=in.(331,332,333)", &[("Authorization", &auth), ("Prefer", "count=exact")], None).await;
+    let r = call("DELETE", "/notes?id=in.(331,332,333)", &[("Authorization", &auth), ("Prefer", "count=exact")], None)
+        .await;
     assert_eq!((r.status, r.header("content-range")), (204, Some("*/3")));
     let r = call("DELETE", "/notes?id=eq.331", &[("Authorization", &auth), ("Prefer", "count=exact")], None).await;
     assert_eq!(r.header("content-range"), Some("*/0"));
@@ -952,10 +960,16 @@ async fn counts_on_insert_update_delete() {
 #[tokio::test]
 async fn max_affected_with_strict_handling_refuses_and_rolls_back() {
     let auth = svc();
-    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"[{"id": 341, "body": "a"}, {"id": 342, "body": "a"}]"#))
-        .await;
+    call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth)],
+        Some(r#"[{"id": 341, "body": "a"}, {"id": 342, "body": "a"}]"#),
+    )
+    .await;
     let strict = ("Prefer", "handling=strict, max-affected=1");
-    let r = call("PATCH", "/notes?id=in.(341,342)", &[("Authorization", &auth), strict], Some(r#"{"body": "b"}"#)).await;
+    let r =
+        call("PATCH", "/notes?id=in.(341,342)", &[("Authorization", &auth), strict], Some(r#"{"body": "b"}"#)).await;
     assert_error(&r, 400, "PGRST124");
     assert_eq!(r.json()["message"], "Query result exceeds max-affected preference constraint");
     assert_eq!(r.json()["details"], "The query affects 2 rows");
@@ -967,7 +981,8 @@ async fn max_affected_with_strict_handling_refuses_and_rolls_back() {
     assert_eq!(r.status, 204);
     assert_eq!(r.header("preference-applied"), Some("handling=strict, max-affected=1"));
     // Lenient (the default): ignored.
-    let r = call("DELETE", "/notes?id=in.(341,342)", &[("Authorization", &auth), ("Prefer", "max-affected=1")], None).await;
+    let r =
+        call("DELETE", "/notes?id=in.(341,342)", &[("Authorization", &auth), ("Prefer", "max-affected=1")], None).await;
     assert_eq!(r.status, 204);
     assert_eq!(get("/notes?id=in.(341,342)").await.json(), json!([]));
 }
@@ -999,10 +1014,16 @@ async fn singular_insert_answers_an_object() {
 #[tokio::test]
 async fn singular_update_and_delete_of_many_rows_are_406_and_rolled_back() {
     let auth = svc();
-    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"[{"id": 361, "body": "a"}, {"id": 362, "body": "a"}]"#))
-        .await;
+    call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth)],
+        Some(r#"[{"id": 361, "body": "a"}, {"id": 362, "body": "a"}]"#),
+    )
+    .await;
     // Even without a representation asked for.
-    let r = call("PATCH", "/notes?id=in.(361,362)", &[("Authorization", &auth), OBJECT], Some(r#"{"body": "b"}"#)).await;
+    let r =
+        call("PATCH", "/notes?id=in.(361,362)", &[("Authorization", &auth), OBJECT], Some(r#"{"body": "b"}"#)).await;
     assert_error(&r, 406, "PGRST116");
     assert_eq!(r.json()["details"], "The result contains 2 rows");
     let r = call("DELETE", "/notes?id=in.(361,362)", &[("Authorization", &auth), OBJECT], None).await;
@@ -1042,8 +1063,13 @@ async fn rpc_variadic_argument_over_post_and_get() {
 
 #[tokio::test]
 async fn rpc_counts_and_ranges() {
-    let r = call("POST", "/rpc/items_named?select=id&limit=1", &[("Prefer", "count=exact")], Some(r#"{"names": ["apple", "cherry"]}"#))
-        .await;
+    let r = call(
+        "POST",
+        "/rpc/items_named?select=id&limit=1",
+        &[("Prefer", "count=exact")],
+        Some(r#"{"names": ["apple", "cherry"]}"#),
+    )
+    .await;
     assert_eq!((r.status, r.header("content-range")), (206, Some("0-0/2")));
     assert_eq!(r.header("preference-applied"), Some("count=exact"));
     let r = call("GET", "/rpc/add?a=1&b=2", &[("Prefer", "count=exact")], None).await;
@@ -1054,8 +1080,13 @@ async fn rpc_counts_and_ranges() {
 async fn rpc_count_of_a_volatile_function() {
     let auth = svc();
     call("POST", "/notes", &[("Authorization", &auth)], Some(r#"[{"id": 371}, {"id": 372}]"#)).await;
-    let r = call("POST", "/rpc/bump_all?select=id,n", &[("Authorization", &auth), ("Prefer", "count=exact")], Some(r#"{"ids": [371, 372]}"#))
-        .await;
+    let r = call(
+        "POST",
+        "/rpc/bump_all?select=id,n",
+        &[("Authorization", &auth), ("Prefer", "count=exact")],
+        Some(r#"{"ids": [371, 372]}"#),
+    )
+    .await;
     assert_eq!((r.status, r.header("content-range")), (200, Some("0-1/2")));
     assert_eq!(r.json(), json!([{"id": 371, "n": 1}, {"id": 372, "n": 1}]));
 }
@@ -1276,6 +1307,351 @@ async fn a_new_gateway_never_answers_503() {
     assert_eq!((r.status, r.json()), (200, json!([{"id": 1}])));
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+// ---- resource embedding -----------------------------------------------------------
+
+#[tokio::test]
+async fn embed_many_to_one_as_object() {
+    let r = get("/films?select=title,directors(id,last_name)&id=in.(3,5)&order=id").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!([
+            {"title": "Workers Leaving The Lumière Factory In Lyon", "directors": {"id": 2, "last_name": "Lumière"}},
+            {"title": "Orphan", "directors": null}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn embed_with_an_alias() {
+    let r = get("/films?select=title,director:directors(last_name)&id=eq.4").await;
+    assert_eq!(r.json(), json!([{"title": "The Haunted Castle", "director": {"last_name": "Méliès"}}]));
+}
+
+#[tokio::test]
+async fn embed_one_to_many_as_array() {
+    let r = get("/directors?select=last_name,films(title)&id=in.(2,4)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([
+            {"last_name": "Lumière", "films": [{"title": "Workers Leaving The Lumière Factory In Lyon"}]},
+            {"last_name": "Yet", "films": []}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn embed_many_to_many_through_the_junction() {
+    let r = get("/films?select=title,actors(last_name)&id=eq.1&actors.order=last_name").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Pulp Fiction", "actors": [{"last_name": "Jackson"}, {"last_name": "Thurman"}, {"last_name": "Travolta"}]}])
+    );
+    let r = get("/actors?select=first_name,films(title)&id=eq.3").await;
+    assert_eq!(r.json(), json!([{"first_name": "Harvey", "films": [{"title": "Reservoir Dogs"}]}]));
+}
+
+#[tokio::test]
+async fn embed_one_to_one() {
+    let r = get("/films?select=title,technical_specs(camera)&id=in.(1,3)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([
+            {"title": "Pulp Fiction", "technical_specs": {"camera": "Arriflex 35-III"}},
+            {"title": "Workers Leaving The Lumière Factory In Lyon", "technical_specs": null}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn nested_embeds_with_order_at_each_level() {
+    let r = get("/directors?select=last_name,films(title,roles(character,actors(last_name)))&id=eq.1&films.order=year&films.roles.order=character.desc").await;
+    assert_eq!(
+        r.json(),
+        json!([{
+            "last_name": "Tarantino",
+            "films": [
+                {"title": "Reservoir Dogs", "roles": [{"character": "Mr. White", "actors": {"last_name": "Keitel"}}]},
+                {"title": "Pulp Fiction", "roles": [
+                    {"character": "Vincent Vega", "actors": {"last_name": "Travolta"}},
+                    {"character": "Mia Wallace", "actors": {"last_name": "Thurman"}},
+                    {"character": "Jules", "actors": {"last_name": "Jackson"}}
+                ]}
+            ]
+        }])
+    );
+}
+
+#[tokio::test]
+async fn filters_and_or_on_embedded_resources_leave_the_top_level_alone() {
+    let r = get("/films?select=id,roles(character)&roles.character=in.(Jules,%22Mia%20Wallace%22)&roles.order=character&id=in.(1,2)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([{"id": 1, "roles": [{"character": "Jules"}, {"character": "Mia Wallace"}]}, {"id": 2, "roles": []}])
+    );
+    let r = get("/films?select=id,roles(character)&roles.or=(character.eq.Jules,character.eq.Vincent%20Vega)&roles.order=character&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "roles": [{"character": "Jules"}, {"character": "Vincent Vega"}]}]));
+}
+
+#[tokio::test]
+async fn limit_and_offset_on_embedded_resources() {
+    let r = get("/directors?select=id,films(title)&films.order=year&films.limit=1&films.offset=1&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "films": [{"title": "Pulp Fiction"}]}]));
+}
+
+#[tokio::test]
+async fn filters_on_aliased_embeds_of_the_same_table() {
+    let r =
+        get("/directors?select=id,old:films(title),new:films(title)&old.year=lt.1993&new.year=gt.1993&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "old": [{"title": "Reservoir Dogs"}], "new": [{"title": "Pulp Fiction"}]}]));
+}
+
+#[tokio::test]
+async fn inner_embed_filters_the_top_level_and_its_count() {
+    let r = call(
+        "GET",
+        "/films?select=title,actors!inner(first_name)&actors.first_name=eq.Jehanne",
+        &[("Prefer", "count=exact")],
+        None,
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"title": "The Haunted Castle", "actors": [{"first_name": "Jehanne"}]}]));
+    assert_eq!(r.header("content-range"), Some("0-0/1"));
+    let r = get("/films?select=id,directors!inner(id)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 3, 4], "no director, no film");
+    let r = get("/films?select=id,directors!left(id)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn null_filters_on_embeds_and_empty_embeds() {
+    let r = get("/films?select=id,actors(id)&actors=not.is.null&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 4]);
+    let r = get("/films?select=id,nominations()&nominations=is.null&order=id").await;
+    assert_eq!(r.json(), json!([{"id": 3}, {"id": 4}, {"id": 5}]));
+    let r = get("/films?select=id,actors(),directors()&or=(actors.is.null,directors.is.null)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![3, 5]);
+    let r = call(
+        "GET",
+        "/films?select=title,actors()&actors.first_name=eq.Jehanne&actors=not.is.null",
+        &[("Prefer", "count=exact")],
+        None,
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"title": "The Haunted Castle"}]));
+    assert_eq!(r.header("content-range"), Some("0-0/1"));
+}
+
+#[tokio::test]
+async fn order_by_a_to_one_embed() {
+    let r = get("/films?select=id,directors(last_name)&order=directors(last_name).desc.nullslast,id&id=lt.6").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 4, 3, 5], "Tarantino, Méliès, Lumière, then no director");
+    let r = get("/directors?select=id,films(id)&order=films(id)").await;
+    assert_error(&r, 400, "PGRST118");
+    assert_eq!(r.json()["message"], "A related order on 'films' is not possible");
+    let r = get("/films?select=id&order=directors(last_name)").await;
+    assert_error(&r, 400, "PGRST108");
+}
+
+#[tokio::test]
+async fn spread_to_one_lifts_columns() {
+    let r =
+        get("/films?select=title,...directors(director_first_name:first_name,director_last_name:last_name)&id=eq.3")
+            .await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Workers Leaving The Lumière Factory In Lyon", "director_first_name": "Louis", "director_last_name": "Lumière"}])
+    );
+}
+
+#[tokio::test]
+async fn spread_to_many_gives_correlated_arrays() {
+    let r =
+        get("/directors?select=first_name,...films(film_titles:title,film_years:year)&id=eq.1&films.order=year").await;
+    assert_eq!(
+        r.json(),
+        json!([{"first_name": "Quentin", "film_titles": ["Reservoir Dogs", "Pulp Fiction"], "film_years": [1992, 1994]}])
+    );
+}
+
+#[tokio::test]
+async fn spread_a_junction_table() {
+    let r = get("/films?select=title,actors:roles(character,...actors(first_name,last_name))&id=eq.4").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "The Haunted Castle", "actors": [{"character": "The Woman", "first_name": "Jehanne", "last_name": "d'Alcy"}]}])
+    );
+}
+
+#[tokio::test]
+async fn ambiguous_embed_is_300_pgrst201() {
+    let r = get("/orders?select=*,addresses(*)").await;
+    assert_error(&r, 300, "PGRST201");
+    assert_eq!(
+        r.json(),
+        json!({
+            "code": "PGRST201",
+            "details": [
+                {"cardinality": "many-to-one", "embedding": "orders with addresses", "relationship": "billing using orders(billing_address_id) and addresses(id)"},
+                {"cardinality": "many-to-one", "embedding": "orders with addresses", "relationship": "shipping using orders(shipping_address_id) and addresses(id)"}
+            ],
+            "hint": "Try changing 'addresses' to one of the following: 'addresses!billing', 'addresses!shipping'. Find the desired relationship in the 'details' key.",
+            "message": "Could not embed because more than one relationship was found for 'orders' and 'addresses'"
+        })
+    );
+}
+
+#[tokio::test]
+async fn hints_disambiguate_both_ways() {
+    let r = get(
+        "/orders?select=name,billing_address:addresses!billing(name),shipping_address:addresses!shipping(name)&id=eq.1",
+    )
+    .await;
+    assert_eq!(
+        r.json(),
+        json!([{"name": "Water Filter", "billing_address": {"name": "home"}, "shipping_address": {"name": "work"}}])
+    );
+    let r = get("/orders?select=name,addresses!shipping_address_id(name)&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"name": "Water Filter", "addresses": {"name": "work"}}]), "a column as the hint");
+    let r = get("/addresses?select=name,billing_orders:orders!billing(name),shipping_orders:orders!shipping(name)&id=eq.1&billing_orders.order=name&shipping_orders.order=name").await;
+    assert_eq!(
+        r.json(),
+        json!([{"name": "home", "billing_orders": [{"name": "Coffee Machine"}, {"name": "Water Filter"}], "shipping_orders": [{"name": "Coffee Machine"}]}])
+    );
+}
+
+#[tokio::test]
+async fn no_relationship_is_400_pgrst200() {
+    let r = get("/films?select=*,addresses(*)").await;
+    assert_error(&r, 400, "PGRST200");
+    assert_eq!(
+        r.json()["message"],
+        "Could not find a relationship between 'films' and 'addresses' in the schema cache"
+    );
+    assert_eq!(
+        r.json()["details"],
+        "Searched for a foreign key relationship between 'films' and 'addresses' in the schema 'test', but no matches were found."
+    );
+    let r = get("/orders?select=*,addresses!nope(*)").await;
+    assert_error(&r, 400, "PGRST200");
+    assert_eq!(
+        r.json()["details"],
+        "Searched for a foreign key relationship between 'orders' and 'addresses' using the hint 'nope' in the schema 'test', but no matches were found."
+    );
+    let r = get("/films?select=*,directorz(*)").await;
+    assert_eq!(r.json()["hint"], "Perhaps you meant 'directors' instead of 'directorz'.");
+}
+
+#[tokio::test]
+async fn embedded_count() {
+    let r = get("/directors?select=last_name,films(count)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([
+            {"last_name": "Tarantino", "films": [{"count": 2}]},
+            {"last_name": "Lumière", "films": [{"count": 1}]},
+            {"last_name": "Méliès", "films": [{"count": 1}]},
+            {"last_name": "Yet", "films": [{"count": 0}]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn filter_on_a_resource_not_embedded_is_pgrst108() {
+    let r = get("/films?select=id&actors.first_name=eq.John").await;
+    assert_error(&r, 400, "PGRST108");
+    assert_eq!(r.json()["message"], "'actors' is not an embedded resource in this request");
+    assert_eq!(r.json()["hint"], "Verify that 'actors' is included in the 'select' query parameter.");
+}
+
+#[tokio::test]
+async fn embeds_after_writes_and_calls() {
+    let auth = svc();
+    let r = call(
+        "POST",
+        "/films?select=title,director:directors(last_name)",
+        &[("Authorization", &auth), ("Prefer", "return=representation"), OBJECT],
+        Some(r#"{"id": 100, "director_id": 1, "title": "Kill Bill", "year": 2003}"#),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (201, json!({"title": "Kill Bill", "director": {"last_name": "Tarantino"}})),
+        "{}",
+        r.text
+    );
+    let r = call(
+        "DELETE",
+        "/films?id=eq.100&select=id,technical_specs(camera)",
+        &[("Authorization", &auth), ("Prefer", "return=representation")],
+        None,
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"id": 100, "technical_specs": null}]));
+    let r = get("/rpc/getallfilms?select=title,directors(last_name)&title=like.*Workers*").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Workers Leaving The Lumière Factory In Lyon", "directors": {"last_name": "Lumière"}}])
+    );
+}
+
+#[tokio::test]
+async fn embedding_respects_row_level_security() {
+    let path = "/projects?select=id,name,pages(page_id,title,components(id,kind))&pages.order=page_id&pages.components.order=id";
+    let alice = call("GET", path, &[("Authorization", &jwt("authenticated", "alice"))], None).await;
+    assert_eq!(
+        alice.json(),
+        json!([{"id": 1, "name": "Alice's app", "pages": [
+            {"page_id": 1, "title": "Home", "components": [{"id": "c1", "kind": "text"}, {"id": "c2", "kind": "button"}]},
+            {"page_id": 2, "title": "About", "components": [{"id": "c3", "kind": "image"}]}
+        ]}])
+    );
+    // Bob embedding from the pages side never reaches Alice's rows.
+    let bob = call(
+        "GET",
+        "/pages?select=title,projects(name),components(id)",
+        &[("Authorization", &jwt("authenticated", "bob"))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        bob.json(),
+        json!([{"title": "Bob home", "projects": {"name": "Bob's app"}, "components": [{"id": "c9"}]}])
+    );
+    let r =
+        call("GET", "/projects?select=*,components(*)", &[("Authorization", &jwt("authenticated", "bob"))], None).await;
+    assert_error(&r, 400, "PGRST200");
+}
+
+#[tokio::test]
+async fn embedding_names_and_aliases_cannot_inject_sql() {
+    // An alias with quotes and SQL is one output key, nothing more.
+    let r = get("/films?select=id,%22d%5C%22)%3B%20DROP%20TABLE%20test.films%3B%20--%22:directors(last_name)&id=eq.3")
+        .await;
+    assert_eq!(r.json(), json!([{"id": 3, "d\"); DROP TABLE test.films; --": {"last_name": "Lumière"}}]));
+    // A hint or a target with SQL finds no relationship.
+    let r = get("/films?select=id,directors!%22x%27%3B%20DROP%20TABLE%20test.films%3B%20--%22(id)").await;
+    assert_error(&r, 400, "PGRST200");
+    let r = get("/films?select=id,%22directors%5C%22%20x%22(id)").await;
+    assert_error(&r, 400, "PGRST200");
+    // Values and JSON keys on embeds stay values.
+    let r =
+        get("/directors?select=id,films(title)&films.title=eq.x%27)%3B%20DROP%20TABLE%20test.films%3B%20--&id=eq.1")
+            .await;
+    assert_eq!(r.json(), json!([{"id": 1, "films": []}]));
+    let r = get("/items?select=id,data-%3E%3E%22a%27)%3B%20DROP%20TABLE%20test.items%3B%20--%22&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "a'); DROP TABLE test.items; --": null}]));
+    assert_eq!(get("/films?select=id&id=eq.1").await.json(), json!([{"id": 1}]), "films still there");
+    assert_eq!(get("/items?select=id&id=eq.1").await.json(), json!([{"id": 1}]), "items still there");
+}
+
+#[tokio::test]
+async fn embedding_depth_is_bounded() {
+    let deep = format!("/films?select={}id{}", "directors(films(".repeat(6), "))".repeat(6));
+    let r = get(&deep).await;
+    assert_error(&r, 400, "PGRST100");
 }
 
 // ---- dev only: not PostgREST behaviour -------------------------------------

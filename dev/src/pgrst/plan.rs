@@ -863,6 +863,18 @@ mod tests {
     }
 
     #[test]
+    fn an_embed_is_a_lateral_subquery_of_one_statement() {
+        let p = plan(&[("select", "id,directors(id)"), ("id", "eq.1")], "films").unwrap();
+        assert_eq!(
+            crate::pgrst::sql::read_query(&p),
+            "SELECT \"api\".\"films\".\"id\", row_to_json(\"films_directors_1\".*)::jsonb AS \"directors\" \
+             FROM \"api\".\"films\" LEFT JOIN LATERAL ( SELECT \"directors_1\".\"id\" FROM \"api\".\"directors\" AS \"directors_1\" \
+             WHERE \"directors_1\".\"id\" = \"api\".\"films\".\"director_id\" ) AS \"films_directors_1\" ON TRUE \
+             WHERE \"api\".\"films\".\"id\" = '1'"
+        );
+    }
+
+    #[test]
     fn aggregates_need_the_setting() {
         assert_eq!(plan(&[("select", "id.sum()")], "films").unwrap_err().code, "PGRST123");
         assert!(plan(&[("select", "*,directors(count)")], "films").is_ok(), "count as a column is no aggregate");
