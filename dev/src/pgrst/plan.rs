@@ -867,7 +867,7 @@ mod tests {
         let p = plan(&[("select", "id,directors(id)"), ("id", "eq.1")], "films").unwrap();
         assert_eq!(
             crate::pgrst::sql::read_query(&p),
-            "SELECT \"api\".\"films\".\"id\", row_to_json(\"films_directors_1\".*)::jsonb AS \"directors\" \
+            "SELECT \"api\".\"films\".\"id\", row_to_json(\"films_directors_1\".*) AS \"directors\" \
              FROM \"api\".\"films\" LEFT JOIN LATERAL ( SELECT \"directors_1\".\"id\" FROM \"api\".\"directors\" AS \"directors_1\" \
              WHERE \"directors_1\".\"id\" = \"api\".\"films\".\"director_id\" ) AS \"films_directors_1\" ON TRUE \
              WHERE \"api\".\"films\".\"id\" = '1'"
