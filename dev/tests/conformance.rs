@@ -1210,6 +1210,15 @@ async fn tx_preference_is_applied_and_echoed() {
 }
 
 #[tokio::test]
+async fn timezone_preference_sets_the_session_time_zone() {
+    let r = call("GET", "/items?select=created&id=eq.1", &[("Prefer", "timezone=America/Los_Angeles")], None).await;
+    assert_eq!(r.json(), json!([{"created": "2025-12-31T16:00:00-08:00"}]));
+    assert_eq!(r.header("preference-applied"), Some("timezone=America/Los_Angeles"));
+    let r = call("GET", "/items?select=created&id=eq.1", &[("Prefer", "timezone=Nowhere/Special")], None).await;
+    assert_eq!(r.header("preference-applied"), None, "an unknown zone is not applied");
+}
+
+#[tokio::test]
 async fn head_with_count_has_the_counted_range() {
     let r = call("HEAD", "/items?limit=2", &[("Prefer", "count=exact")], None).await;
     assert_eq!((r.status, r.header("content-range"), r.text.as_str()), (206, Some("0-1/5"), ""));
