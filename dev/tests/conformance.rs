@@ -1219,6 +1219,37 @@ async fn timezone_preference_sets_the_session_time_zone() {
 }
 
 #[tokio::test]
+async fn nul_in_a_parameter_is_refused_as_postgresql_refuses_it() {
+    assert_error(&get("/items?name=eq.a%00b").await, 400, "22021");
+}
+
+#[tokio::test]
+async fn an_empty_filter_value_is_no_operator() {
+    assert_error(&get("/items?name=").await, 400, "PGRST100");
+    assert_eq!(get("/rpc/app_setting?name=").await.json(), json!(null), "an empty argument for an RPC");
+}
+
+#[tokio::test]
+async fn insert_of_an_empty_object_takes_every_default() {
+    let r = call(
+        "POST",
+        "/docs_defaults?select=id,label",
+        &[("Authorization", &svc()), ("Prefer", "return=representation")],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!((r.status, r.json()), (201, json!([{"id": 1, "label": "none"}])), "{}", r.text);
+    let r = call(
+        "POST",
+        "/docs_defaults?select=id",
+        &[("Authorization", &svc()), ("Prefer", "return=representation")],
+        Some("[{}, {}]"),
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"id": 2}, {"id": 3}]));
+}
+
+#[tokio::test]
 async fn head_with_count_has_the_counted_range() {
     let r = call("HEAD", "/items?limit=2", &[("Prefer", "count=exact")], None).await;
     assert_eq!((r.status, r.header("content-range"), r.text.as_str()), (206, Some("0-1/5"), ""));
@@ -1482,6 +1513,20 @@ async fn spread_to_many_gives_correlated_arrays() {
     assert_eq!(
         r.json(),
         json!([{"first_name": "Quentin", "film_titles": ["Reservoir Dogs", "Pulp Fiction"], "film_years": [1992, 1994]}])
+    );
+}
+
+#[tokio::test]
+async fn spreads_of_every_column() {
+    let r = get("/films?select=title,...directors(*)&id=eq.3").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Workers Leaving The Lumière Factory In Lyon", "id": 2, "first_name": "Louis", "last_name": "Lumière"}])
+    );
+    let r = get("/directors?select=last_name,...films(*)&id=eq.2").await;
+    assert_eq!(
+        r.json(),
+        json!([{"last_name": "Lumière", "id": [3], "director_id": [2], "title": ["Workers Leaving The Lumière Factory In Lyon"], "year": [1895]}])
     );
 }
 

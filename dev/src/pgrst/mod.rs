@@ -232,6 +232,10 @@ async fn run(
         None => (raw_path, false),
     };
     let mut pairs: Vec<(String, String)> = uri.query().map(url_decode_pairs).unwrap_or_default();
+    // PostgreSQL text cannot hold NUL: refuse it as PostgreSQL would the parameter.
+    if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(PgrstError::new(400, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00"));
+    }
     let query_apikey = take_param(&mut pairs, "apikey");
     let (role, claims) = auth::authenticate(&state.config, headers, supabase, query_apikey.as_deref())?;
 
@@ -615,10 +619,8 @@ async fn write(
         explain: None,
     };
     let outcome = execute(state, ctx, &statement, &run).await?;
-    let total = prefer
-        .counts()
-        .then_some(outcome.page)
-        .or_else(|| (prefer.count == Some(Count::Planned)).then_some(outcome.page));
+    // A write counts what it touched; planned counts do not apply.
+    let total = prefer.counts().then_some(outcome.page);
     let media = if representation { Some(&media) } else { None };
     match kind {
         Kind::Create => {
@@ -1030,16 +1032,20 @@ fn apply_guc_headers(response: &mut Response, json: Option<&str>) -> Result<(), 
         )
     };
     let items: Vec<Map<String, Value>> = serde_json::from_str(json).map_err(|_| bad())?;
+    let mut headers = Vec::new();
     for item in items {
-        if item.len() != 1 {
-            return Err(bad());
+        let (Some((k, v)), 1) = (item.iter().next(), item.len()) else { return Err(bad()) };
+        let value = v.as_str().ok_or_else(bad)?;
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(value)) {
+            headers.push((name, value));
         }
-        for (k, v) in item {
-            let value = v.as_str().ok_or_else(bad)?;
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(value)) {
-                response.headers_mut().insert(name, value);
-            }
-        }
+    }
+    // They replace the gateway's own of the same name; repeated ones all stay.
+    for (name, _) in &headers {
+        response.headers_mut().remove(name);
+    }
+    for (name, value) in headers {
+        response.headers_mut().append(name, value);
     }
     Ok(())
 }

@@ -358,6 +358,8 @@ fn add_relationships(cache: &SchemaCache, schema: &str, parent: &mut ReadPlan) -
         child.from = From::Table(rel.foreign_table.clone());
         if child.spread.is_some() && !rel.is_to_one() {
             child.spread = Some(Spread::ToMany { order: Vec::new(), extra: Vec::new() });
+            // Each column becomes its own array: `*` must name them.
+            expand_star(cache, child, &rel.foreign_table);
         }
         let parent_q = match &parent_alias {
             Some(a) => Qualifier::Alias(a.clone()),
@@ -401,6 +403,30 @@ fn add_relationships(cache: &SchemaCache, schema: &str, parent: &mut ReadPlan) -
         add_relationships(cache, schema, child)?;
     }
     Ok(())
+}
+
+fn expand_star(cache: &SchemaCache, node: &mut ReadPlan, table: &Qi) {
+    let Some(t) = cache.tables.get(table) else { return };
+    let columns: Vec<SelectField> = t
+        .columns
+        .iter()
+        .map(|c| SelectField {
+            field: resolve_field(cache, table, &Field { name: c.name.clone(), json_path: Vec::new() }, None),
+            alias: None,
+            cast: None,
+            aggregate: None,
+            aggregate_cast: None,
+        })
+        .collect();
+    let mut expanded = Vec::new();
+    for s in std::mem::take(&mut node.select) {
+        if s.field.name == "*" && s.field.json_path.is_empty() && s.aggregate.is_none() {
+            expanded.extend(columns.iter().cloned());
+        } else {
+            expanded.push(s);
+        }
+    }
+    node.select = expanded;
 }
 
 /// v13's `findRel`: by target name, constraint name or column, narrowed by

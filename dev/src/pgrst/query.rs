@@ -257,10 +257,6 @@ pub fn parse(pairs: &[(String, String)], rpc_read: bool) -> Result<QueryParams, 
             }
             _ => {}
         }
-        // An empty value is no parameter at all, as in PostgREST.
-        if value.is_empty() {
-            continue;
-        }
         if RESERVED_EMBEDDABLE.contains(&last_word) {
             match last_word {
                 "order" => q.order.push((parse_tree_path(key)?.0, parse_order(value)?)),

@@ -317,7 +317,7 @@ pub fn read_query(node: &ReadPlan) -> String {
             }
             RelSelect::Spread { agg_alias, columns } => {
                 for c in columns {
-                    let mut s = format!("{}.{}", ident(agg_alias), ident(&c.name));
+                    let mut s = column(&ident(agg_alias), &c.name);
                     if let Some(a) = &c.alias {
                         s.push_str(&format!(" AS {}", ident(a)));
                     }
