@@ -75,6 +75,27 @@ results.bobUpsert = seen(
 results.aliceRpc = seen(await alice.rpc('components_by_ids', { ids: ['c1', 'c2', 'c4', 'c9'] }).select('id, name, page_id'));
 results.bobRpc = seen(await bob.rpc('components_by_ids', { ids: ['c1', 'c2', 'c3'] }).select('id, name, page_id'));
 results.aliceCount = seen(await alice.from('components').select('*', { count: 'exact', head: true }));
+results.aliceRpcCount = seen(await alice.rpc('components_by_ids', { ids: ['c1', 'c2'] }, { count: 'exact' }).select('id'));
+
+// The rest of the query builder the IDE may use, each on the wire as
+// postgrest-js writes it.
+const comps = (client) => client.from('components').select('id').eq('project_id', ALICE_PROJECT).order('id');
+results.likeAnyOf = seen(await comps(alice).likeAnyOf('name', ['Head%', 'Go']));
+results.ilikeAllOf = seen(await comps(alice).ilikeAllOf('name', ['%O%', '%G%']));
+results.textSearch = seen(await comps(alice).textSearch('name', 'heading', { type: 'plain', config: 'english' }));
+results.websearch = seen(await comps(alice).textSearch('name', 'logo or footer', { type: 'websearch', config: 'english' }));
+results.stripNulls = seen(
+  await alice.from('components').select('id, nothing:options->missing').eq('id', 'c2').stripNulls(),
+);
+results.csv = seen(await alice.from('pages').select('page_id, name').eq('project_id', ALICE_PROJECT).order('page_id').csv());
+results.maxAffected = seen(
+  await alice.from('components').update({ name: 'Renamed' }).eq('page_id', 2).eq('project_id', ALICE_PROJECT).maxAffected(1),
+);
+results.insertCount = seen(
+  await alice.from('pages').insert([{ project_id: ALICE_PROJECT, page_id: 3, figma_id: '0:3', name: 'Contact' }], {
+    count: 'exact',
+  }),
+);
 results.aliceAfter = seen(await projectTree(alice).single());
 
 console.log(JSON.stringify(results));

@@ -130,6 +130,25 @@ fn supabase_js_reads_upserts_and_calls_under_rls() {
     );
     assert_eq!(r["bobRpc"]["data"], json!([{"id": "c1", "name": "Bob title", "page_id": 1}]));
     assert_eq!(r["aliceCount"]["count"], 6);
+    assert_eq!(
+        (&r["aliceRpcCount"]["count"], &r["aliceRpcCount"]["data"]),
+        (&json!(2), &json!([{"id": "c1"}, {"id": "c2"}]))
+    );
+
+    // The query builder's other requests.
+    assert_eq!(r["likeAnyOf"]["data"], json!([{"id": "c1"}, {"id": "c2"}]), "{}", r["likeAnyOf"]);
+    assert_eq!(r["ilikeAllOf"]["data"], json!([{"id": "c2"}, {"id": "c3"}]), "Go, Logo: {}", r["ilikeAllOf"]);
+    assert_eq!(r["textSearch"]["data"], json!([{"id": "c1"}]), "{}", r["textSearch"]);
+    assert_eq!(r["websearch"]["data"], json!([{"id": "c3"}, {"id": "c4"}]), "{}", r["websearch"]);
+    assert_eq!(r["stripNulls"]["data"], json!([{"id": "c2"}]), "{}", r["stripNulls"]);
+    assert_eq!(r["csv"]["data"], "page_id,name\n1,Home\n2,About", "{}", r["csv"]);
+    assert_eq!(r["maxAffected"]["error"]["code"], "PGRST124", "{}", r["maxAffected"]);
+    assert_eq!(
+        (&r["insertCount"]["status"], &r["insertCount"]["count"]),
+        (&json!(201), &json!(1)),
+        "{}",
+        r["insertCount"]
+    );
     let pages = &r["aliceAfter"]["data"]["pages"];
     let names = |page: &Value| -> Vec<String> {
         page["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
