@@ -537,16 +537,7 @@ async fn write(
     } else {
         Vec::new()
     };
-    // Root filters and logic trees belong to the write's WHERE.
-    let root_filters: Vec<plan::Logic> = {
-        let only_root = QueryParams {
-            filters: q.filters.iter().filter(|(p, _)| p.is_empty()).cloned().collect(),
-            logic: q.logic.iter().filter(|(p, _)| p.is_empty()).cloned().collect(),
-            select: Vec::new(),
-            ..Default::default()
-        };
-        plan::read_plan(&ctx.cache, &ctx.schema, table, &only_root, Action::Read, &plan_options(state))?.where_
-    };
+    let root_filters = plan::root_filters(&ctx.cache, &qi, q);
     let body_text = std::str::from_utf8(body).map_err(|_| PgrstError::new(400, "PGRST102", "Empty or invalid json"))?;
     let apply_defaults = prefer.missing == Some(prefer::Missing::Default);
     let columns_for = |names: &[String]| -> Result<Vec<sql::BodyColumn>, PgrstError> {
@@ -778,11 +769,9 @@ async fn call(
             None => payload_columns(body_text.as_bytes())?,
         }
     } else {
-        let mut k: Vec<String> = q.rpc_params.iter().map(|(k, _)| k.clone()).collect();
-        k.dedup();
+        // A repeated name (a variadic argument) is one key.
         let mut seen = HashSet::new();
-        k.retain(|x| seen.insert(x.clone()));
-        k
+        q.rpc_params.iter().map(|(k, _)| k.clone()).filter(|k| seen.insert(k.clone())).collect()
     };
     let function = find_function(&ctx.cache, &ctx.schema, name, &keys, post)?;
     let strict = ctx.prefer.handling == Some(Handling::Strict);

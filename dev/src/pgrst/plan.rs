@@ -235,6 +235,14 @@ pub fn read_plan(
     Ok(plan)
 }
 
+/// A write's `WHERE`: the top level's filters and logic trees (the read
+/// plan of a write leaves them out; they are the write's).
+pub fn root_filters(cache: &SchemaCache, table: &Qi, q: &QueryParams) -> Vec<Logic> {
+    let filters = q.filters.iter().filter(|(p, _)| p.is_empty()).map(|(_, f)| resolve_filter(cache, table, f));
+    let trees = q.logic.iter().filter(|(p, _)| p.is_empty()).map(|(_, t)| resolve_logic(cache, table, t));
+    filters.chain(trees).collect()
+}
+
 fn resolve_field(cache: &SchemaCache, table: &Qi, field: &Field, fts_lang: Option<Option<String>>) -> CField {
     let column = cache.tables.get(table).and_then(|t| t.column(&field.name));
     let data_type = column.map(|c| c.data_type.as_str()).unwrap_or("");
