@@ -15,8 +15,33 @@ use serde_json::{json, Value};
 const SECRET: &str = "conformance-secret-of-at-least-32-characters";
 
 struct Gateway {
+    /// The gateway configured like the project's (pre-request, profiles, keys).
     base: String,
+    /// The same database with PostgREST's other settings: max rows 2,
+    /// extra search path, a nested role claim, aggregates, app settings.
+    configured: String,
+    /// Superuser URI, for changing the schema under the gateway.
+    admin: String,
+    /// The authenticator's URI, for starting more gateways.
+    authenticator: String,
     _pg: PgCluster,
+}
+
+fn lookup(env: &[(&str, String)]) -> Config {
+    Config::from_pairs(env.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap()
+}
+
+fn default_env(uri: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PGRST_DB_URI", uri.to_string()),
+        ("PGRST_DB_SCHEMAS", "test,other".to_string()),
+        ("PGRST_DB_ANON_ROLE", "anon".to_string()),
+        ("PGRST_JWT_SECRET", SECRET.to_string()),
+        ("PGRST_DB_PRE_REQUEST", "test.pre".to_string()),
+        ("PGRST_DB_TX_END", "commit-allow-override".to_string()),
+        ("GATEWAY_SECRET_KEYS", "sb_secret_conformance".to_string()),
+        ("GATEWAY_PUBLISHABLE_KEYS", "sb_publishable_conformance".to_string()),
+    ]
 }
 
 fn gateway() -> &'static Gateway {
@@ -32,28 +57,34 @@ fn gateway() -> &'static Gateway {
                 tokio::spawn(conn);
                 client.batch_execute(include_str!("conformance_fixture.sql")).await.expect("fixture");
             });
-            let env = [
-                ("PGRST_DB_URI", pg.uri("authenticator")),
-                ("PGRST_DB_SCHEMAS", "test,other".to_string()),
-                ("PGRST_DB_ANON_ROLE", "anon".to_string()),
-                ("PGRST_JWT_SECRET", SECRET.to_string()),
-                ("PGRST_DB_PRE_REQUEST", "test.pre".to_string()),
-                ("PGRST_DB_TX_END", "commit-allow-override".to_string()),
-                ("GATEWAY_SECRET_KEYS", "sb_secret_conformance".to_string()),
-                ("GATEWAY_PUBLISHABLE_KEYS", "sb_publishable_conformance".to_string()),
-            ];
-            let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-            let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-            let port = listener.local_addr().unwrap().port();
-            rt.spawn(serve(config, listener, std::future::pending()));
-            wait_until("gateway", Duration::from_secs(20), || port_open(port).then_some(())).unwrap();
+            let authenticator = pg.uri("authenticator");
+            let start = |config: Config| {
+                let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+                let port = listener.local_addr().unwrap().port();
+                rt.spawn(serve(config, listener, std::future::pending()));
+                wait_until("gateway", Duration::from_secs(20), || port_open(port).then_some(())).unwrap();
+                format!("http://127.0.0.1:{port}")
+            };
+            let base = start(lookup(&default_env(&authenticator)));
+            let mut env = default_env(&authenticator);
+            env.retain(|(k, _)| *k != "PGRST_DB_PRE_REQUEST");
+            env.extend([
+                ("PGRST_DB_MAX_ROWS", "2".to_string()),
+                ("PGRST_DB_EXTRA_SEARCH_PATH", "public, other".to_string()),
+                ("PGRST_JWT_ROLE_CLAIM_KEY", ".app_metadata.roles[?(@ ^== \"auth\")]".to_string()),
+                ("PGRST_DB_AGGREGATES_ENABLED", "true".to_string()),
+                ("PGRST_APP_SETTINGS_GREETING", "hello from the config".to_string()),
+            ]);
+            let configured = start(lookup(&env));
             // The runtime must outlive every test: it lives on this thread.
             std::mem::forget(rt);
-            let gw = Gateway { base: format!("http://127.0.0.1:{port}"), _pg: pg };
-            wait_until("schema cache", Duration::from_secs(20), || {
-                (status_of(&gw.base, "/items") == 200).then_some(())
-            })
-            .unwrap();
+            let gw = Gateway { base, configured, admin, authenticator, _pg: pg };
+            for base in [&gw.base, &gw.configured] {
+                wait_until("schema cache", Duration::from_secs(20), || {
+                    (status_of(base, "/items") == 200).then_some(())
+                })
+                .unwrap();
+            }
             gw
         })
     })
@@ -89,7 +120,16 @@ impl Reply {
 }
 
 async fn call(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-    let url = format!("{}{path}", gateway().base);
+    call_at(&gateway().base, method, path, headers, body).await
+}
+
+/// A request to the gateway with PostgREST's other settings.
+async fn configured(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    call_at(&gateway().configured, method, path, headers, body).await
+}
+
+async fn call_at(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let url = format!("{base}{path}");
     let mut req = reqwest::Client::new().request(method.parse().unwrap(), url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -105,6 +145,10 @@ async fn call(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&
 
 async fn get(path: &str) -> Reply {
     call("GET", path, &[], None).await
+}
+
+async fn get_owned(path: String) -> Reply {
+    get(&path).await
 }
 
 fn jwt(role: &str, sub: &str) -> String {
@@ -255,9 +299,14 @@ async fn injection_in_filter_value_is_just_a_value() {
 }
 
 #[tokio::test]
-async fn injection_in_column_name_is_an_unknown_column() {
+async fn injection_in_column_name_stays_a_name() {
+    // As in v13, a filter's key ends where its name ends: the rest is ignored.
     let r = get("/items?select=id&name%22%3B%20DROP%20TABLE%20test.items%3B%20--=eq.1").await;
+    assert_eq!((r.status, r.json()), (200, json!([])));
+    let r = get("/items?select=id&%22name%5C%22%3B%20DROP%20TABLE%20test.items%3B%20--%22=eq.1").await;
     assert_error(&r, 400, "42703");
+    assert_eq!(r.json()["message"], "column items.name\"; DROP TABLE test.items; -- does not exist");
+    assert_eq!(get("/items?select=id&id=eq.1").await.json(), json!([{"id": 1}]), "table still there");
 }
 
 #[tokio::test]
@@ -693,7 +742,7 @@ async fn request_settings_reach_sql() {
     assert_eq!(body["path"], "/rpc/whoami");
     assert_eq!(body["sub"], "user-1");
     assert_eq!(body["header"], "hello");
-    assert_eq!(body["search_path"], "\"test\", public");
+    assert_eq!(body["search_path"], "\"test\", \"public\"");
 }
 
 #[tokio::test]
@@ -775,7 +824,8 @@ async fn content_profile_for_writes() {
 async fn unknown_profile_is_pgrst106() {
     let r = call("GET", "/items", &[("Accept-Profile", "secret")], None).await;
     assert_error(&r, 406, "PGRST106");
-    assert_eq!(r.json()["message"], "The schema must be one of the following: test, other");
+    assert_eq!(r.json()["message"], "Invalid schema: secret");
+    assert_eq!(r.json()["hint"], "Only the following schemas are exposed: test, other");
 }
 
 #[tokio::test]
@@ -831,6 +881,831 @@ async fn oversized_body_is_413() {
 async fn unsupported_method_is_405() {
     let r = call("PUT", "/rpc/add", &[], Some("{}")).await;
     assert_error(&r, 405, "PGRST101");
+}
+
+// ---- bulk writes: columns, missing=default, counts, max-affected ------------------
+
+#[tokio::test]
+async fn bulk_insert_with_quoted_columns_ignores_other_keys() {
+    // postgrest-js quotes every name in `columns`.
+    let r = call(
+        "POST",
+        "/notes?columns=%22id%22,%22body%22&select=id,body,tag",
+        &[("Authorization", &svc()), ("Prefer", "return=representation")],
+        Some(r#"[{"id": 301, "body": "a", "tag": "ignored"}, {"id": 302, "body": "b"}]"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json(), json!([{"id": 301, "body": "a", "tag": null}, {"id": 302, "body": "b", "tag": null}]));
+}
+
+#[tokio::test]
+async fn columns_naming_an_unknown_column_is_pgrst204() {
+    let r = call("POST", "/notes?columns=id,nope", &[("Authorization", &svc())], Some(r#"[{"id": 311}]"#)).await;
+    assert_error(&r, 400, "PGRST204");
+    assert_eq!(r.json()["message"], "Could not find the 'nope' column of 'notes' in the schema cache");
+}
+
+#[tokio::test]
+async fn missing_default_fills_absent_keys_with_column_defaults() {
+    let body = r#"[{"id": 321, "body": "x"}, {"id": 322, "body": "y", "n": 7}]"#;
+    let r = call(
+        "POST",
+        "/notes?columns=id,body,n&select=id,n",
+        &[("Authorization", &svc()), ("Prefer", "return=representation, missing=default")],
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json(), json!([{"id": 321, "n": 0}, {"id": 322, "n": 7}]));
+    assert_eq!(r.header("preference-applied"), Some("missing=default, return=representation"));
+    // Without it an absent key is NULL, which n (NOT NULL) refuses.
+    let r = call(
+        "POST",
+        "/notes?columns=id,body,n",
+        &[("Authorization", &svc())],
+        Some(r#"[{"id": 323, "body": "x"}, {"id": 324, "n": 1}]"#),
+    )
+    .await;
+    assert_error(&r, 400, "23502");
+}
+
+#[tokio::test]
+async fn counts_on_insert_update_delete() {
+    let auth = svc();
+    let r = call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth), ("Prefer", "count=exact")],
+        Some(r#"[{"id": 331}, {"id": 332}, {"id": 333}]"#),
+    )
+    .await;
+    assert_eq!((r.status, r.header("content-range")), (201, Some("*/3")));
+    assert_eq!(r.header("preference-applied"), Some("count=exact"));
+    let r = call(
+        "PATCH",
+        "/notes?id=in.(331,332)",
+        &[("Authorization", &auth), ("Prefer", "count=exact")],
+        Some(r#"{"body": "z"}"#),
+    )
+    .await;
+    assert_eq!((r.status, r.header("content-range")), (204, Some("0-1/2")));
+    let r = call("DELETE", "/notes?id=in.(331,332,333)", &[("Authorization", &auth), ("Prefer", "count=exact")], None)
+        .await;
+    assert_eq!((r.status, r.header("content-range")), (204, Some("*/3")));
+    let r = call("DELETE", "/notes?id=eq.331", &[("Authorization", &auth), ("Prefer", "count=exact")], None).await;
+    assert_eq!(r.header("content-range"), Some("*/0"));
+}
+
+#[tokio::test]
+async fn max_affected_with_strict_handling_refuses_and_rolls_back() {
+    let auth = svc();
+    call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth)],
+        Some(r#"[{"id": 341, "body": "a"}, {"id": 342, "body": "a"}]"#),
+    )
+    .await;
+    let strict = ("Prefer", "handling=strict, max-affected=1");
+    let r =
+        call("PATCH", "/notes?id=in.(341,342)", &[("Authorization", &auth), strict], Some(r#"{"body": "b"}"#)).await;
+    assert_error(&r, 400, "PGRST124");
+    assert_eq!(r.json()["message"], "Query result exceeds max-affected preference constraint");
+    assert_eq!(r.json()["details"], "The query affects 2 rows");
+    assert_eq!(get("/notes?id=in.(341,342)&select=body").await.json(), json!([{"body": "a"}, {"body": "a"}]));
+    let r = call("DELETE", "/notes?id=in.(341,342)", &[("Authorization", &auth), strict], None).await;
+    assert_error(&r, 400, "PGRST124");
+    // Within the limit, and echoed.
+    let r = call("PATCH", "/notes?id=eq.341", &[("Authorization", &auth), strict], Some(r#"{"body": "c"}"#)).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("preference-applied"), Some("handling=strict, max-affected=1"));
+    // Lenient (the default): ignored.
+    let r =
+        call("DELETE", "/notes?id=in.(341,342)", &[("Authorization", &auth), ("Prefer", "max-affected=1")], None).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(get("/notes?id=in.(341,342)").await.json(), json!([]));
+}
+
+#[tokio::test]
+async fn unknown_preferences_with_strict_handling_are_pgrst122() {
+    let r = call("GET", "/items", &[("Prefer", "handling=strict, nope=1")], None).await;
+    assert_error(&r, 400, "PGRST122");
+    assert_eq!(r.json()["details"], "Invalid preferences: nope=1");
+    assert_eq!(call("GET", "/items?id=eq.1", &[("Prefer", "nope=1")], None).await.status, 200);
+}
+
+// ---- singular answers for writes ----------------------------------------------
+
+#[tokio::test]
+async fn singular_insert_answers_an_object() {
+    let r = call(
+        "POST",
+        "/notes?select=id,body",
+        &[("Authorization", &svc()), OBJECT, ("Prefer", "return=representation")],
+        Some(r#"{"id": 351, "body": "one"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("content-type"), Some("application/vnd.pgrst.object+json; charset=utf-8"));
+    assert_eq!(r.json(), json!({"id": 351, "body": "one"}));
+}
+
+#[tokio::test]
+async fn singular_update_and_delete_of_many_rows_are_406_and_rolled_back() {
+    let auth = svc();
+    call(
+        "POST",
+        "/notes",
+        &[("Authorization", &auth)],
+        Some(r#"[{"id": 361, "body": "a"}, {"id": 362, "body": "a"}]"#),
+    )
+    .await;
+    // Even without a representation asked for.
+    let r =
+        call("PATCH", "/notes?id=in.(361,362)", &[("Authorization", &auth), OBJECT], Some(r#"{"body": "b"}"#)).await;
+    assert_error(&r, 406, "PGRST116");
+    assert_eq!(r.json()["details"], "The result contains 2 rows");
+    let r = call("DELETE", "/notes?id=in.(361,362)", &[("Authorization", &auth), OBJECT], None).await;
+    assert_error(&r, 406, "PGRST116");
+    assert_eq!(get("/notes?id=in.(361,362)&select=body").await.json(), json!([{"body": "a"}, {"body": "a"}]));
+    let r = call(
+        "PATCH",
+        "/notes?id=eq.361&select=body",
+        &[("Authorization", &auth), OBJECT, ("Prefer", "return=representation")],
+        Some(r#"{"body": "c"}"#),
+    )
+    .await;
+    assert_eq!((r.status, r.json()), (200, json!({"body": "c"})));
+}
+
+// ---- RPC: array, composite and variadic arguments; counts ----------------------
+
+#[tokio::test]
+async fn rpc_array_argument_over_post() {
+    let r = call("POST", "/rpc/sum_ids", &[], Some(r#"{"ids": [1, 2, 3]}"#)).await;
+    assert_eq!((r.status, r.json()), (200, json!(6)), "{}", r.text);
+    let r = call("POST", "/rpc/items_named?select=id", &[], Some(r#"{"names": ["apple", "date, dried"]}"#)).await;
+    assert_eq!(r.json(), json!([{"id": 1}, {"id": 4}]));
+}
+
+#[tokio::test]
+async fn rpc_composite_argument_over_post() {
+    let r = call("POST", "/rpc/norm1", &[], Some(r#"{"p": {"x": -3, "y": 4}}"#)).await;
+    assert_eq!((r.status, r.json()), (200, json!(7)), "{}", r.text);
+}
+
+#[tokio::test]
+async fn rpc_variadic_argument_over_post_and_get() {
+    assert_eq!(call("POST", "/rpc/vsum", &[], Some(r#"{"nums": [4, 5]}"#)).await.json(), json!(9));
+    assert_eq!(get("/rpc/vsum?nums=1&nums=2&nums=3").await.json(), json!(6));
+}
+
+#[tokio::test]
+async fn rpc_counts_and_ranges() {
+    let r = call(
+        "POST",
+        "/rpc/items_named?select=id&limit=1",
+        &[("Prefer", "count=exact")],
+        Some(r#"{"names": ["apple", "cherry"]}"#),
+    )
+    .await;
+    assert_eq!((r.status, r.header("content-range")), (206, Some("0-0/2")));
+    assert_eq!(r.header("preference-applied"), Some("count=exact"));
+    let r = call("GET", "/rpc/add?a=1&b=2", &[("Prefer", "count=exact")], None).await;
+    assert_eq!((r.status, r.header("content-range")), (200, Some("0-0/1")));
+}
+
+#[tokio::test]
+async fn rpc_count_of_a_volatile_function() {
+    let auth = svc();
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"[{"id": 371}, {"id": 372}]"#)).await;
+    let r = call(
+        "POST",
+        "/rpc/bump_all?select=id,n",
+        &[("Authorization", &auth), ("Prefer", "count=exact")],
+        Some(r#"{"ids": [371, 372]}"#),
+    )
+    .await;
+    assert_eq!((r.status, r.header("content-range")), (200, Some("0-1/2")));
+    assert_eq!(r.json(), json!([{"id": 371, "n": 1}, {"id": 372, "n": 1}]));
+}
+
+#[tokio::test]
+async fn rpc_max_affected() {
+    let auth = svc();
+    let strict = ("Prefer", "handling=strict, max-affected=1");
+    let r = call("POST", "/rpc/add", &[strict], Some(r#"{"a": 1, "b": 2}"#)).await;
+    assert_error(&r, 400, "PGRST128");
+    call("POST", "/notes", &[("Authorization", &auth)], Some(r#"[{"id": 381}, {"id": 382}]"#)).await;
+    let r = call("POST", "/rpc/bump_all", &[("Authorization", &auth), strict], Some(r#"{"ids": [381, 382]}"#)).await;
+    assert_error(&r, 400, "PGRST124");
+    assert_eq!(get("/notes?id=in.(381,382)&select=n").await.json(), json!([{"n": 0}, {"n": 0}]), "rolled back");
+}
+
+#[tokio::test]
+async fn rpc_head_has_content_range_and_no_body() {
+    let r = call("HEAD", "/rpc/items_over?min=4", &[("Prefer", "count=exact")], None).await;
+    assert_eq!((r.status, r.header("content-range"), r.text.as_str()), (200, Some("0-2/3"), ""));
+}
+
+#[tokio::test]
+async fn rpc_ambiguous_and_missing_functions() {
+    let r = call("POST", "/rpc/add", &[], Some(r#"{"a": 1}"#)).await;
+    assert_error(&r, 404, "PGRST202");
+    assert_eq!(
+        r.json()["details"],
+        "Searched for the function test.add with parameter a or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache."
+    );
+    assert_eq!(r.json()["hint"], "Perhaps you meant to call the function test.add(a, b)");
+    let r = call("POST", "/rpc/ad", &[], Some("{}")).await;
+    assert_eq!(r.json()["message"], "Could not find the function test.ad without parameters in the schema cache");
+    assert_eq!(r.json()["hint"], "Perhaps you meant to call the function test.add");
+}
+
+// ---- full-text search and quantifiers ----------------------------------------------
+
+#[tokio::test]
+async fn full_text_search_operators() {
+    let q = |f: &str| get_owned(format!("/docs?select=id&order=id&{f}"));
+    assert_eq!(ids(&q("tsv=fts(english).fat%20%26%20rat").await.json()), vec![1, 4]);
+    assert_eq!(ids(&q("body=plfts(english).fat%20rats").await.json()), vec![1, 4]);
+    assert_eq!(ids(&q("body=phfts(english).fat%20cats").await.json()), vec![1]);
+    assert_eq!(ids(&q("body=wfts(english).cat%20-dog").await.json()), vec![1, 2]);
+    assert_eq!(ids(&q("tsv=not.fts(english).cat").await.json()), vec![4]);
+    assert_eq!(ids(&q("or=(tsv.fts(english).dog,tsv.fts(english).mat)").await.json()), vec![2, 3]);
+}
+
+#[tokio::test]
+async fn like_and_ilike_with_any_and_all() {
+    let q = |f: &str| get_owned(format!("/items?select=id&order=id&{f}"));
+    assert_eq!(ids(&q("name=like(any).%7Ba*,c*%7D").await.json()), vec![1, 3]);
+    assert_eq!(ids(&q("name=ilike(all).%7B*A*,*N*%7D").await.json()), vec![2, 5]);
+    assert_eq!(ids(&q("id=eq(any).%7B1,3%7D").await.json()), vec![1, 3]);
+    assert_eq!(ids(&q("id=gt(all).%7B1,2%7D").await.json()), vec![3, 4, 5]);
+    assert_eq!(ids(&q("name=not.like(any).%7Ba*,c*%7D").await.json()), vec![2, 4, 5]);
+}
+
+// ---- representations: stripped nulls, CSV, error texts ----------------------------
+
+#[tokio::test]
+async fn stripped_nulls_for_arrays_and_objects() {
+    let accept = ("Accept", "application/vnd.pgrst.array+json;nulls=stripped");
+    let r = call("GET", "/items?select=id,qty,active&id=in.(2,4)&order=id", &[accept], None).await;
+    assert_eq!(r.header("content-type"), Some("application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"));
+    assert_eq!(r.json(), json!([{"id": 2, "active": false}, {"id": 4, "qty": 0}]));
+    let accept = ("Accept", "application/vnd.pgrst.object+json;nulls=stripped");
+    let r = call("GET", "/items?select=id,qty&id=eq.2", &[accept], None).await;
+    assert_eq!(r.header("content-type"), Some("application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"));
+    assert_eq!(r.json(), json!({"id": 2}));
+}
+
+#[tokio::test]
+async fn csv_answers() {
+    let r = call("GET", "/items?select=id,name,qty&id=in.(1,2,4)&order=id", &[("Accept", "text/csv")], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(r.text, "id,name,qty\n1,apple,5\n2,banana,\n4,\"date, dried\",0");
+}
+
+#[tokio::test]
+async fn unavailable_media_type_is_pgrst107() {
+    let r = call("GET", "/items", &[("Accept", "text/plain")], None).await;
+    assert_error(&r, 406, "PGRST107");
+    assert_eq!(r.json()["message"], "None of these media types are available: text/plain");
+}
+
+#[tokio::test]
+async fn errors_are_json_with_charset_and_proxy_status() {
+    let r = get("/items?nope=eq.1").await;
+    assert_error(&r, 400, "42703");
+    assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(r.header("proxy-status"), Some("PostgREST; error=42703"));
+    assert_eq!(r.json()["message"], "column items.nope does not exist");
+}
+
+#[tokio::test]
+async fn unknown_table_hint_names_a_close_one() {
+    let r = get("/itemz").await;
+    assert_error(&r, 404, "PGRST205");
+    assert_eq!(r.json()["message"], "Could not find the table 'test.itemz' in the schema cache");
+    assert_eq!(r.json()["hint"], "Perhaps you meant the table 'test.items'");
+}
+
+// ---- preferences and ranges ---------------------------------------------------------
+
+#[tokio::test]
+async fn tx_preference_is_applied_and_echoed() {
+    let r = call(
+        "POST",
+        "/notes",
+        &[("Authorization", &svc()), ("Prefer", "tx=rollback, return=minimal")],
+        Some(r#"{"id": 391}"#),
+    )
+    .await;
+    assert_eq!(r.header("preference-applied"), Some("return=minimal, tx=rollback"));
+    assert_eq!(get("/notes?id=eq.391").await.json(), json!([]));
+    let r = call("GET", "/items?id=eq.1", &[("Prefer", "tx=commit")], None).await;
+    assert_eq!(r.header("preference-applied"), Some("tx=commit"));
+}
+
+#[tokio::test]
+async fn timezone_preference_sets_the_session_time_zone() {
+    let r = call("GET", "/items?select=created&id=eq.1", &[("Prefer", "timezone=America/Los_Angeles")], None).await;
+    assert_eq!(r.json(), json!([{"created": "2025-12-31T16:00:00-08:00"}]));
+    assert_eq!(r.header("preference-applied"), Some("timezone=America/Los_Angeles"));
+    let r = call("GET", "/items?select=created&id=eq.1", &[("Prefer", "timezone=Nowhere/Special")], None).await;
+    assert_eq!(r.header("preference-applied"), None, "an unknown zone is not applied");
+}
+
+#[tokio::test]
+async fn nul_in_a_parameter_is_refused_as_postgresql_refuses_it() {
+    assert_error(&get("/items?name=eq.a%00b").await, 400, "22021");
+}
+
+#[tokio::test]
+async fn an_empty_filter_value_is_no_operator() {
+    assert_error(&get("/items?name=").await, 400, "PGRST100");
+    assert_eq!(get("/rpc/app_setting?name=").await.json(), json!(null), "an empty argument for an RPC");
+}
+
+#[tokio::test]
+async fn insert_of_an_empty_object_takes_every_default() {
+    let r = call(
+        "POST",
+        "/docs_defaults?select=id,label",
+        &[("Authorization", &svc()), ("Prefer", "return=representation")],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!((r.status, r.json()), (201, json!([{"id": 1, "label": "none"}])), "{}", r.text);
+    let r = call(
+        "POST",
+        "/docs_defaults?select=id",
+        &[("Authorization", &svc()), ("Prefer", "return=representation")],
+        Some("[{}, {}]"),
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"id": 2}, {"id": 3}]));
+}
+
+#[tokio::test]
+async fn head_with_count_has_the_counted_range() {
+    let r = call("HEAD", "/items?limit=2", &[("Prefer", "count=exact")], None).await;
+    assert_eq!((r.status, r.header("content-range"), r.text.as_str()), (206, Some("0-1/5"), ""));
+}
+
+#[tokio::test]
+async fn planned_count_is_the_planner_estimate() {
+    let r = call("GET", "/items?select=id&limit=1", &[("Prefer", "count=planned")], None).await;
+    assert_eq!((r.status, r.header("content-range")), (206, Some("0-0/5")));
+    assert_eq!(r.header("preference-applied"), Some("count=planned"));
+}
+
+#[tokio::test]
+async fn range_header_with_limit_and_bad_ranges() {
+    let r = call("GET", "/items?select=id&order=id&limit=3", &[("Range", "1-4")], None).await;
+    assert_eq!(ids(&r.json()), vec![2, 3]);
+    let r = call("GET", "/items", &[("Range", "3-1")], None).await;
+    assert_error(&r, 416, "PGRST103");
+    let r = call("GET", "/items?select=id&order=id&limit=0", &[("Prefer", "count=exact")], None).await;
+    assert_eq!((r.json(), r.header("content-range")), (json!([]), Some("*/5")));
+}
+
+// ---- configuration: max rows, extra search path, role claim, aggregates, app settings
+
+#[tokio::test]
+async fn max_rows_caps_reads_and_estimated_counts_use_the_planner_past_it() {
+    let r = configured("GET", "/items?select=id&order=id", &[("Prefer", "count=estimated")], None).await;
+    assert_eq!(ids(&r.json()), vec![1, 2]);
+    assert_eq!((r.status, r.header("content-range")), (206, Some("0-1/5")));
+    let r = configured("GET", "/items?select=id&order=id&id=lt.3", &[("Prefer", "count=estimated")], None).await;
+    assert_eq!((r.status, r.header("content-range")), (200, Some("0-1/2")), "exact below max rows");
+}
+
+#[tokio::test]
+async fn extra_search_path_and_app_settings() {
+    let body = configured("GET", "/rpc/whoami", &[], None).await.json();
+    assert_eq!(body["search_path"], "\"test\", \"public\", \"other\"");
+    let r = configured("GET", "/rpc/app_setting?name=GREETING", &[], None).await;
+    assert_eq!(r.json(), json!("hello from the config"));
+    assert_eq!(get("/rpc/app_setting?name=GREETING").await.json(), json!(null), "unset without the variable");
+}
+
+#[tokio::test]
+async fn role_claim_key_reads_a_nested_claim() {
+    let t = token::sign(SECRET, json!({"sub": "u9", "app_metadata": {"roles": ["reader", "authenticated"]}}), 3600);
+    let body = configured("GET", "/rpc/whoami", &[("Authorization", &format!("Bearer {t}"))], None).await.json();
+    assert_eq!((body["role"].as_str(), body["claim_role"].as_str()), (Some("authenticated"), Some("authenticated")));
+}
+
+#[tokio::test]
+async fn aggregates_only_when_enabled() {
+    let r = configured("GET", "/items?select=qty.sum(),n:count()", &[], None).await;
+    assert_eq!(r.json(), json!([{"sum": 32, "n": 5}]), "{}", r.text);
+    // Grouped by the other fields (and capped at max rows like any read).
+    let r = configured("GET", "/items?select=active,count()&active=not.is.null&order=active", &[], None).await;
+    assert_eq!(r.json(), json!([{"active": false, "count": 1}, {"active": true, "count": 3}]));
+    let r = get("/items?select=qty.sum()").await;
+    assert_error(&r, 400, "PGRST123");
+    assert_eq!(r.json()["message"], "Use of aggregate functions is not allowed");
+}
+
+// ---- the schema cache --------------------------------------------------------------
+
+#[tokio::test]
+async fn notify_reloads_the_schema_cache() {
+    let (client, conn) = tokio_postgres::connect(&gateway().admin, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute("CREATE TABLE test.late (id integer PRIMARY KEY); GRANT SELECT ON test.late TO anon; INSERT INTO test.late VALUES (7)")
+        .await
+        .unwrap();
+    assert_error(&get("/late").await, 404, "PGRST205");
+    client.batch_execute("NOTIFY pgrst, 'reload schema'").await.unwrap();
+    let mut answer = get("/late").await;
+    for _ in 0..100 {
+        if answer.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answer = get("/late").await;
+    }
+    assert_eq!(answer.json(), json!([{"id": 7}]));
+}
+
+#[tokio::test]
+async fn a_new_gateway_never_answers_503() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(lookup(&default_env(&gateway().authenticator)), listener, async move {
+        let _ = stopped.await;
+    }));
+    // Sent at once: it waits for the schema cache instead of a 503.
+    let r = call_at(&base, "GET", "/items?select=id&id=eq.1", &[], None).await;
+    assert_eq!((r.status, r.json()), (200, json!([{"id": 1}])));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+// ---- resource embedding -----------------------------------------------------------
+
+#[tokio::test]
+async fn embed_many_to_one_as_object() {
+    let r = get("/films?select=title,directors(id,last_name)&id=in.(3,5)&order=id").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!([
+            {"title": "Workers Leaving The Lumière Factory In Lyon", "directors": {"id": 2, "last_name": "Lumière"}},
+            {"title": "Orphan", "directors": null}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn embed_with_an_alias() {
+    let r = get("/films?select=title,director:directors(last_name)&id=eq.4").await;
+    assert_eq!(r.json(), json!([{"title": "The Haunted Castle", "director": {"last_name": "Méliès"}}]));
+}
+
+#[tokio::test]
+async fn embed_one_to_many_as_array() {
+    let r = get("/directors?select=last_name,films(title)&id=in.(2,4)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([
+            {"last_name": "Lumière", "films": [{"title": "Workers Leaving The Lumière Factory In Lyon"}]},
+            {"last_name": "Yet", "films": []}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn embed_many_to_many_through_the_junction() {
+    let r = get("/films?select=title,actors(last_name)&id=eq.1&actors.order=last_name").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Pulp Fiction", "actors": [{"last_name": "Jackson"}, {"last_name": "Thurman"}, {"last_name": "Travolta"}]}])
+    );
+    let r = get("/actors?select=first_name,films(title)&id=eq.3").await;
+    assert_eq!(r.json(), json!([{"first_name": "Harvey", "films": [{"title": "Reservoir Dogs"}]}]));
+}
+
+#[tokio::test]
+async fn embed_one_to_one() {
+    let r = get("/films?select=title,technical_specs(camera)&id=in.(1,3)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([
+            {"title": "Pulp Fiction", "technical_specs": {"camera": "Arriflex 35-III"}},
+            {"title": "Workers Leaving The Lumière Factory In Lyon", "technical_specs": null}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn nested_embeds_with_order_at_each_level() {
+    let r = get("/directors?select=last_name,films(title,roles(character,actors(last_name)))&id=eq.1&films.order=year&films.roles.order=character.desc").await;
+    assert_eq!(
+        r.json(),
+        json!([{
+            "last_name": "Tarantino",
+            "films": [
+                {"title": "Reservoir Dogs", "roles": [{"character": "Mr. White", "actors": {"last_name": "Keitel"}}]},
+                {"title": "Pulp Fiction", "roles": [
+                    {"character": "Vincent Vega", "actors": {"last_name": "Travolta"}},
+                    {"character": "Mia Wallace", "actors": {"last_name": "Thurman"}},
+                    {"character": "Jules", "actors": {"last_name": "Jackson"}}
+                ]}
+            ]
+        }])
+    );
+}
+
+#[tokio::test]
+async fn filters_and_or_on_embedded_resources_leave_the_top_level_alone() {
+    let r = get("/films?select=id,roles(character)&roles.character=in.(Jules,%22Mia%20Wallace%22)&roles.order=character&id=in.(1,2)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([{"id": 1, "roles": [{"character": "Jules"}, {"character": "Mia Wallace"}]}, {"id": 2, "roles": []}])
+    );
+    let r = get("/films?select=id,roles(character)&roles.or=(character.eq.Jules,character.eq.Vincent%20Vega)&roles.order=character&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "roles": [{"character": "Jules"}, {"character": "Vincent Vega"}]}]));
+}
+
+#[tokio::test]
+async fn limit_and_offset_on_embedded_resources() {
+    let r = get("/directors?select=id,films(title)&films.order=year&films.limit=1&films.offset=1&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "films": [{"title": "Pulp Fiction"}]}]));
+}
+
+#[tokio::test]
+async fn filters_on_aliased_embeds_of_the_same_table() {
+    let r =
+        get("/directors?select=id,old:films(title),new:films(title)&old.year=lt.1993&new.year=gt.1993&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "old": [{"title": "Reservoir Dogs"}], "new": [{"title": "Pulp Fiction"}]}]));
+}
+
+#[tokio::test]
+async fn inner_embed_filters_the_top_level_and_its_count() {
+    let r = call(
+        "GET",
+        "/films?select=title,actors!inner(first_name)&actors.first_name=eq.Jehanne",
+        &[("Prefer", "count=exact")],
+        None,
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"title": "The Haunted Castle", "actors": [{"first_name": "Jehanne"}]}]));
+    assert_eq!(r.header("content-range"), Some("0-0/1"));
+    let r = get("/films?select=id,directors!inner(id)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 3, 4], "no director, no film");
+    let r = get("/films?select=id,directors!left(id)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn null_filters_on_embeds_and_empty_embeds() {
+    let r = get("/films?select=id,actors(id)&actors=not.is.null&order=id").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 4]);
+    let r = get("/films?select=id,nominations()&nominations=is.null&order=id").await;
+    assert_eq!(r.json(), json!([{"id": 3}, {"id": 4}, {"id": 5}]));
+    let r = get("/films?select=id,actors(),directors()&or=(actors.is.null,directors.is.null)&order=id").await;
+    assert_eq!(ids(&r.json()), vec![3, 5]);
+    let r = call(
+        "GET",
+        "/films?select=title,actors()&actors.first_name=eq.Jehanne&actors=not.is.null",
+        &[("Prefer", "count=exact")],
+        None,
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"title": "The Haunted Castle"}]));
+    assert_eq!(r.header("content-range"), Some("0-0/1"));
+}
+
+#[tokio::test]
+async fn order_by_a_to_one_embed() {
+    let r = get("/films?select=id,directors(last_name)&order=directors(last_name).desc.nullslast,id&id=lt.6").await;
+    assert_eq!(ids(&r.json()), vec![1, 2, 4, 3, 5], "Tarantino, Méliès, Lumière, then no director");
+    let r = get("/directors?select=id,films(id)&order=films(id)").await;
+    assert_error(&r, 400, "PGRST118");
+    assert_eq!(r.json()["message"], "A related order on 'films' is not possible");
+    let r = get("/films?select=id&order=directors(last_name)").await;
+    assert_error(&r, 400, "PGRST108");
+}
+
+#[tokio::test]
+async fn spread_to_one_lifts_columns() {
+    let r =
+        get("/films?select=title,...directors(director_first_name:first_name,director_last_name:last_name)&id=eq.3")
+            .await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Workers Leaving The Lumière Factory In Lyon", "director_first_name": "Louis", "director_last_name": "Lumière"}])
+    );
+}
+
+#[tokio::test]
+async fn spread_to_many_gives_correlated_arrays() {
+    let r =
+        get("/directors?select=first_name,...films(film_titles:title,film_years:year)&id=eq.1&films.order=year").await;
+    assert_eq!(
+        r.json(),
+        json!([{"first_name": "Quentin", "film_titles": ["Reservoir Dogs", "Pulp Fiction"], "film_years": [1992, 1994]}])
+    );
+}
+
+#[tokio::test]
+async fn spreads_of_every_column() {
+    let r = get("/films?select=title,...directors(*)&id=eq.3").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Workers Leaving The Lumière Factory In Lyon", "id": 2, "first_name": "Louis", "last_name": "Lumière"}])
+    );
+    let r = get("/directors?select=last_name,...films(*)&id=eq.2").await;
+    assert_eq!(
+        r.json(),
+        json!([{"last_name": "Lumière", "id": [3], "director_id": [2], "title": ["Workers Leaving The Lumière Factory In Lyon"], "year": [1895]}])
+    );
+}
+
+#[tokio::test]
+async fn spread_a_junction_table() {
+    let r = get("/films?select=title,actors:roles(character,...actors(first_name,last_name))&id=eq.4").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "The Haunted Castle", "actors": [{"character": "The Woman", "first_name": "Jehanne", "last_name": "d'Alcy"}]}])
+    );
+}
+
+#[tokio::test]
+async fn ambiguous_embed_is_300_pgrst201() {
+    let r = get("/orders?select=*,addresses(*)").await;
+    assert_error(&r, 300, "PGRST201");
+    assert_eq!(
+        r.json(),
+        json!({
+            "code": "PGRST201",
+            "details": [
+                {"cardinality": "many-to-one", "embedding": "orders with addresses", "relationship": "billing using orders(billing_address_id) and addresses(id)"},
+                {"cardinality": "many-to-one", "embedding": "orders with addresses", "relationship": "shipping using orders(shipping_address_id) and addresses(id)"}
+            ],
+            "hint": "Try changing 'addresses' to one of the following: 'addresses!billing', 'addresses!shipping'. Find the desired relationship in the 'details' key.",
+            "message": "Could not embed because more than one relationship was found for 'orders' and 'addresses'"
+        })
+    );
+}
+
+#[tokio::test]
+async fn hints_disambiguate_both_ways() {
+    let r = get(
+        "/orders?select=name,billing_address:addresses!billing(name),shipping_address:addresses!shipping(name)&id=eq.1",
+    )
+    .await;
+    assert_eq!(
+        r.json(),
+        json!([{"name": "Water Filter", "billing_address": {"name": "home"}, "shipping_address": {"name": "work"}}])
+    );
+    let r = get("/orders?select=name,addresses!shipping_address_id(name)&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"name": "Water Filter", "addresses": {"name": "work"}}]), "a column as the hint");
+    let r = get("/addresses?select=name,billing_orders:orders!billing(name),shipping_orders:orders!shipping(name)&id=eq.1&billing_orders.order=name&shipping_orders.order=name").await;
+    assert_eq!(
+        r.json(),
+        json!([{"name": "home", "billing_orders": [{"name": "Coffee Machine"}, {"name": "Water Filter"}], "shipping_orders": [{"name": "Coffee Machine"}]}])
+    );
+}
+
+#[tokio::test]
+async fn no_relationship_is_400_pgrst200() {
+    let r = get("/films?select=*,addresses(*)").await;
+    assert_error(&r, 400, "PGRST200");
+    assert_eq!(
+        r.json()["message"],
+        "Could not find a relationship between 'films' and 'addresses' in the schema cache"
+    );
+    assert_eq!(
+        r.json()["details"],
+        "Searched for a foreign key relationship between 'films' and 'addresses' in the schema 'test', but no matches were found."
+    );
+    let r = get("/orders?select=*,addresses!nope(*)").await;
+    assert_error(&r, 400, "PGRST200");
+    assert_eq!(
+        r.json()["details"],
+        "Searched for a foreign key relationship between 'orders' and 'addresses' using the hint 'nope' in the schema 'test', but no matches were found."
+    );
+    let r = get("/films?select=*,directorz(*)").await;
+    assert_eq!(r.json()["hint"], "Perhaps you meant 'directors' instead of 'directorz'.");
+}
+
+#[tokio::test]
+async fn embedded_count() {
+    let r = get("/directors?select=last_name,films(count)&order=id").await;
+    assert_eq!(
+        r.json(),
+        json!([
+            {"last_name": "Tarantino", "films": [{"count": 2}]},
+            {"last_name": "Lumière", "films": [{"count": 1}]},
+            {"last_name": "Méliès", "films": [{"count": 1}]},
+            {"last_name": "Yet", "films": [{"count": 0}]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn filter_on_a_resource_not_embedded_is_pgrst108() {
+    let r = get("/films?select=id&actors.first_name=eq.John").await;
+    assert_error(&r, 400, "PGRST108");
+    assert_eq!(r.json()["message"], "'actors' is not an embedded resource in this request");
+    assert_eq!(r.json()["hint"], "Verify that 'actors' is included in the 'select' query parameter.");
+}
+
+#[tokio::test]
+async fn embeds_after_writes_and_calls() {
+    let auth = svc();
+    let r = call(
+        "POST",
+        "/films?select=title,director:directors(last_name)",
+        &[("Authorization", &auth), ("Prefer", "return=representation"), OBJECT],
+        Some(r#"{"id": 100, "director_id": 1, "title": "Kill Bill", "year": 2003}"#),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (201, json!({"title": "Kill Bill", "director": {"last_name": "Tarantino"}})),
+        "{}",
+        r.text
+    );
+    let r = call(
+        "DELETE",
+        "/films?id=eq.100&select=id,technical_specs(camera)",
+        &[("Authorization", &auth), ("Prefer", "return=representation")],
+        None,
+    )
+    .await;
+    assert_eq!(r.json(), json!([{"id": 100, "technical_specs": null}]));
+    let r = get("/rpc/getallfilms?select=title,directors(last_name)&title=like.*Workers*").await;
+    assert_eq!(
+        r.json(),
+        json!([{"title": "Workers Leaving The Lumière Factory In Lyon", "directors": {"last_name": "Lumière"}}])
+    );
+}
+
+#[tokio::test]
+async fn embedding_respects_row_level_security() {
+    let path = "/projects?select=id,name,pages(page_id,title,components(id,kind))&pages.order=page_id&pages.components.order=id";
+    let alice = call("GET", path, &[("Authorization", &jwt("authenticated", "alice"))], None).await;
+    assert_eq!(
+        alice.json(),
+        json!([{"id": 1, "name": "Alice's app", "pages": [
+            {"page_id": 1, "title": "Home", "components": [{"id": "c1", "kind": "text"}, {"id": "c2", "kind": "button"}]},
+            {"page_id": 2, "title": "About", "components": [{"id": "c3", "kind": "image"}]}
+        ]}])
+    );
+    // Bob embedding from the pages side never reaches Alice's rows.
+    let bob = call(
+        "GET",
+        "/pages?select=title,projects(name),components(id)",
+        &[("Authorization", &jwt("authenticated", "bob"))],
+        None,
+    )
+    .await;
+    assert_eq!(
+        bob.json(),
+        json!([{"title": "Bob home", "projects": {"name": "Bob's app"}, "components": [{"id": "c9"}]}])
+    );
+    let r =
+        call("GET", "/projects?select=*,components(*)", &[("Authorization", &jwt("authenticated", "bob"))], None).await;
+    assert_error(&r, 400, "PGRST200");
+}
+
+#[tokio::test]
+async fn embedding_names_and_aliases_cannot_inject_sql() {
+    // An alias with quotes and SQL is one output key, nothing more.
+    let r = get("/films?select=id,%22d%5C%22)%3B%20DROP%20TABLE%20test.films%3B%20--%22:directors(last_name)&id=eq.3")
+        .await;
+    assert_eq!(r.json(), json!([{"id": 3, "d\"); DROP TABLE test.films; --": {"last_name": "Lumière"}}]));
+    // A hint or a target with SQL finds no relationship.
+    let r = get("/films?select=id,directors!%22x%27%3B%20DROP%20TABLE%20test.films%3B%20--%22(id)").await;
+    assert_error(&r, 400, "PGRST200");
+    let r = get("/films?select=id,%22directors%5C%22%20x%22(id)").await;
+    assert_error(&r, 400, "PGRST200");
+    // Values and JSON keys on embeds stay values.
+    let r =
+        get("/directors?select=id,films(title)&films.title=eq.x%27)%3B%20DROP%20TABLE%20test.films%3B%20--&id=eq.1")
+            .await;
+    assert_eq!(r.json(), json!([{"id": 1, "films": []}]));
+    let r = get("/items?select=id,data-%3E%3E%22a%27)%3B%20DROP%20TABLE%20test.items%3B%20--%22&id=eq.1").await;
+    assert_eq!(r.json(), json!([{"id": 1, "a'); DROP TABLE test.items; --": null}]));
+    assert_eq!(get("/films?select=id&id=eq.1").await.json(), json!([{"id": 1}]), "films still there");
+    assert_eq!(get("/items?select=id&id=eq.1").await.json(), json!([{"id": 1}]), "items still there");
+}
+
+#[tokio::test]
+async fn embedding_depth_is_bounded() {
+    let deep = format!("/films?select={}id{}", "directors(films(".repeat(6), "))".repeat(6));
+    let r = get(&deep).await;
+    assert_error(&r, 400, "PGRST100");
 }
 
 // ---- dev only: not PostgREST behaviour -------------------------------------

@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
-use cogo_dev::gateway::{serve, Config};
+use cogo_dev::gateway::{serve_ready, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
+    let config = match Config::from_pairs(std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cogo-gateway: {e}");
@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("gateway listening on http://{host}:{}", config.port);
+    let port = config.port;
     let stop = async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -31,7 +31,10 @@ async fn main() -> ExitCode {
             _ = term.recv() => {}
         }
     };
-    match serve(config, listener, stop).await {
+    // Said once the schema cache is loaded: from then on no request meets
+    // a gateway without one.
+    let ready = move || println!("gateway listening on http://{host}:{port}");
+    match serve_ready(config, listener, stop, ready).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cogo-gateway: {e}");

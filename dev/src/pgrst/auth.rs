@@ -6,8 +6,8 @@ use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, UntrustedToken};
 use serde_json::{json, Map, Value};
 
+use super::config::{Config, JsFilter, JsPathStep};
 use super::error::PgrstError;
-use super::Config;
 
 /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
 const SKEW: i64 = 30;
@@ -99,14 +99,55 @@ fn verify(config: &Config, token: &str) -> Result<(String, Value), PgrstError> {
     if claims.issued_at.is_some_and(|iat| iat.timestamp() - SKEW > now) {
         return Err(PgrstError::jwt("PGRST303", "JWT issued at future"));
     }
-    let all = serde_json::to_value(claims).unwrap_or_else(|_| json!({}));
-    let role = match all.get("role") {
-        Some(Value::String(r)) if !r.is_empty() => r.clone(),
-        _ => config.anon_role.clone().ok_or_else(|| PgrstError::jwt("PGRST302", "Anonymous access is disabled"))?,
+    let mut all = serde_json::to_value(claims).unwrap_or_else(|_| json!({}));
+    let role = match walk(&all, &config.role_claim_key) {
+        Some(Value::String(r)) => r.clone(),
+        Some(other) => other.to_string(),
+        None => config.anon_role.clone().ok_or_else(|| PgrstError::jwt("PGRST302", "Anonymous access is disabled"))?,
     };
+    // `request.jwt.claims` always carries the role the request runs as.
+    if let Value::Object(m) = &mut all {
+        m.insert("role".into(), Value::String(role.clone()));
+    }
     Ok((role, all))
+}
+
+/// The claim `path` names (v13's `walkJSPath`): a filter picks the first
+/// matching string of an array.
+fn walk<'a>(v: &'a Value, path: &[JsPathStep]) -> Option<&'a Value> {
+    let Some((step, rest)) = path.split_first() else { return Some(v) };
+    match (step, v) {
+        (JsPathStep::Key(k), Value::Object(o)) => walk(o.get(k)?, rest),
+        (JsPathStep::Index(i), Value::Array(a)) => walk(a.get(*i)?, rest),
+        (JsPathStep::Filter(op, pattern), Value::Array(a)) if rest.is_empty() => a.iter().find(|item| {
+            item.as_str().is_some_and(|s| match op {
+                JsFilter::Equals => s == pattern,
+                JsFilter::NotEquals => s != pattern,
+                JsFilter::StartsWith => s.starts_with(pattern.as_str()),
+                JsFilter::EndsWith => s.ends_with(pattern.as_str()),
+                JsFilter::Contains => s.contains(pattern.as_str()),
+            })
+        }),
+        _ => None,
+    }
 }
 
 fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pgrst::config::parse_js_path;
+
+    #[test]
+    fn role_claim_paths() {
+        let claims = json!({"app": {"roles": ["reader", "app_admin"]}, "role": "x", "n": 1});
+        let path = |p: &str| parse_js_path(p).unwrap();
+        assert_eq!(walk(&claims, &path(".role")), Some(&json!("x")));
+        assert_eq!(walk(&claims, &path(".app.roles[1]")), Some(&json!("app_admin")));
+        assert_eq!(walk(&claims, &path(".app.roles[?(@ ^== \"app_\")]")), Some(&json!("app_admin")));
+        assert_eq!(walk(&claims, &path(".missing")), None);
+    }
 }

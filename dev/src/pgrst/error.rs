@@ -15,6 +15,8 @@ pub struct PgrstError {
     pub www_authenticate: Option<String>,
     /// Render only `message` and `hint` (Supabase's gateway errors).
     pub bare: bool,
+    /// Headers a `RAISE SQLSTATE 'PGRST'` asked for.
+    pub headers: Vec<(String, String)>,
 }
 
 impl PgrstError {
@@ -27,6 +29,7 @@ impl PgrstError {
             hint: Value::Null,
             www_authenticate: None,
             bare: false,
+            headers: Vec::new(),
         }
     }
 
@@ -55,7 +58,10 @@ impl PgrstError {
                 .with_details(e.to_string());
         };
         let code = db.code().code();
-        let status = status_for_sqlstate(code, anon);
+        if code == "PGRST" {
+            return raised(db.message(), db.detail());
+        }
+        let status = status_for_sqlstate(code, db.message(), anon);
         PgrstError {
             status,
             code: code.to_string(),
@@ -64,6 +70,7 @@ impl PgrstError {
             hint: db.hint().map(|h| Value::String(h.into())).unwrap_or(Value::Null),
             www_authenticate: (status == 401).then(|| "Bearer".to_string()),
             bare: false,
+            headers: Vec::new(),
         }
     }
 
@@ -75,23 +82,65 @@ impl PgrstError {
     }
 }
 
-pub fn status_for_sqlstate(code: &str, anon: bool) -> u16 {
+/// `RAISE SQLSTATE 'PGRST' USING MESSAGE = '{code, message, details?,
+/// hint?}', DETAIL = '{status, status_text?, headers}'`: the whole response
+/// from SQL; a malformed one is PGRST121.
+fn raised(message: &str, detail: Option<&str>) -> PgrstError {
+    let parse_error = |details: String, hint: &str| {
+        PgrstError::new(500, "PGRST121", "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error")
+            .with_details(details)
+            .with_hint(hint)
+    };
+    let msg_hint =
+        "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'.";
+    let det_hint =
+        "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
+    let m: Value = match serde_json::from_str::<Value>(message) {
+        Ok(v) if v["code"].is_string() && v["message"].is_string() => v,
+        _ => return parse_error(format!("Invalid JSON value for MESSAGE: '{message}'"), msg_hint),
+    };
+    let Some(detail) = detail else { return parse_error("DETAIL is missing in the RAISE statement".into(), det_hint) };
+    let d: Value = match serde_json::from_str::<Value>(detail) {
+        Ok(v) if v["status"].is_u64() && v["headers"].is_object() => v,
+        _ => return parse_error(format!("Invalid JSON value for DETAIL: '{detail}'"), det_hint),
+    };
+    let text = |v: &Value| v.as_str().map(|s| Value::String(s.into())).unwrap_or(Value::Null);
+    let mut e = PgrstError::new(
+        d["status"].as_u64().unwrap_or(500) as u16,
+        m["code"].as_str().unwrap_or(""),
+        m["message"].as_str().unwrap_or(""),
+    );
+    e.details = text(&m["details"]);
+    e.hint = text(&m["hint"]);
+    e.headers = d["headers"]
+        .as_object()
+        .map(|h| h.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    e
+}
+
+/// v13's `pgErrorStatus`.
+pub fn status_for_sqlstate(code: &str, message: &str, anon: bool) -> u16 {
     if let Some(custom) = code.strip_prefix("PT") {
-        if let Ok(status) = custom.parse::<u16>() {
-            if (100..=599).contains(&status) {
-                return status;
-            }
-        }
+        return custom.parse::<u16>().ok().filter(|s| (100..=599).contains(s)).unwrap_or(500);
     }
     let class = &code[..code.len().min(2)];
     match code {
         "23503" | "23505" => 409,
         "25006" => 405,
+        // pg-safeupdate's refusal is the client's; other cardinality errors the server's.
+        "21000" if message.ends_with("requires a WHERE clause") => 400,
+        "21000" => 500,
+        // A JWT role that does not exist.
+        "22023" if message.starts_with("role") && message.ends_with("does not exist") => 401,
+        "42883" if message.starts_with("function xmlagg(") => 406,
         "42883" | "42P01" => 404,
+        "42P17" => 500,
         "42501" if anon => 401,
         "42501" => 403,
-        "P0001" => 400,
+        "53400" => 500,
         "57P01" => 503,
+        "P0001" => 400,
         _ => match class {
             "08" | "53" => 503,
             "0L" | "0P" | "28" => 403,
@@ -106,9 +155,21 @@ pub fn status_for_sqlstate(code: &str, anon: bool) -> u16 {
 impl IntoResponse for PgrstError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(self.body())).into_response();
+        let mut response = (status, self.body().to_string()).into_response();
+        let h = response.headers_mut();
+        h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+        if !self.bare {
+            if let Ok(v) = HeaderValue::from_str(&format!("PostgREST; error={}", self.code)) {
+                h.insert("proxy-status", v);
+            }
+        }
         if let Some(value) = self.www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            response.headers_mut().insert("www-authenticate", value);
+            h.insert("www-authenticate", value);
+        }
+        for (k, v) in &self.headers {
+            if let (Ok(name), Ok(value)) = (axum::http::HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+                h.insert(name, value);
+            }
         }
         response
     }
@@ -116,7 +177,10 @@ impl IntoResponse for PgrstError {
 
 #[cfg(test)]
 mod tests {
-    use super::status_for_sqlstate as s;
+    use super::status_for_sqlstate;
+    fn s(code: &str, anon: bool) -> u16 {
+        status_for_sqlstate(code, "", anon)
+    }
 
     #[test]
     fn sqlstate_map() {
@@ -137,5 +201,10 @@ mod tests {
         assert_eq!(s("53300", false), 503);
         assert_eq!(s("57P01", false), 503);
         assert_eq!(s("28P01", false), 403);
+        assert_eq!(s("42P17", false), 500);
+        assert_eq!(s("21000", false), 500);
+        assert_eq!(status_for_sqlstate("21000", "DELETE requires a WHERE clause", false), 400);
+        assert_eq!(status_for_sqlstate("22023", "role \"x\" does not exist", false), 401);
+        assert_eq!(s("PT999", false), 500);
     }
 }

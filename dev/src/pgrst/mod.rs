@@ -1,19 +1,28 @@
 //! A PostgREST-compatible gateway: a local stand-in for hosted PostgREST
 //! (and Supabase's `/rest/v1`), configured with PostgREST's own variables.
 //!
-//! Each request is one transaction sent in one round trip: `BEGIN; SELECT
-//! set_config(...); [pre-request;] <statement>; COMMIT`, with the response
-//! body built by PostgreSQL as PostgREST builds it.
+//! A request goes through the stages PostgREST has: the URL grammar
+//! (`query.rs`), preferences and content negotiation (`prefer.rs`,
+//! `media.rs`), the plan against the schema cache (`plan.rs`,
+//! `schema.rs`), SQL (`sql.rs`), then one transaction sent in one round
+//! trip: `BEGIN; SELECT set_config(...); [pre-request;] <statement>;
+//! COMMIT`, with the response body built by PostgreSQL.
 
 // Errors are the cold path; boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod config;
 mod error;
+mod fuzzy;
+mod media;
+mod plan;
+mod prefer;
 mod query;
 mod schema;
 mod sql;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -23,87 +32,23 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{Map, Value};
 use tokio_postgres::{AsyncMessage, NoTls, SimpleQueryMessage};
 
+pub use config::{Config, TxEnd};
 pub use error::PgrstError;
-use query::Query;
-use schema::{Function, SchemaCache};
-use sql::{ident, literal, qualified};
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum TxEnd {
-    Commit,
-    CommitAllowOverride,
-    Rollback,
-    RollbackAllowOverride,
-}
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub db_uri: String,
-    pub schemas: Vec<String>,
-    pub anon_role: Option<String>,
-    pub jwt_secret: Option<String>,
-    pub pre_request: Option<String>,
-    pub tx_end: TxEnd,
-    pub max_rows: Option<i64>,
-    pub port: u16,
-    pub pool_size: usize,
-    /// Supabase-style opaque keys mapped to `anon` and `service_role`.
-    pub publishable_keys: Vec<String>,
-    pub secret_keys: Vec<String>,
-}
-
-impl Config {
-    /// Reads PostgREST's variable names through `get`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let list = |k: &str| {
-            get(k)
-                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default()
-        };
-        let db_uri = get("PGRST_DB_URI").ok_or("PGRST_DB_URI is required")?;
-        let mut schemas: Vec<String> = list("PGRST_DB_SCHEMAS");
-        if schemas.is_empty() {
-            schemas.push("public".into());
-        }
-        let tx_end = match get("PGRST_DB_TX_END").as_deref() {
-            None | Some("commit") => TxEnd::Commit,
-            Some("commit-allow-override") => TxEnd::CommitAllowOverride,
-            Some("rollback") => TxEnd::Rollback,
-            Some("rollback-allow-override") => TxEnd::RollbackAllowOverride,
-            Some(other) => return Err(format!("PGRST_DB_TX_END: unknown value {other:?}")),
-        };
-        let number = |k: &str| -> Result<Option<i64>, String> {
-            get(k).map(|v| v.parse::<i64>().map_err(|_| format!("{k} must be a number, got {v:?}"))).transpose()
-        };
-        let jwt_secret = get("PGRST_JWT_SECRET");
-        if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
-            return Err("PGRST_JWT_SECRET must be at least 32 characters".into());
-        }
-        Ok(Config {
-            db_uri,
-            schemas,
-            anon_role: get("PGRST_DB_ANON_ROLE"),
-            jwt_secret,
-            pre_request: get("PGRST_DB_PRE_REQUEST"),
-            tx_end,
-            max_rows: number("PGRST_DB_MAX_ROWS")?,
-            port: number("PGRST_SERVER_PORT")?.unwrap_or(3000) as u16,
-            pool_size: number("PGRST_DB_POOL")?.unwrap_or(10).max(1) as usize,
-            publishable_keys: list("GATEWAY_PUBLISHABLE_KEYS"),
-            secret_keys: list("GATEWAY_SECRET_KEYS"),
-        })
-    }
-}
+use media::MediaType;
+use plan::{Action, PlanOptions, ReadPlan};
+use prefer::{Count, Echo, Handling, Prefer, Resolution, Return, Tx};
+use query::QueryParams;
+use schema::{Function, Qi, SchemaCache};
+use sql::{ident, literal, Handler};
 
 struct AppState {
     config: Config,
     pool: Pool,
-    cache: RwLock<Option<Arc<SchemaCache>>>,
+    cache: RwLock<Arc<SchemaCache>>,
     /// Requests received, read at [`REQUEST_COUNTER`].
     requests: AtomicU64,
 }
@@ -116,12 +61,25 @@ pub const REQUEST_COUNTER: &str = "/__gateway/requests";
 /// Bodies above this answer 413, as a proxy in front of PostgREST would.
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
-/// Serves until `shutdown` resolves. The database may be down at start:
-/// requests answer 503 until it is reachable.
+/// Serves until `shutdown` resolves. The schema cache is loaded before the
+/// first request is taken (connections wait in the listener's backlog
+/// meanwhile), so no request ever meets a gateway without one; while the
+/// database is down at start, loading is retried.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_ready(config, listener, shutdown, || {}).await
+}
+
+/// [`serve`], calling `ready` once the schema cache is loaded and requests
+/// are taken.
+pub async fn serve_ready(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce() + Send,
 ) -> std::io::Result<()> {
     let pg_config: tokio_postgres::Config =
         config.db_uri.parse().map_err(|e| std::io::Error::other(format!("PGRST_DB_URI: {e}")))?;
@@ -133,17 +91,36 @@ pub async fn serve(
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let state = Arc::new(AppState { config, pool, cache: RwLock::new(None), requests: AtomicU64::new(0) });
-    let watcher = tokio::spawn(watch_schema(state.clone()));
+    let state = Arc::new(AppState {
+        config,
+        pool,
+        cache: RwLock::new(Arc::new(SchemaCache::default())),
+        requests: AtomicU64::new(0),
+    });
+    let shutdown = shutdown.boxed().shared();
+    let (loaded_tx, loaded) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tokio::spawn(watch_schema(state.clone(), loaded_tx));
+    tokio::select! {
+        _ = loaded => {}
+        _ = shutdown.clone() => {
+            watcher.abort();
+            return Ok(());
+        }
+    }
     let app = axum::Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state);
+    ready();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     watcher.abort();
     result
 }
 
-/// Loads the schema cache, then reloads it on `NOTIFY pgrst`; reconnects
-/// when the listening connection drops.
-async fn watch_schema(state: Arc<AppState>) {
+/// Loads the schema cache (signalling `loaded` the first time), then
+/// reloads it on `NOTIFY pgrst` (empty payload or `reload schema`);
+/// reconnects, and reloads, when the listening connection drops. A failed
+/// reload keeps the cache it had.
+async fn watch_schema(state: Arc<AppState>, loaded: tokio::sync::oneshot::Sender<()>) {
+    let mut loaded = Some(loaded);
+    let mut delay = Duration::from_millis(100);
     loop {
         if let Ok((client, mut conn)) = tokio_postgres::connect(&state.config.db_uri, NoTls).await {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -157,6 +134,10 @@ async fn watch_schema(state: Arc<AppState>) {
             });
             let listening = client.batch_execute("LISTEN pgrst").await.is_ok();
             if listening && reload(&state, &client).await {
+                delay = Duration::from_millis(100);
+                if let Some(l) = loaded.take() {
+                    let _ = l.send(());
+                }
                 while let Some(payload) = rx.recv().await {
                     if payload.is_empty() || payload == "reload schema" {
                         reload(&state, &client).await;
@@ -165,14 +146,15 @@ async fn watch_schema(state: Arc<AppState>) {
             }
             pump.abort();
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
 async fn reload(state: &AppState, client: &tokio_postgres::Client) -> bool {
     match SchemaCache::load(client, &state.config.schemas).await {
         Ok(cache) => {
-            *state.cache.write().expect("cache lock") = Some(Arc::new(cache));
+            *state.cache.write().expect("cache lock") = Arc::new(cache);
             true
         }
         Err(e) => {
@@ -199,48 +181,42 @@ async fn handle(
     }
 }
 
-/// The parsed `Prefer` header.
-#[derive(Default)]
-struct Prefer {
-    ret: Option<String>,
-    count: Option<String>,
-    resolution: Option<String>,
-    tx: Option<String>,
-}
-
-fn parse_prefer(headers: &HeaderMap) -> Prefer {
-    let mut p = Prefer::default();
-    for value in headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()) {
-        for part in value.split(',').map(str::trim) {
-            match part.split_once('=') {
-                Some(("return", v)) => p.ret = Some(v.into()),
-                Some(("count", v)) => p.count = Some(v.into()),
-                Some(("resolution", v)) => p.resolution = Some(v.into()),
-                Some(("tx", v)) => p.tx = Some(v.into()),
-                _ => {}
-            }
-        }
-    }
-    p
-}
-
 /// Everything a statement needs to run: role, claims and request settings.
 struct Ctx<'a> {
     role: String,
     claims: Value,
     schema: String,
+    /// The schema came from a profile header, or there are several.
+    negotiated_by_profile: bool,
     method: &'a Method,
     path: String,
     headers: &'a HeaderMap,
+    prefer: Prefer,
+    accepts: Vec<MediaType>,
+    cache: Arc<SchemaCache>,
 }
 
-/// The one row every statement returns.
+impl Ctx<'_> {
+    fn is_head(&self) -> bool {
+        *self.method == Method::HEAD
+    }
+    fn is_read(&self) -> bool {
+        matches!(*self.method, Method::GET | Method::HEAD)
+    }
+}
+
+/// The one row every statement answers.
+#[derive(Debug, Default)]
 struct Outcome {
     total: Option<i64>,
     page: i64,
     body: Option<String>,
     headers: Option<String>,
     status: Option<String>,
+    inserted: Option<i64>,
+    location: Option<String>,
+    /// `EXPLAIN`'s row estimate, for planned and estimated counts.
+    planned: Option<i64>,
 }
 
 async fn run(
@@ -256,46 +232,91 @@ async fn run(
         None => (raw_path, false),
     };
     let mut pairs: Vec<(String, String)> = uri.query().map(url_decode_pairs).unwrap_or_default();
+    // PostgreSQL text cannot hold NUL: refuse it as PostgreSQL would the parameter.
+    if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(PgrstError::new(400, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00"));
+    }
     let query_apikey = take_param(&mut pairs, "apikey");
     let (role, claims) = auth::authenticate(&state.config, headers, supabase, query_apikey.as_deref())?;
 
-    let read = matches!(*method, Method::GET | Method::HEAD);
-    let profile_header = if read { "accept-profile" } else { "content-profile" };
-    let schema = match headers.get(profile_header).and_then(|v| v.to_str().ok()) {
+    let resource = path.trim_start_matches('/');
+    let segments: Vec<&str> = resource.split('/').collect();
+    let target = match segments.as_slice() {
+        ["rpc", name] if !name.is_empty() => Target::Routine(percent_decode(name)),
+        [name] if !name.is_empty() => Target::Relation(percent_decode(name)),
+        _ => return Err(PgrstError::new(404, "PGRST125", "Invalid path specified in request URL")),
+    };
+    if let Target::Routine(_) = target {
+        if !matches!(*method, Method::GET | Method::HEAD | Method::POST) {
+            return Err(PgrstError::new(405, "PGRST101", format!("Cannot use the {method} method on RPC")));
+        }
+    } else if !matches!(*method, Method::GET | Method::HEAD | Method::POST | Method::PATCH | Method::DELETE) {
+        return Err(PgrstError::new(405, "PGRST117", format!("Unsupported HTTP method: {method}")));
+    }
+    let profile_header = if matches!(*method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE) {
+        "content-profile"
+    } else {
+        "accept-profile"
+    };
+    let profile = headers.get(profile_header).and_then(|v| v.to_str().ok());
+    let schema = match profile {
         Some(s) if state.config.schemas.iter().any(|x| x == s) => s.to_string(),
-        Some(_) => {
-            return Err(PgrstError::new(
-                406,
-                "PGRST106",
-                format!("The schema must be one of the following: {}", state.config.schemas.join(", ")),
-            ))
+        Some(s) => {
+            return Err(PgrstError::new(406, "PGRST106", format!("Invalid schema: {s}"))
+                .with_hint(format!("Only the following schemas are exposed: {}", state.config.schemas.join(", "))))
         }
         None => state.config.schemas[0].clone(),
     };
-    let cache = state.cache.read().expect("cache lock").clone().ok_or_else(|| {
-        PgrstError::new(503, "PGRST002", "Could not query the database for the schema cache. Retrying.")
-    })?;
-    let ctx = Ctx { role, claims, schema: schema.clone(), method, path: path.to_string(), headers };
-    let prefer = parse_prefer(headers);
-
-    let mut response = if let Some(function) = path.strip_prefix("/rpc/") {
-        rpc(state, &cache, &ctx, function, &pairs, body, &prefer).await?
-    } else {
-        let table = path.trim_start_matches('/');
-        if table.is_empty() || table.contains('/') {
-            return Err(PgrstError::new(404, "PGRST125", "Invalid path specified in request URL".to_string()));
-        }
-        table_request(state, &cache, &ctx, table, &pairs, body, &prefer).await?
+    let cache = state.cache.read().expect("cache lock").clone();
+    let prefer = prefer::parse(headers, state.config.tx_end.allows_override(), &cache.timezones);
+    if prefer.handling == Some(Handling::Strict) && !prefer.invalid.is_empty() {
+        return Err(PgrstError::new(400, "PGRST122", "Invalid preferences given with handling=strict")
+            .with_details(format!("Invalid preferences: {}", prefer.invalid.join(", "))));
+    }
+    let accepts = media::parse_accept(headers.get("accept").and_then(|v| v.to_str().ok()));
+    let ctx = Ctx {
+        role,
+        claims,
+        schema: schema.clone(),
+        negotiated_by_profile: profile.is_some() || state.config.schemas.len() > 1,
+        method,
+        path: path.to_string(),
+        headers,
+        prefer,
+        accepts,
+        cache,
     };
-    if state.config.schemas.len() > 1 {
+    let rpc_read = matches!(target, Target::Routine(_)) && ctx.is_read();
+    let mut q = query::parse(&pairs, rpc_read)?;
+    let mut response = match target {
+        Target::Routine(name) => {
+            set_top_range(&mut q, headers, method)?;
+            call(state, &ctx, &name, &q, &pairs, body).await?
+        }
+        Target::Relation(table) if ctx.is_read() => {
+            set_top_range(&mut q, headers, method)?;
+            read(state, &ctx, &table, &q).await?
+        }
+        Target::Relation(table) => write(state, &ctx, &table, &q, body).await?,
+    };
+    if ctx.negotiated_by_profile {
         if let Ok(v) = HeaderValue::from_str(&schema) {
             response.headers_mut().insert("content-profile", v);
         }
     }
-    if *method == Method::HEAD {
+    if ctx.is_head() {
         *response.body_mut() = axum::body::Body::empty();
     }
     Ok(response)
+}
+
+enum Target {
+    Relation(String),
+    Routine(String),
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
@@ -303,8 +324,7 @@ fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
         .filter(|s| !s.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let decode =
-                |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            let decode = |s: &str| percent_decode(&s.replace('+', " "));
             (decode(k), decode(v))
         })
         .collect()
@@ -315,424 +335,539 @@ fn take_param(pairs: &mut Vec<(String, String)>, name: &str) -> Option<String> {
     Some(pairs.remove(i).1)
 }
 
-fn wants_object(headers: &HeaderMap) -> bool {
-    headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/vnd.pgrst.object+json"))
+fn range_error(details: &str) -> PgrstError {
+    PgrstError::new(416, "PGRST103", "Requested range not satisfiable").with_details(details)
 }
 
-/// Offset and limit from `limit`/`offset`, the Range header (GET only)
-/// and PGRST_DB_MAX_ROWS.
-fn paging(state: &AppState, q: &Query, headers: &HeaderMap, method: &Method) -> Result<(i64, Option<i64>), PgrstError> {
-    let range_error =
-        |details: String| PgrstError::new(416, "PGRST103", "Requested range not satisfiable").with_details(details);
-    let mut offset = q.offset.unwrap_or(0);
-    let mut limit = q.limit;
-    if offset < 0 {
-        return Err(range_error("An offset must be a non-negative number".into()));
+/// The top level's range: `limit`/`offset` within the `Range` header
+/// (GET only, `first-[last]`; anything else is ignored, as in v13).
+fn set_top_range(q: &mut QueryParams, headers: &HeaderMap, method: &Method) -> Result<(), PgrstError> {
+    let mut r = q.top_range();
+    if r.limit.is_some_and(|l| l < 0) {
+        return Err(range_error("Limit should be greater than or equal to zero."));
     }
-    if limit.is_some_and(|l| l < 0) {
-        return Err(range_error("Limit should be greater than or equal to zero.".into()));
-    }
-    if matches!(*method, Method::GET | Method::HEAD) {
-        if let Some(range) = headers.get("range").and_then(|v| v.to_str().ok()) {
-            let spec = range.trim().trim_start_matches("items=");
-            let (a, b) = spec.split_once('-').ok_or_else(|| range_error(format!("invalid range {range}")))?;
-            let start: i64 = a.trim().parse().map_err(|_| range_error(format!("invalid range {range}")))?;
-            let end: Option<i64> = if b.trim().is_empty() {
-                None
-            } else {
-                Some(b.trim().parse().map_err(|_| range_error(format!("invalid range {range}")))?)
-            };
-            if end.is_some_and(|e| e < start) {
+    if r.limit == Some(0) {
+        // `limit=0` answers no rows, whatever the Range header says.
+        r = query::Range { offset: 0, limit: Some(0) };
+    } else if *method == Method::GET {
+        if let Some((lower, upper)) = headers.get("range").and_then(|v| v.to_str().ok()).and_then(parse_range_header) {
+            if upper.is_some_and(|u| u < lower) {
                 return Err(range_error(
-                    "The lower boundary must be lower than or equal to the upper boundary in the Range header."
-                        .to_string(),
+                    "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
                 ));
             }
-            offset += start;
-            if let Some(e) = end {
-                let n = e - start + 1;
-                limit = Some(limit.map_or(n, |l| l.min(n)));
+            let from = r.offset.max(lower);
+            let to = match (r.limit.map(|l| r.offset + l - 1), upper) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if to.is_some_and(|t| t < from) {
+                return Err(range_error("Limit should be greater than or equal to zero."));
             }
+            r = query::Range { offset: from, limit: to.map(|t| t - from + 1) };
         }
     }
-    if let Some(max) = state.config.max_rows {
-        limit = Some(limit.map_or(max, |l| l.min(max)));
-    }
-    Ok((offset, limit))
-}
-
-async fn table_request(
-    state: &AppState,
-    cache: &SchemaCache,
-    ctx: &Ctx<'_>,
-    table: &str,
-    pairs: &[(String, String)],
-    body: &[u8],
-    prefer: &Prefer,
-) -> Result<Response, PgrstError> {
-    let relation = cache.relations.get(&(ctx.schema.clone(), table.to_string())).ok_or_else(|| {
-        PgrstError::new(
-            404,
-            "PGRST205",
-            format!("Could not find the table '{}.{table}' in the schema cache", ctx.schema),
-        )
-    })?;
-    let q = query::parse(pairs, &[])?;
-    let target = qualified(&ctx.schema, table);
-    let select = sql::select_list(&q.select, &relation.columns);
-    let filters = sql::where_clause(&q.filters)?;
-    let singular = wants_object(ctx.headers);
-    let mut applied = Vec::new();
-    let count_exact = prefer.count.is_some();
-    if let Some(c) = &prefer.count {
-        applied.push(format!("count={c}"));
-    }
-    match *ctx.method {
-        Method::GET | Method::HEAD => {
-            let (offset, limit) = paging(state, &q, ctx.headers, ctx.method)?;
-            let source = format!(
-                "SELECT {select} FROM {target}{filters}{}{}",
-                sql::order_clause(&q.order),
-                sql::limit_clause(limit, Some(offset))
-            );
-            let total = if count_exact {
-                format!("(SELECT pg_catalog.count(*) FROM {target}{filters})::text")
-            } else {
-                "NULL::text".into()
-            };
-            let statement = sql::wrap(&source, "SELECT * FROM pgrst_source", &total, &body_expr(singular));
-            let outcome = execute(state, ctx, &statement, true, singular, prefer).await?;
-            if count_exact {
-                if let Some(t) = outcome.total {
-                    if offset > t {
-                        return Err(PgrstError::new(416, "PGRST103", "Requested range not satisfiable").with_details(
-                            format!("An offset of {offset} was requested, but there are only {t} rows."),
-                        ));
-                    }
-                }
-            }
-            let mut status = StatusCode::OK;
-            if let Some(total) = outcome.total {
-                if outcome.page < total && (limit.is_some() || offset > 0) {
-                    status = StatusCode::PARTIAL_CONTENT;
-                }
-            }
-            let range = content_range(offset, outcome.page, outcome.total);
-            finish(outcome, status, singular, Some(range), &applied, None)
-        }
-        Method::POST => {
-            let rows = body_rows(body)?;
-            let columns = match &q.columns {
-                Some(c) => c.clone(),
-                None => first_keys(&rows)?,
-            };
-            check_columns(&columns, relation, &ctx.schema, table)?;
-            let json = literal(&Value::Array(rows.clone()).to_string());
-            let col_list = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-            let on_conflict = match prefer.resolution.as_deref() {
-                Some(res @ ("merge-duplicates" | "ignore-duplicates")) => {
-                    applied.push(format!("resolution={res}"));
-                    let keys = q.on_conflict.clone().unwrap_or_else(|| relation.primary_key.clone());
-                    let keys_sql = keys.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-                    if res == "ignore-duplicates" {
-                        format!(" ON CONFLICT ({keys_sql}) DO NOTHING")
-                    } else {
-                        let sets: Vec<String> =
-                            columns.iter().map(|c| format!("{} = EXCLUDED.{}", ident(c), ident(c))).collect();
-                        if sets.is_empty() {
-                            format!(" ON CONFLICT ({keys_sql}) DO NOTHING")
-                        } else {
-                            format!(" ON CONFLICT ({keys_sql}) DO UPDATE SET {}", sets.join(", "))
-                        }
-                    }
-                }
-                _ => String::new(),
-            };
-            let insert = if columns.is_empty() {
-                format!("INSERT INTO {target} DEFAULT VALUES")
-            } else {
-                format!("INSERT INTO {target} ({col_list}) SELECT {col_list} FROM json_populate_recordset(NULL::{target}, {json}::json){on_conflict}")
-            };
-            // xmax = 0 tells an inserted row from an updated one (upserts only: views have no xmax).
-            let inserted = if on_conflict.is_empty() { "true" } else { "(xmax = 0)" };
-            let source = format!("{insert} RETURNING {target}.*, {inserted} AS pgrst_inserted");
-            let inner = format!("SELECT {select} FROM pgrst_source");
-            let ret = prefer.ret.as_deref().unwrap_or("minimal");
-            let body = match ret {
-                "representation" => body_expr(singular),
-                "headers-only" => location_expr(&relation.primary_key),
-                _ => "NULL::text".into(),
-            };
-            applied.push(format!("return={ret}"));
-            let statement =
-                sql::wrap(&source, &inner, "(SELECT count(*) FROM pgrst_source WHERE pgrst_inserted)::text", &body);
-            let outcome = execute(state, ctx, &statement, false, singular && ret == "representation", prefer).await?;
-            let merged_none = prefer.resolution.as_deref() == Some("merge-duplicates")
-                && outcome.total == Some(0)
-                && outcome.page > 0;
-            let status = if merged_none { StatusCode::OK } else { StatusCode::CREATED };
-            let location = (ret == "headers-only")
-                .then(|| outcome.body.as_deref().and_then(|b| location_header(table, b)))
-                .flatten();
-            let keep_body = ret == "representation";
-            let outcome = Outcome { body: if keep_body { outcome.body } else { None }, ..outcome };
-            finish(outcome, status, singular && keep_body, Some("*/*".into()), &applied, location)
-        }
-        Method::PATCH | Method::DELETE => {
-            let source = if *ctx.method == Method::PATCH {
-                let patch: Map<String, Value> = match serde_json::from_slice(body) {
-                    Ok(Value::Object(m)) => m,
-                    _ => return Err(invalid_json()),
-                };
-                let columns: Vec<String> = patch.keys().cloned().collect();
-                check_columns(&columns, relation, &ctx.schema, table)?;
-                if columns.is_empty() {
-                    // Nothing to set: PostgREST answers without touching rows.
-                    format!("SELECT {target}.*, false AS pgrst_inserted FROM {target} WHERE false")
-                } else {
-                    let cols = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-                    let json = literal(&Value::Object(patch).to_string());
-                    format!(
-                        "UPDATE {target} SET ({cols}) = (SELECT {cols} FROM json_populate_record(NULL::{target}, {json}::json)){filters} RETURNING {target}.*"
-                    )
-                }
-            } else {
-                format!("DELETE FROM {target}{filters} RETURNING {target}.*")
-            };
-            let inner = format!("SELECT {select} FROM pgrst_source");
-            let ret = prefer.ret.as_deref().unwrap_or("minimal");
-            applied.push(format!("return={ret}"));
-            let representation = ret == "representation";
-            let body = if representation { body_expr(singular) } else { "NULL::text".into() };
-            let statement = sql::wrap(&source, &inner, "NULL::text", &body);
-            let outcome = execute(state, ctx, &statement, false, singular, prefer).await?;
-            let range = if outcome.page > 0 { format!("0-{}/*", outcome.page - 1) } else { "*/*".into() };
-            let status = if representation { StatusCode::OK } else { StatusCode::NO_CONTENT };
-            let outcome = Outcome { body: if representation { outcome.body } else { None }, ..outcome };
-            finish(outcome, status, singular && representation, Some(range), &applied, None)
-        }
-        _ => Err(PgrstError::new(405, "PGRST117", format!("Unsupported HTTP method: {}", ctx.method))),
-    }
-}
-
-fn check_columns(columns: &[String], relation: &schema::Relation, schema: &str, table: &str) -> Result<(), PgrstError> {
-    for c in columns {
-        if !relation.columns.contains(c) {
-            return Err(PgrstError::new(
-                400,
-                "PGRST204",
-                format!("Could not find the '{c}' column of '{schema}.{table}' in the schema cache"),
-            ));
-        }
-    }
+    q.ranges.retain(|(p, _)| !p.is_empty());
+    q.ranges.push((Vec::new(), r));
     Ok(())
 }
 
-fn invalid_json() -> PgrstError {
-    PgrstError::new(400, "PGRST102", "Empty or invalid json")
-}
-
-fn body_rows(body: &[u8]) -> Result<Vec<Value>, PgrstError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(o)) => Ok(vec![Value::Object(o)]),
-        Ok(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(items),
-        _ => Err(invalid_json()),
+fn parse_range_header(v: &str) -> Option<(i64, Option<i64>)> {
+    let (a, b) = v.trim().split_once('-')?;
+    if a.is_empty() || !a.bytes().all(|c| c.is_ascii_digit()) || !b.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
     }
+    Some((a.parse().ok()?, if b.is_empty() { None } else { Some(b.parse().ok()?) }))
 }
 
-fn first_keys(rows: &[Value]) -> Result<Vec<String>, PgrstError> {
-    let Some(first) = rows.first().and_then(Value::as_object) else { return Ok(Vec::new()) };
-    let mut keys: Vec<String> = first.keys().cloned().collect();
-    keys.sort();
-    for row in rows {
-        let mut k: Vec<String> = row.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-        k.sort();
-        if k != keys {
-            return Err(PgrstError::new(400, "PGRST102", "All object keys must match"));
-        }
-    }
-    Ok(keys)
-}
-
-fn body_expr(singular: bool) -> String {
-    if singular {
-        "(json_agg(_postgrest_t)->0)::text".into()
+/// v13's `contentRangeH`: `lower-upper/total`, `*` for an empty range.
+fn content_range(lower: i64, upper: i64, total: Option<i64>) -> String {
+    let total_s = total.map_or("*".to_string(), |t| t.to_string());
+    if total != Some(0) && lower <= upper {
+        format!("{lower}-{upper}/{total_s}")
     } else {
-        "coalesce(json_agg(_postgrest_t), '[]')::text".into()
+        format!("*/{total_s}")
     }
 }
 
-/// For `return=headers-only`: the first row's primary key as JSON.
-fn location_expr(pk: &[String]) -> String {
-    if pk.is_empty() {
-        return "NULL::text".into();
+fn table_not_found(cache: &SchemaCache, schema: &str, table: &str) -> PgrstError {
+    let names: Vec<&str> = cache.tables.keys().filter(|(s, _)| s == schema).map(|(_, n)| n.as_str()).collect();
+    let mut e =
+        PgrstError::new(404, "PGRST205", format!("Could not find the table '{schema}.{table}' in the schema cache"));
+    if let Some(t) = fuzzy::closest(table, &names) {
+        e = e.with_hint(format!("Perhaps you meant the table '{schema}.{t}'"));
     }
-    let fields: Vec<String> = pk.iter().map(|c| format!("{}, {}", literal(c), ident(c))).collect();
-    format!("(SELECT json_build_object({}) FROM pgrst_source LIMIT 1)::text", fields.join(", "))
+    e
 }
 
-fn location_header(table: &str, pk_json: &str) -> Option<String> {
-    let map: Map<String, Value> = serde_json::from_str(pk_json).ok()?;
-    let parts: Vec<String> = map
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=eq.{}",
-                match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }
-            )
-        })
-        .collect();
-    Some(format!("/{table}?{}", parts.join("&")))
+fn plan_options(state: &AppState) -> PlanOptions {
+    PlanOptions { max_rows: state.config.max_rows, aggregates_enabled: state.config.aggregates_enabled }
 }
 
-fn content_range(offset: i64, page: i64, total: Option<i64>) -> String {
-    let total = total.map_or("*".to_string(), |t| t.to_string());
-    if page == 0 {
-        format!("*/{total}")
-    } else {
-        format!("{offset}-{}/{total}", offset + page - 1)
-    }
-}
-
-async fn rpc(
-    state: &AppState,
-    cache: &SchemaCache,
-    ctx: &Ctx<'_>,
-    name: &str,
-    pairs: &[(String, String)],
-    body: &[u8],
-    prefer: &Prefer,
-) -> Result<Response, PgrstError> {
-    let candidates = cache.functions.get(&(ctx.schema.clone(), name.to_string()));
-    let read = matches!(*ctx.method, Method::GET | Method::HEAD);
-    if !read && *ctx.method != Method::POST {
-        return Err(PgrstError::new(405, "PGRST101", "Only GET and POST are allowed for functions"));
-    }
-    // Arguments: the JSON body for POST, query parameters for GET.
-    // Query parameters are text; body values are JSON (a JSON string given
-    // for a json/jsonb argument stays a JSON string).
-    let (args, body_value): (Map<String, Value>, Option<Value>) = if read {
-        let all_names: Vec<String> = candidates
-            .map(|fs| fs.iter().flat_map(|f| f.args.iter().map(|a| a.name.clone())).collect())
-            .unwrap_or_default();
-        let args = pairs
-            .iter()
-            .filter(|(k, _)| all_names.contains(k))
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        (args, None)
-    } else if body.iter().all(u8::is_ascii_whitespace) {
-        (Map::new(), None)
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => (m.clone(), Some(Value::Object(m))),
-            Ok(other) => (Map::new(), Some(other)),
-            Err(_) => return Err(invalid_json()),
-        }
+/// The count query, capped for estimated counts (past `db-max-rows` the
+/// planner's estimate is used).
+fn count_sql(state: &AppState, prefer: &Prefer, plan: &ReadPlan) -> (Option<String>, Option<String>) {
+    let count = sql::count_query(plan);
+    let explain = matches!(prefer.count, Some(Count::Planned | Count::Estimated))
+        .then(|| format!("EXPLAIN (FORMAT JSON) {count}"));
+    let counted = match (prefer.count, state.config.max_rows) {
+        (Some(Count::Exact), _) | (Some(Count::Estimated), None) => Some(count),
+        (Some(Count::Estimated), Some(max)) => Some(format!("{count} LIMIT {}", max + 1)),
+        _ => None,
     };
-    let names: Vec<&str> = args.keys().map(String::as_str).collect();
-    let function: &Function = candidates
-        .and_then(|fs| fs.iter().find(|f| f.accepts(&names)).or_else(|| fs.iter().find(|f| !read && f.takes_body())))
-        .ok_or_else(|| {
-            let mut sorted = names.clone();
-            sorted.sort();
-            PgrstError::new(
-                404,
-                "PGRST202",
-                format!("Could not find the function {}.{name}({}) in the schema cache", ctx.schema, sorted.join(", ")),
-            )
-            .with_hint("Perhaps you meant to call a function with other arguments.")
-        })?;
-    let arg_names: Vec<String> = function.args.iter().map(|a| a.name.clone()).collect();
-    let q = query::parse(pairs, &arg_names)?;
-    let call_args: Vec<String> = if function.takes_body() && !function.accepts(&names) {
-        let v = body_value.unwrap_or(Value::Null);
-        vec![format!("{}::{}", literal(&v.to_string()), function.args[0].pg_type)]
+    (counted, explain)
+}
+
+/// Exact, planned (the estimate), or estimated: exact up to `db-max-rows`,
+/// the larger of both past it.
+fn total_of(state: &AppState, prefer: &Prefer, o: &Outcome) -> Option<i64> {
+    match prefer.count {
+        Some(Count::Exact) => o.total,
+        Some(Count::Planned) => o.planned,
+        Some(Count::Estimated) => match (o.total, state.config.max_rows) {
+            (Some(t), Some(max)) if t > max => Some(t.max(o.planned.unwrap_or(t))),
+            (t, _) => t,
+        },
+        None => None,
+    }
+}
+
+/// A range answer's status: 416 past the end, 206 for part of the rows.
+fn range_answer(offset: i64, o: &Outcome, total: Option<i64>) -> Result<(StatusCode, String), PgrstError> {
+    let upper = offset + o.page - 1;
+    let range = content_range(offset, upper, total);
+    let status = match total {
+        Some(t) if offset > t => {
+            return Err(range_error(&format!("An offset of {offset} was requested, but there are only {t} rows.")))
+        }
+        Some(t) if o.page < t => StatusCode::PARTIAL_CONTENT,
+        _ => StatusCode::OK,
+    };
+    Ok((status, range))
+}
+
+async fn read(state: &AppState, ctx: &Ctx<'_>, table: &str, q: &QueryParams) -> Result<Response, PgrstError> {
+    let qi: Qi = (ctx.schema.clone(), table.to_string());
+    if !ctx.cache.tables.contains_key(&qi) {
+        return Err(table_not_found(&ctx.cache, &ctx.schema, table));
+    }
+    let plan = plan::read_plan(&ctx.cache, &ctx.schema, table, q, Action::Read, &plan_options(state))?;
+    let (handler, media) = media::negotiate(&ctx.accepts)?;
+    let handler = if ctx.is_head() { Handler::None } else { handler };
+    let (count, explain) = count_sql(state, &ctx.prefer, &plan);
+    let statement =
+        sql::read_statement(&sql::read_query(&plan), count.as_deref(), &sql::body_expr(handler, Default::default()));
+    let run = Run { read_only: true, single: media.is_singular(), max_affected: None, explain };
+    let outcome = execute(state, ctx, &statement, &run).await?;
+    let total = total_of(state, &ctx.prefer, &outcome);
+    let (status, range) = range_answer(plan.range.offset, &outcome, total)?;
+    let applied = ctx.prefer.applied(Echo::default());
+    finish(outcome, status, Some(&media), Some(range), applied, None)
+}
+
+/// Keys of the body's objects, which must all have the same (PGRST102).
+fn payload_columns(body: &[u8]) -> Result<Vec<String>, PgrstError> {
+    let invalid = || PgrstError::new(400, "PGRST102", "Empty or invalid json");
+    let keys_differ = || PgrstError::new(400, "PGRST102", "All object keys must match");
+    let sorted_keys = |o: &Map<String, Value>| {
+        let mut k: Vec<String> = o.keys().cloned().collect();
+        k.sort();
+        k
+    };
+    match serde_json::from_slice::<Value>(body).map_err(|_| invalid())? {
+        Value::Object(o) => Ok(sorted_keys(&o)),
+        Value::Array(items) => match items.first() {
+            None => Ok(Vec::new()),
+            Some(Value::Object(first)) => {
+                let keys = sorted_keys(first);
+                if items.iter().all(|i| i.as_object().is_some_and(|o| sorted_keys(o) == keys)) {
+                    Ok(keys)
+                } else {
+                    Err(keys_differ())
+                }
+            }
+            Some(_) => Err(keys_differ()),
+        },
+        // Anything else is no rows, as in v13.
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn is_json_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{')
+}
+
+/// What a write must return for `select` and its embeds to work: `*`, or
+/// the selected columns, the embeds' foreign key columns and the primary key.
+fn returning_columns(plan: &ReadPlan, pk: &[String]) -> Vec<String> {
+    if plan.select.iter().any(|s| s.field.name == "*") || (plan.select.is_empty() && plan.children.is_empty()) {
+        return vec!["*".into()];
+    }
+    let mut cols: Vec<String> = plan.select.iter().map(|s| s.field.name.clone()).collect();
+    for c in &plan.children {
+        if let Some(rel) = &c.relationship {
+            match &rel.cardinality {
+                schema::Cardinality::ManyToOne { columns, .. }
+                | schema::Cardinality::OneToMany { columns, .. }
+                | schema::Cardinality::OneToOne { columns, .. } => cols.extend(columns.iter().map(|(a, _)| a.clone())),
+                schema::Cardinality::ManyToMany(j) => cols.extend(j.source_columns.iter().map(|(a, _)| a.clone())),
+            }
+        }
+    }
+    cols.extend(pk.iter().cloned());
+    let mut seen = HashSet::new();
+    cols.retain(|c| seen.insert(c.clone()));
+    cols
+}
+
+async fn write(
+    state: &AppState,
+    ctx: &Ctx<'_>,
+    table: &str,
+    q: &QueryParams,
+    body: &[u8],
+) -> Result<Response, PgrstError> {
+    let qi: Qi = (ctx.schema.clone(), table.to_string());
+    let Some(relation) = ctx.cache.tables.get(&qi) else { return Err(table_not_found(&ctx.cache, &ctx.schema, table)) };
+    let prefer = &ctx.prefer;
+    let representation = prefer.ret == Some(Return::Representation);
+    let plan = plan::read_plan(&ctx.cache, &ctx.schema, table, q, Action::Mutate, &plan_options(state))?;
+    let returning = if matches!(prefer.ret, Some(Return::Representation | Return::HeadersOnly)) {
+        returning_columns(&plan, &relation.primary_key)
     } else {
-        function
-            .args
+        Vec::new()
+    };
+    let root_filters = plan::root_filters(&ctx.cache, &qi, q);
+    let body_text = std::str::from_utf8(body).map_err(|_| PgrstError::new(400, "PGRST102", "Empty or invalid json"))?;
+    let apply_defaults = prefer.missing == Some(prefer::Missing::Default);
+    let columns_for = |names: &[String]| -> Result<Vec<sql::BodyColumn>, PgrstError> {
+        names
             .iter()
-            .filter_map(|a| {
-                let v = args.get(&a.name)?;
-                let json_arg = !read && matches!(a.pg_type.as_str(), "json" | "jsonb");
-                let text = match v {
-                    Value::Null => return Some(format!("{} := NULL::{}", ident(&a.name), a.pg_type)),
-                    Value::String(s) if !json_arg => s.clone(),
-                    other => other.to_string(),
-                };
-                Some(format!("{} := {}::{}", ident(&a.name), literal(&text), a.pg_type))
+            .map(|n| {
+                relation.column(n).map(|c| sql::BodyColumn::of(c, apply_defaults)).ok_or_else(|| {
+                    PgrstError::new(
+                        400,
+                        "PGRST204",
+                        format!("Could not find the '{n}' column of '{table}' in the schema cache"),
+                    )
+                })
             })
             .collect()
     };
-    let call = format!("{}({})", qualified(&ctx.schema, name), call_args.join(", "));
-    let singular = wants_object(ctx.headers);
-    let filters = sql::where_clause(&q.filters)?;
-    let (offset, limit) = paging(state, &q, ctx.headers, ctx.method)?;
-    let tail = format!("{filters}{}{}", sql::order_clause(&q.order), sql::limit_clause(limit, Some(offset)));
-    let (source, inner, body) = match (&function.row_columns, function.returns_set) {
-        _ if function.returns_void => {
-            (format!("SELECT {call}"), "SELECT * FROM pgrst_source".into(), "NULL::text".into())
+    let body_columns = |body: &[u8]| -> Result<Vec<String>, PgrstError> {
+        match &q.columns {
+            Some(c) => Ok(c.clone()),
+            None => payload_columns(body),
         }
-        (Some(cols), true) => (
-            format!("SELECT * FROM {call}"),
-            format!("SELECT {} FROM pgrst_source{tail}", sql::select_list(&q.select, cols)),
-            body_expr(singular),
-        ),
-        (Some(cols), false) => (
-            format!("SELECT * FROM {call}"),
-            format!("SELECT {} FROM pgrst_source", sql::select_list(&q.select, cols)),
-            "(json_agg(_postgrest_t)->0)::text".into(),
-        ),
-        (None, true) => (
-            format!("SELECT pgrst_scalar FROM {call} pgrst_scalar"),
-            format!("SELECT pgrst_scalar FROM pgrst_source{tail}"),
-            if singular {
-                "(json_agg(_postgrest_t.pgrst_scalar)->0)::text".into()
-            } else {
-                "coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text".into()
-            },
-        ),
-        (None, false) => (
-            format!("SELECT {call} AS pgrst_scalar"),
-            "SELECT pgrst_scalar FROM pgrst_source".into(),
-            "(json_agg(_postgrest_t.pgrst_scalar)->0)::text".into(),
-        ),
     };
-    let statement = sql::wrap(&source, &inner, "NULL::text", &body);
-    let read_only = read || !function.volatile;
-    let check_single = singular && function.returns_set;
-    let outcome = execute(state, ctx, &statement, read_only, check_single, prefer).await?;
-    if function.returns_void {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        apply_guc_headers(&mut r, outcome.headers.as_deref());
-        return Ok(r);
+    let (mutation, upsert, kind) = match *ctx.method {
+        Method::POST => {
+            let names = body_columns(body)?;
+            let columns = columns_for(&names)?;
+            let keys = q.on_conflict.clone().unwrap_or_else(|| relation.primary_key.clone());
+            let on_conflict = match prefer.resolution {
+                Some(Resolution::Merge) => sql::OnConflict::Merge(&keys),
+                Some(Resolution::Ignore) => sql::OnConflict::Ignore(&keys),
+                None => sql::OnConflict::None,
+            };
+            let upsert = prefer.resolution == Some(Resolution::Merge);
+            let text = if body_text.trim().is_empty() { "[]" } else { body_text };
+            (
+                sql::insert_query(&qi, &columns, text, is_json_object(body), on_conflict, &returning),
+                upsert,
+                Kind::Create,
+            )
+        }
+        Method::PATCH => {
+            let names = body_columns(body)?;
+            let columns = columns_for(&names)?;
+            let text = if body_text.trim().is_empty() { "{}" } else { body_text };
+            (
+                sql::update_query(&qi, &columns, text, is_json_object(body), &root_filters, &returning),
+                false,
+                Kind::Update,
+            )
+        }
+        _ => (sql::delete_query(&qi, &root_filters, &returning), false, Kind::Delete),
+    };
+    let (handler, media) = media::negotiate(&ctx.accepts)?;
+    let handler = if representation { handler } else { Handler::None };
+    let select = representation.then(|| sql::read_query(&plan));
+    let location_pk =
+        (kind == Kind::Create && prefer.ret == Some(Return::HeadersOnly)).then_some(relation.primary_key.as_slice());
+    let statement = sql::write_statement(
+        &mutation,
+        select.as_deref(),
+        &sql::body_expr(handler, Default::default()),
+        upsert,
+        location_pk,
+    );
+    let strict = prefer.handling == Some(Handling::Strict);
+    let run = Run {
+        read_only: false,
+        single: media.is_singular(),
+        max_affected: (kind != Kind::Create && strict).then_some(prefer.max_affected).flatten(),
+        explain: None,
+    };
+    let outcome = execute(state, ctx, &statement, &run).await?;
+    // A write counts what it touched; planned counts do not apply.
+    let total = prefer.counts().then_some(outcome.page);
+    let media = if representation { Some(&media) } else { None };
+    match kind {
+        Kind::Create => {
+            let status = if outcome.inserted.unwrap_or(0) <= 0 && prefer.resolution == Some(Resolution::Merge) {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            let location = outcome.location.as_deref().and_then(|l| location_header(table, l));
+            let has_keys = !relation.primary_key.is_empty() || q.on_conflict.is_some();
+            let applied = prefer.applied(Echo { resolution: has_keys, missing: true, ret: true, max_affected: false });
+            finish(outcome, status, media, Some(content_range(1, 0, total)), applied, location)
+        }
+        Kind::Update => {
+            let range = content_range(0, outcome.page - 1, total);
+            let status = if representation { StatusCode::OK } else { StatusCode::NO_CONTENT };
+            let applied = prefer.applied(Echo { resolution: false, missing: true, ret: true, max_affected: true });
+            finish(outcome, status, media, Some(range), applied, None)
+        }
+        Kind::Delete => {
+            let status = if representation { StatusCode::OK } else { StatusCode::NO_CONTENT };
+            let applied = prefer.applied(Echo { resolution: false, missing: false, ret: true, max_affected: true });
+            finish(outcome, status, media, Some(content_range(1, 0, total)), applied, None)
+        }
     }
-    let range = function.returns_set.then(|| content_range(offset, outcome.page, None));
-    let body = outcome.body.clone().or_else(|| Some("null".into()));
-    finish(Outcome { body, ..outcome }, StatusCode::OK, singular, range, &[], None)
 }
 
-/// Runs `statement` in one transaction as the request's role; `check_single`
-/// rolls back unless exactly one row came out (PGRST116).
-async fn execute(
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// `[[key, "eq.value"], ...]` from SQL -> `/table?key=eq.value`.
+fn location_header(table: &str, pairs_json: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(pairs_json).ok()?;
+    if pairs.is_empty() {
+        return None;
+    }
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, SET).to_string();
+    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    Some(format!("/{table}?{}", query.join("&")))
+}
+
+/// v13's `findProc`: the overload whose required parameters are all given
+/// and whose parameters take every key; else the one unnamed json/jsonb
+/// parameter (POST).
+fn find_function<'a>(
+    cache: &'a SchemaCache,
+    schema: &str,
+    name: &str,
+    keys: &[String],
+    post: bool,
+) -> Result<&'a Function, PgrstError> {
+    let candidates: &[Function] =
+        cache.functions.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[]);
+    let key_set: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    let matches_params = |f: &Function| {
+        if f.args.is_empty() {
+            return key_set.is_empty();
+        }
+        let required: HashSet<&str> = f.args.iter().filter(|a| !a.has_default).map(|a| a.name.as_str()).collect();
+        let all: HashSet<&str> = f.args.iter().map(|a| a.name.as_str()).collect();
+        required.is_subset(&key_set) && key_set.is_subset(&all)
+    };
+    let single_unnamed = |f: &Function| {
+        post && f.args.len() == 1 && f.args[0].name.is_empty() && matches!(f.args[0].pg_type.as_str(), "json" | "jsonb")
+    };
+    let named: Vec<&Function> = candidates.iter().filter(|f| matches_params(f)).collect();
+    let fallback: Vec<&Function> = candidates.iter().filter(|f| !matches_params(f) && single_unnamed(f)).collect();
+    match (named.as_slice(), fallback.as_slice()) {
+        ([one], _) => Ok(one),
+        ([], [one]) => Ok(one),
+        ([], []) => Err(no_function(cache, schema, name, keys, post, candidates)),
+        (several, fallback) => {
+            let several = if several.is_empty() { fallback } else { several };
+            let list: Vec<String> = several
+                .iter()
+                .map(|f| {
+                    let params: Vec<String> = f.args.iter().map(|a| format!("{} => {}", a.name, a.pg_type)).collect();
+                    format!("{}.{}({})", f.schema, f.name, params.join(", "))
+                })
+                .collect();
+            Err(PgrstError::new(
+                300,
+                "PGRST203",
+                format!("Could not choose the best candidate function between: {}", list.join(", ")),
+            )
+            .with_hint("Try renaming the parameters or the function itself in the database so function overloading can be resolved"))
+        }
+    }
+}
+
+fn no_function(
+    cache: &SchemaCache,
+    schema: &str,
+    name: &str,
+    keys: &[String],
+    post: bool,
+    overloads: &[Function],
+) -> PgrstError {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    let func = format!("{schema}.{name}");
+    let params = if sorted.is_empty() { " without parameters".to_string() } else { format!("({})", sorted.join(", ")) };
+    let with = if sorted.is_empty() {
+        " without parameters".to_string()
+    } else {
+        format!(" with parameter{} {}", if sorted.len() > 1 { "s" } else { "" }, sorted.join(", "))
+    };
+    let details = format!(
+        "Searched for the function {func}{with}{}, but no matches were found in the schema cache.",
+        if post { " or with a single unnamed json/jsonb parameter" } else { "" }
+    );
+    let list = |ps: &[String]| {
+        let mut v = ps.to_vec();
+        v.sort();
+        format!("({})", v.join(", "))
+    };
+    let hint = if overloads.is_empty() {
+        let names: Vec<&str> = cache.functions.keys().filter(|(s, _)| s == schema).map(|(_, n)| n.as_str()).collect();
+        fuzzy::closest(name, &names).map(|n| format!("Perhaps you meant to call the function {schema}.{n}"))
+    } else {
+        let lists: Vec<String> =
+            overloads.iter().map(|f| list(&f.args.iter().map(|a| a.name.clone()).collect::<Vec<_>>())).collect();
+        let refs: Vec<&str> = lists.iter().map(String::as_str).collect();
+        fuzzy::closest(&list(&sorted), &refs).map(|p| format!("Perhaps you meant to call the function {func}{p}"))
+    };
+    let mut e =
+        PgrstError::new(404, "PGRST202", format!("Could not find the function {func}{params} in the schema cache"))
+            .with_details(details);
+    if let Some(h) = hint {
+        e = e.with_hint(h);
+    }
+    e
+}
+
+async fn call(
     state: &AppState,
     ctx: &Ctx<'_>,
-    statement: &str,
+    name: &str,
+    q: &QueryParams,
+    pairs: &[(String, String)],
+    body: &[u8],
+) -> Result<Response, PgrstError> {
+    let post = *ctx.method == Method::POST;
+    let body_text = std::str::from_utf8(body).map_err(|_| PgrstError::new(400, "PGRST102", "Empty or invalid json"))?;
+    let body_text = if post && body_text.trim().is_empty() { "{}" } else { body_text };
+    let keys: Vec<String> = if post {
+        match &q.columns {
+            Some(c) => c.clone(),
+            None => payload_columns(body_text.as_bytes())?,
+        }
+    } else {
+        // A repeated name (a variadic argument) is one key.
+        let mut seen = HashSet::new();
+        q.rpc_params.iter().map(|(k, _)| k.clone()).filter(|k| seen.insert(k.clone())).collect()
+    };
+    let function = find_function(&ctx.cache, &ctx.schema, name, &keys, post)?;
+    let strict = ctx.prefer.handling == Some(Handling::Strict);
+    if strict && ctx.prefer.max_affected.is_some() && function.returns_single() {
+        return Err(PgrstError::new(
+            400,
+            "PGRST128",
+            "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+        ));
+    }
+    let named: Vec<&schema::Arg> = function.args.iter().filter(|a| keys.contains(&a.name)).collect();
+    let single_unnamed = function.args.len() == 1 && function.args[0].name.is_empty();
+    let direct: Vec<(String, Vec<String>)> = named
+        .iter()
+        .map(|a| {
+            let values = pairs.iter().filter(|(k, _)| *k == a.name).map(|(_, v)| v.clone()).collect();
+            (a.name.clone(), values)
+        })
+        .collect();
+    let args = if single_unnamed && post {
+        sql::CallArgs::Single(body_text)
+    } else if post {
+        sql::CallArgs::Json { body: body_text, is_object: is_json_object(body_text.as_bytes()) }
+    } else {
+        sql::CallArgs::Direct(&direct)
+    };
+    let call_sql = sql::call_query(function, &named, args);
+    let root = function.table_name().unwrap_or(name).to_string();
+    let plan = plan::read_plan(&ctx.cache, &ctx.schema, &root, q, Action::Call, &plan_options(state))?;
+    let (handler, media) = media::negotiate(&ctx.accepts)?;
+    let handler = if ctx.is_head() { Handler::None } else { handler };
+    let returns = sql::Returns {
+        scalar: function.returns_scalar(),
+        set_of_scalar: function.returns_set_of_scalar(),
+        single_composite: function.returns_single() && function.returns_composite,
+    };
+    let (count, explain) = count_sql(state, &ctx.prefer, &plan);
+    let statement = sql::call_statement(
+        &call_sql,
+        &sql::read_query(&plan),
+        count.as_deref(),
+        &sql::body_expr(handler, returns),
+        function.returns_single(),
+    );
+    let volatile = function.volatility == schema::Volatility::Volatile;
+    let run = Run {
+        read_only: ctx.is_read() || !volatile,
+        single: media.is_singular(),
+        max_affected: strict.then_some(ctx.prefer.max_affected).flatten(),
+        explain,
+    };
+    let outcome = execute(state, ctx, &statement, &run).await?;
+    let total = total_of(state, &ctx.prefer, &outcome);
+    let (status, range) = range_answer(plan.range.offset, &outcome, total)?;
+    let applied = ctx.prefer.applied(Echo { max_affected: true, ..Default::default() });
+    if function.returns_void {
+        let outcome = Outcome { body: None, ..outcome };
+        return finish(outcome, StatusCode::NO_CONTENT, None, Some(range), applied, None);
+    }
+    finish(outcome, status, Some(&media), Some(range), applied, None)
+}
+
+/// How a statement runs: read-only, whether the answer must be exactly one
+/// row (else PGRST116 and roll back), the most rows it may touch
+/// (PGRST124), and an `EXPLAIN` for planned counts.
+struct Run {
     read_only: bool,
-    check_single: bool,
-    prefer: &Prefer,
-) -> Result<Outcome, PgrstError> {
+    single: bool,
+    max_affected: Option<i64>,
+    explain: Option<String>,
+}
+
+/// The rows of each statement of a simple query, in order.
+fn rows_by_statement(messages: &[SimpleQueryMessage]) -> Vec<Vec<&tokio_postgres::SimpleQueryRow>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for m in messages {
+        match m {
+            SimpleQueryMessage::Row(r) => current.push(r),
+            SimpleQueryMessage::CommandComplete(_) => out.push(std::mem::take(&mut current)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Runs `statement` in one transaction as the request's role.
+async fn execute(state: &AppState, ctx: &Ctx<'_>, statement: &str, run: &Run) -> Result<Outcome, PgrstError> {
     let client = state.pool.get().await.map_err(|e| {
         PgrstError::new(503, "PGRST001", "Database client error. Retrying the connection.").with_details(e.to_string())
     })?;
     let rollback_wanted = match state.config.tx_end {
         TxEnd::Commit => false,
         TxEnd::Rollback => true,
-        TxEnd::CommitAllowOverride => prefer.tx.as_deref() == Some("rollback"),
-        TxEnd::RollbackAllowOverride => prefer.tx.as_deref() != Some("commit"),
+        TxEnd::CommitAllowOverride => ctx.prefer.tx == Some(Tx::Rollback),
+        TxEnd::RollbackAllowOverride => ctx.prefer.tx != Some(Tx::Commit),
     };
     let mut headers = Map::new();
     for (name, value) in ctx.headers {
@@ -740,21 +875,31 @@ async fn execute(
             headers.insert(name.as_str().to_string(), Value::String(value.to_str().unwrap_or_default().to_string()));
         }
     }
-    let mut claims = ctx.claims.clone();
-    if let Value::Object(m) = &mut claims {
-        m.entry("role").or_insert_with(|| Value::String(ctx.role.clone()));
+    let cookies: Map<String, Value> = ctx
+        .headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), Value::String(v.trim().to_string())))
+        .collect();
+    let search_path: Vec<String> =
+        std::iter::once(&ctx.schema).chain(&state.config.extra_search_path).map(|s| ident(s)).collect();
+    let mut settings = vec![
+        format!("set_config('search_path', {}, true)", literal(&search_path.join(", "))),
+        format!("set_config('role', {}, true)", literal(&ctx.role)),
+        format!("set_config('request.jwt.claims', {}, true)", literal(&ctx.claims.to_string())),
+        format!("set_config('request.method', {}, true)", literal(ctx.method.as_str())),
+        format!("set_config('request.path', {}, true)", literal(&ctx.path)),
+        format!("set_config('request.headers', {}, true)", literal(&Value::Object(headers).to_string())),
+        format!("set_config('request.cookies', {}, true)", literal(&Value::Object(cookies).to_string())),
+    ];
+    if let Some(tz) = &ctx.prefer.timezone {
+        settings.push(format!("set_config('timezone', {}, true)", literal(tz)));
     }
-    let settings = format!(
-        "SELECT set_config('search_path', {}, true), set_config('role', {}, true), \
-         set_config('request.jwt.claims', {}, true), set_config('request.method', {}, true), \
-         set_config('request.path', {}, true), set_config('request.headers', {}, true), \
-         set_config('request.cookies', '{{}}', true)",
-        literal(&format!("{}, public", ident(&ctx.schema))),
-        literal(&ctx.role),
-        literal(&claims.to_string()),
-        literal(ctx.method.as_str()),
-        literal(&ctx.path),
-        literal(&Value::Object(headers).to_string()),
+    settings.extend(
+        state.config.app_settings.iter().map(|(k, v)| format!("set_config({}, {}, true)", literal(k), literal(v))),
     );
     let pre = state
         .config
@@ -762,15 +907,16 @@ async fn execute(
         .as_deref()
         .map(|f| format!("SELECT {}(); ", f.split('.').map(ident).collect::<Vec<_>>().join(".")))
         .unwrap_or_default();
-    let begin = if read_only {
+    let begin = if run.read_only {
         "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
     } else {
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
     // The common case ends the transaction in the same message: one round trip.
-    let decide_later = check_single || rollback_wanted;
+    let decide_later = run.single || rollback_wanted || run.max_affected.is_some();
+    let explain = run.explain.as_ref().map(|e| format!("; {e}")).unwrap_or_default();
     let end = if decide_later { "" } else { "; COMMIT" };
-    let text = format!("{begin}; {settings}; {pre}{statement}{end}");
+    let text = format!("{begin}; SELECT {}; {pre}{statement}{explain}{end}", settings.join(", "));
     let anon = state.config.anon_role.as_deref() == Some(ctx.role.as_str());
     let messages = match client.simple_query(&text).await {
         Ok(m) => m,
@@ -779,28 +925,44 @@ async fn execute(
             return Err(PgrstError::from_db(&e, anon));
         }
     };
-    let row = messages
-        .iter()
-        .rev()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
-        .ok_or_else(|| PgrstError::new(500, "PGRST000", "statement returned no row"))?;
+    let statements = rows_by_statement(&messages);
+    // BEGIN, settings, [pre-request,] the statement, [EXPLAIN]
+    let main_index = if pre.is_empty() { 2 } else { 3 };
+    let row = statements
+        .get(main_index)
+        .and_then(|rows| rows.first())
+        .ok_or_else(|| PgrstError::new(500, "PGRSTX00", "statement returned no row"))?;
+    let planned = run.explain.as_ref().and_then(|_| {
+        let plan_json = statements.get(main_index + 1)?.first()?.get(0)?;
+        let v: Value = serde_json::from_str(plan_json).ok()?;
+        v[0]["Plan"]["Plan Rows"].as_f64().map(|r| r as i64)
+    });
     let outcome = Outcome {
         total: row.get(0).and_then(|t| t.parse().ok()),
         page: row.get(1).and_then(|t| t.parse().ok()).unwrap_or(0),
         body: row.get(2).map(str::to_string),
         headers: row.get(3).map(str::to_string),
         status: row.get(4).map(str::to_string),
+        inserted: row.get(5).and_then(|t| t.parse().ok()),
+        location: row.get(6).map(str::to_string),
+        planned,
     };
     if decide_later {
-        let single_ok = !check_single || outcome.page == 1;
-        let end = if single_ok && !rollback_wanted { "COMMIT" } else { "ROLLBACK" };
-        client.batch_execute(end).await.map_err(|e| PgrstError::from_db(&e, anon))?;
+        let single_ok = !run.single || outcome.page == 1;
+        let within = run.max_affected.is_none_or(|n| outcome.page <= n);
+        let end =
+            if single_ok && within && !rollback_wanted { "COMMIT" } else { "SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK" };
+        if let Err(e) = client.batch_execute(end).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(PgrstError::from_db(&e, anon));
+        }
         if !single_ok {
             return Err(PgrstError::new(406, "PGRST116", "Cannot coerce the result to a single JSON object")
                 .with_details(format!("The result contains {} rows", outcome.page)));
+        }
+        if !within {
+            return Err(PgrstError::new(400, "PGRST124", "Query result exceeds max-affected preference constraint")
+                .with_details(format!("The query affects {} rows", outcome.page)));
         }
     }
     Ok(outcome)
@@ -809,59 +971,107 @@ async fn execute(
 fn finish(
     outcome: Outcome,
     status: StatusCode,
-    singular: bool,
+    media: Option<&MediaType>,
     range: Option<String>,
-    applied: &[String],
+    applied: Option<String>,
     location: Option<String>,
 ) -> Result<Response, PgrstError> {
-    let status = match outcome
-        .status
-        .as_deref()
-        .and_then(|s| s.parse::<u16>().ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-    {
-        Some(s) => s,
+    let status = match outcome.status.as_deref() {
+        Some(s) => s
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .ok_or_else(|| PgrstError::new(500, "PGRST112", "response.status guc must be a valid status code"))?,
         None => status,
     };
-    let mut response = match &outcome.body {
-        Some(body) => {
+    let mut response = match (&outcome.body, media) {
+        (Some(body), Some(media)) => {
             let mut r = (status, body.clone()).into_response();
-            let ct = if singular {
-                "application/vnd.pgrst.object+json; charset=utf-8"
-            } else {
-                "application/json; charset=utf-8"
-            };
-            r.headers_mut().insert("content-type", HeaderValue::from_static(ct));
+            if let Ok(ct) = HeaderValue::from_str(&media.content_type()) {
+                r.headers_mut().insert("content-type", ct);
+            }
             r
         }
-        None => status.into_response(),
+        _ => status.into_response(),
     };
     let h = response.headers_mut();
     if let Some(range) = range.and_then(|r| HeaderValue::from_str(&r).ok()) {
         h.insert("content-range", range);
     }
-    if !applied.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&applied.join(", ")) {
-            h.insert("preference-applied", v);
-        }
+    if let Some(v) = applied.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        h.insert("preference-applied", v);
     }
     if let Some(loc) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         h.insert("location", loc);
     }
-    apply_guc_headers(&mut response, outcome.headers.as_deref());
+    apply_guc_headers(&mut response, outcome.headers.as_deref())?;
     Ok(response)
 }
 
-/// `response.headers` GUC: a JSON array of one-key objects.
-fn apply_guc_headers(response: &mut Response, json: Option<&str>) {
-    let Some(items) = json.and_then(|j| serde_json::from_str::<Vec<Map<String, Value>>>(j).ok()) else { return };
+/// `response.headers` GUC: a JSON array of one-key objects; they replace
+/// the gateway's own headers of the same name.
+fn apply_guc_headers(response: &mut Response, json: Option<&str>) -> Result<(), PgrstError> {
+    let Some(json) = json else { return Ok(()) };
+    let bad = || {
+        PgrstError::new(
+            500,
+            "PGRST111",
+            "response.headers guc must be a JSON array composed of objects with a single key and a string value",
+        )
+    };
+    let items: Vec<Map<String, Value>> = serde_json::from_str(json).map_err(|_| bad())?;
+    let mut headers = Vec::new();
     for item in items {
-        for (k, v) in item {
-            if let (Ok(name), Some(Ok(value))) =
-                (HeaderName::try_from(k.as_str()), v.as_str().map(HeaderValue::from_str))
-            {
-                response.headers_mut().append(name, value);
-            }
+        let (Some((k, v)), 1) = (item.iter().next(), item.len()) else { return Err(bad()) };
+        let value = v.as_str().ok_or_else(bad)?;
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(value)) {
+            headers.push((name, value));
         }
+    }
+    // They replace the gateway's own of the same name; repeated ones all stay.
+    for (name, _) in &headers {
+        response.headers_mut().remove(name);
+    }
+    for (name, value) in headers {
+        response.headers_mut().append(name, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range(0, 4, None), "0-4/*");
+        assert_eq!(content_range(0, -1, Some(0)), "*/0");
+        assert_eq!(content_range(1, 0, Some(3)), "*/3");
+        assert_eq!(content_range(2, 3, Some(10)), "2-3/10");
+    }
+
+    #[test]
+    fn range_headers() {
+        assert_eq!(parse_range_header("0-9"), Some((0, Some(9))));
+        assert_eq!(parse_range_header("5-"), Some((5, None)));
+        assert_eq!(parse_range_header("items=0-9"), None);
+        assert_eq!(parse_range_header("-5"), None);
+    }
+
+    #[test]
+    fn payload_keys() {
+        assert_eq!(payload_columns(br#"[{"b":1,"a":2},{"a":3,"b":4}]"#).unwrap(), vec!["a", "b"]);
+        assert_eq!(payload_columns(br#"[{"a":1},{"b":1}]"#).unwrap_err().message, "All object keys must match");
+        assert_eq!(payload_columns(b"{nope").unwrap_err().message, "Empty or invalid json");
+        assert!(payload_columns(b"[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn location_headers_are_encoded() {
+        assert_eq!(
+            location_header("t", r#"[["id","eq.1"],["k","eq.a b&c"]]"#).as_deref(),
+            Some("/t?id=eq.1&k=eq.a%20b%26c")
+        );
     }
 }

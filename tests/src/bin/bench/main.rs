@@ -18,6 +18,8 @@
 //! - `--reads`: metrics-overview and jobs-recent over 10k and 1M jobs
 //! - `--sse`: a progress report to its SSE frame, at 1 and 100 subscribers
 //! - `--figma`: the conversion time of each Figma fixture
+//! - `--gateway`: the IDE's embedded read of a project (1 x 20 pages x 50
+//!   components) in one request, beside the same rows in three
 //!
 //! then every target with its figure, pass or miss.
 //!
@@ -26,6 +28,7 @@
 mod caller;
 mod depth;
 mod figma;
+mod gateway;
 mod long_poll;
 mod loops;
 mod pgboss;
@@ -42,8 +45,8 @@ use cogo_tests::Stack;
 /// Worker loops draining a queue at once, in every throughput figure.
 pub const LOOPS: usize = 10;
 
-const SECTIONS: [&str; 8] =
-    ["--loops", "--long-poll", "--sql", "--retention", "--depth", "--reads", "--sse", "--figma"];
+const SECTIONS: [&str; 9] =
+    ["--loops", "--long-poll", "--sql", "--retention", "--depth", "--reads", "--sse", "--figma", "--gateway"];
 
 #[tokio::main]
 async fn main() {
@@ -90,6 +93,9 @@ async fn main() {
     }
     if run("--figma") {
         figma::report(stack).await;
+    }
+    if run("--gateway") {
+        gateway::report(stack, quick).await;
     }
     summary.print();
 }
