@@ -71,7 +71,7 @@ class Settings:
     @staticmethod
     def number(env, name, default, low, high):
         text = env.get(name) or str(default)
-        if not text.isdigit() or not low <= int(text) <= high:
+        if not (text.isascii() and text.isdigit() and low <= int(text) <= high):
             sys.exit(f"browser-worker: {name} must be a number in {low}..{high}, got {text!r}")
         return int(text)
 
@@ -87,11 +87,8 @@ class ApiError(Exception):
     def transient(self):
         """Worth sending again: no answer, rate limited, the same request
         still in flight, or the platform's own trouble (5xx)."""
-        return (
-            self.status in (0, 429)
-            or self.status >= 500
-            or self.code == "idempotency_key_in_flight"
-        )
+        in_flight = self.code == "idempotency_key_in_flight"
+        return self.status in (0, 429) or self.status >= 500 or in_flight
 
 
 class JobFailed(Exception):
