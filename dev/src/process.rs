@@ -50,6 +50,11 @@ impl Guarded {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// How the child ended, once it has.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Sends the stop signal and waits up to `grace` before killing it.
     pub fn stop(&mut self, grace: Duration) {
         if !self.is_running() {
