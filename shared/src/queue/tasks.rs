@@ -229,11 +229,12 @@ pub fn next_args(body: &Body) -> Result<Option<(NextClaim, bool)>, ApiError> {
     parse().map(Some).map_err(|e| prefix_field(e, "next"))
 }
 
-/// One result of `task.result`: `{jobId, type, ok, result?, error?,
-/// artifact?, artifacts?, leaseToken?}`.
+/// One result of `task.result`: `{jobId, type?, ok, result?, error?,
+/// artifact?, artifacts?, leaseToken?}`. `type` is informational (the COGO
+/// clients send the job's type); it is validated as a name, never compared.
 pub fn result_args(body: &Body) -> Result<Complete, ApiError> {
     let job_id = body.req_uuid("jobId")?;
-    body.req_str("type", MAX_NAME)?;
+    body.opt_str(&["type"], MAX_NAME)?;
     let ok = body.req_bool("ok")?;
     let token = body.opt_uuid(&["leaseToken"])?;
     let mut result = body.opt_value(&["result"]);
@@ -558,6 +559,10 @@ mod tests {
         );
         // complete_many takes the executor scope once, beside the items.
         let item = result_args(&body(&format!(r#"{{"jobId":"{JOB}","type":"t","ok":true}}"#))).unwrap();
+        // `type` is informational: optional, but a name when sent.
+        assert_eq!(result_args(&body(&format!(r#"{{"jobId":"{JOB}","ok":true}}"#))).unwrap(), item);
+        let e = result_args(&body(&format!(r#"{{"jobId":"{JOB}","type":7,"ok":true}}"#))).unwrap_err();
+        assert_eq!(e.status, 400);
         let batch = serde_json::to_value(CompleteMany { results: vec![item], executor_id: Some("e".into()) }).unwrap();
         assert_eq!(
             batch,
