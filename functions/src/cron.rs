@@ -20,9 +20,10 @@ pub async fn run(env: Env) {
             match tasks::reap(&config).await {
                 Ok((outcome, bells)) => {
                     worker::console_log!(
-                        "reaper: released {}, dead-lettered {}",
+                        "reaper: released {}, dead-lettered {}, cancelled {}",
                         outcome["released"],
-                        outcome["deadLettered"]
+                        outcome["deadLettered"],
+                        outcome["cancelled"]
                     );
                     // One subrequest, whatever the reaper changed: the tick
                     // has more calls to make within its budget.

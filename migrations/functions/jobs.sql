@@ -476,16 +476,26 @@ END
 $$;
 
 -- Expired leases go back to the queue (lost_leases + 1), or to the dead
--- letters when attempts are used up or leases were lost too often. Its
--- doorbells name the changed jobs that have subscribers and the executors
--- of requeued jobs that have claims waiting.
+-- letters when attempts are used up or leases were lost too often; a job
+-- whose cancel was requested is cancelled instead, as its worker's
+-- acknowledgement would have done. Its doorbells name the changed jobs
+-- that have subscribers and the executors of requeued jobs that have claims
+-- waiting.
 CREATE OR REPLACE FUNCTION cogo.reap(p_max_lost_leases integer DEFAULT 3) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+  cancelled_ids uuid[];
   dead_ids uuid[];
   requeued_ids uuid[];
   requeued_executors text[];
 BEGIN
+  WITH cancelled AS (
+    UPDATE cogo.jobs SET status = 'cancelled', lost_leases = lost_leases + 1, finished_at = now(),
+      updated_at = now(), lease_token = NULL, lease_until = NULL, lease_owner = NULL
+    WHERE status = 'running' AND lease_until < now() AND cancel_requested
+    RETURNING id
+  )
+  SELECT coalesce(array_agg(id), '{}') INTO cancelled_ids FROM cancelled;
   WITH expired AS (
     SELECT * FROM cogo.jobs WHERE status = 'running' AND lease_until < now()
     FOR UPDATE SKIP LOCKED
@@ -511,8 +521,9 @@ BEGIN
   SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(DISTINCT executor_id), '{}')
   INTO requeued_ids, requeued_executors FROM requeued;
   RETURN cogo.with_doorbells(
-    jsonb_build_object('released', cardinality(requeued_ids), 'deadLettered', cardinality(dead_ids)),
-    cogo.doorbells(dead_ids || requeued_ids, requeued_executors));
+    jsonb_build_object('released', cardinality(requeued_ids), 'deadLettered', cardinality(dead_ids),
+                       'cancelled', cardinality(cancelled_ids)),
+    cogo.doorbells(cancelled_ids || dead_ids || requeued_ids, requeued_executors));
 END
 $$;
 

@@ -289,6 +289,27 @@ async fn cancel_queued_and_running() {
 }
 
 #[tokio::test]
+async fn a_cancelled_job_whose_worker_died_is_cancelled_by_the_reaper_not_requeued() {
+    let client = Stack::shared().client();
+    let executor = unique("cancel-dead");
+    let job_id = assign(&client, &executor, json!({})).await;
+    claim_one(&client, &executor, "w").await;
+    assert_eq!(client.post_ok("/api/collab/task.cancel", &json!({"jobId": job_id})).await["cancelRequested"], true);
+    sql()
+        .await
+        .execute("UPDATE cogo.jobs SET lease_until = now() - interval '1 second' WHERE id = $1::text::uuid", &[&job_id])
+        .await
+        .unwrap();
+    let reaped = client.get("/functions/v1/leases-release").await;
+    assert_eq!(reaped.status, 200, "{}", reaped.text);
+    // Counted here or by a concurrent test's reaping: the job's state is what matters.
+    assert!(reaped.json()["cancelled"].is_i64(), "{}", reaped.text);
+    assert_eq!(job_row(&job_id).await.0, "cancelled");
+    assert_eq!(claim_one(&client, &executor, "w2").await, Value::Null, "not claimed again just to be cancelled");
+    assert_eq!(events(&job_id).await.last().map(String::as_str), Some("cancelled"));
+}
+
+#[tokio::test]
 async fn heartbeat_extends_the_lease_and_checks_the_token() {
     let client = Stack::shared().client();
     let executor = unique("hb");
@@ -424,7 +445,7 @@ async fn every_validation_error_names_the_field_and_changes_nothing() {
         ),
         (CLAIM, json!({"executorId": executor, "workerId": "w", "limit": 0}), 400, "invalid_field", "limit"),
         (CLAIM, json!({"executorId": executor, "workerId": "w", "limit": 101}), 400, "invalid_field", "limit"),
-        (RESULT, json!({"jobId": job_id, "ok": true}), 400, "missing_field", "type"),
+        (RESULT, json!({"jobId": job_id, "type": 7, "ok": true}), 400, "invalid_field", "type"),
         (RESULT, json!({"jobId": "nope", "type": "t", "ok": true}), 400, "invalid_field", "jobId"),
         (RESULT, json!({"jobId": job_id, "type": "t", "ok": "yes"}), 400, "invalid_field", "ok"),
         (RESULT, json!({"jobId": unknown, "type": "t", "ok": true}), 404, "job_not_found", ""),

@@ -152,18 +152,19 @@ pub async fn worker_heartbeat(ctx: RequestContext) -> Result<ApiResponse, ApiErr
     Ok(ApiResponse::json(200, &outcome))
 }
 
-/// `GET leases-release`: reap now -> `{ok, released, deadLettered}`.
+/// `GET leases-release`: reap now -> `{ok, released, deadLettered, cancelled}`.
 pub async fn leases_release(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     let (outcome, bells) = reap(&ctx.config).await?;
     ctx.ring(bells);
     Ok(ApiResponse::json(
         200,
-        &json!({ "ok": true, "released": outcome["released"], "deadLettered": outcome["deadLettered"] }),
+        &json!({ "ok": true, "released": outcome["released"], "deadLettered": outcome["deadLettered"],
+                 "cancelled": outcome["cancelled"] }),
     ))
 }
 
 /// Expired leases back to the queue, or to the dead letters past the
-/// bound; with the doorbells to ring.
+/// bound, or cancelled when that was requested; with the doorbells to ring.
 pub async fn reap(config: &Config) -> Result<(Value, Vec<Bell>), ApiError> {
     let mut outcome = platform::call(config, Reap { max_lost_leases: config.max_lost_leases }).await?;
     let bells = doorbells::take(&mut outcome);
