@@ -1,4 +1,5 @@
 -- replaces: 0001_roles_and_schema.sql 0002_jobs.sql 0003_job_functions.sql 0004_idempotency.sql 0005_row_level_security.sql 0006_read_api.sql 0007_artifacts.sql 0008_job_event_streams.sql 0009_project_updates.sql 0010_tenant_scopes.sql 0011_project_owners.sql
+-- amends: cf5e62b66c089f2f6c98d638788fc50061fcf97255b33514826310db0cf1aecd
 --
 -- The schema as the eleven files above left it, without their functions and
 -- triggers (those are in functions/). A database whose ledger has all eleven
@@ -200,7 +201,7 @@ CREATE TABLE cogo.job_counts (
 -- else gets 404 and writes nothing. The platform may write into any
 -- project; a project it creates first has no owner, and only the platform
 -- writes into it.
-CREATE TABLE public.projects (
+CREATE TABLE IF NOT EXISTS public.projects (
   id         uuid PRIMARY KEY,
   name       text,
   owner_id   text,
@@ -211,7 +212,7 @@ CREATE TABLE public.projects (
 
 -- CreateGo numbers the pages of a project; figma_id is the Figma page the
 -- numbers stay attached to.
-CREATE TABLE public.pages (
+CREATE TABLE IF NOT EXISTS public.pages (
   project_id uuid NOT NULL REFERENCES public.projects (id) ON DELETE CASCADE,
   page_id    integer NOT NULL,
   figma_id   text NOT NULL,
@@ -222,7 +223,7 @@ CREATE TABLE public.pages (
 );
 
 -- CreateGo component rows, as the IDE and runtime read them.
-CREATE TABLE public.components (
+CREATE TABLE IF NOT EXISTS public.components (
   project_id    uuid NOT NULL,
   page_id       integer NOT NULL,
   id            text NOT NULL,
@@ -241,6 +242,37 @@ CREATE TABLE public.components (
   PRIMARY KEY (project_id, page_id, id),
   FOREIGN KEY (project_id, page_id) REFERENCES public.pages (project_id, page_id) ON DELETE CASCADE
 );
+
+-- A project that already has these tables (an IDE's CreateGo schema) keeps
+-- them and their rows: only what the projection writes and what its upserts
+-- need is added where missing.
+ALTER TABLE public.projects
+  ADD COLUMN IF NOT EXISTS name text,
+  ADD COLUMN IF NOT EXISTS owner_id text,
+  ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT 'figma-compat',
+  ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now(),
+  ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE public.pages
+  ADD COLUMN IF NOT EXISTS figma_id text,
+  ADD COLUMN IF NOT EXISTS name text,
+  ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE public.components
+  ADD COLUMN IF NOT EXISTS name text,
+  ADD COLUMN IF NOT EXISTS dx double precision NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS dy double precision NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS width double precision NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS height double precision NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS version text NOT NULL DEFAULT '1.0',
+  ADD COLUMN IF NOT EXISTS options jsonb NOT NULL DEFAULT '{}'::jsonb,
+  ADD COLUMN IF NOT EXISTS group_id text,
+  ADD COLUMN IF NOT EXISTS is_lib_comp boolean,
+  ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+-- The keys the upserts name, under the names a new table's constraints get
+-- (so on a new database these change nothing).
+CREATE UNIQUE INDEX IF NOT EXISTS projects_pkey ON public.projects (id);
+CREATE UNIQUE INDEX IF NOT EXISTS pages_pkey ON public.pages (project_id, page_id);
+CREATE UNIQUE INDEX IF NOT EXISTS pages_project_id_figma_id_key ON public.pages (project_id, figma_id);
+CREATE UNIQUE INDEX IF NOT EXISTS components_pkey ON public.components (project_id, page_id, id);
 
 CREATE TABLE cogo.project_updates (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

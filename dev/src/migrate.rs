@@ -95,6 +95,10 @@ pub struct Migration {
     pub sha256: String,
     /// The files this one replaces, from its `-- replaces:` first line.
     pub replaces: Vec<String>,
+    /// Earlier checksums of this file, from its `-- amends:` header lines:
+    /// a database that applied one of them is recorded with the current
+    /// checksum, not refused and not run again.
+    pub amends: Vec<String>,
 }
 
 /// The header that names the files a baseline replaces.
@@ -107,6 +111,21 @@ pub fn replaced_names(sql: &str) -> Vec<String> {
         Some(names) => names.split_whitespace().map(str::to_string).collect(),
         None => Vec::new(),
     }
+}
+
+/// The header that names earlier checksums of an amended file. An applied
+/// file may be amended only so that running the new text where the old ran
+/// would change nothing (guards such as `IF NOT EXISTS`): databases that
+/// ran the old text keep their schema.
+pub const AMENDS_HEADER: &str = "-- amends:";
+
+/// The checksums on `-- amends: <sha256> ...` lines of the leading comment.
+pub fn amended_checksums(sql: &str) -> Vec<String> {
+    sql.lines()
+        .take_while(|l| l.starts_with("--"))
+        .filter_map(|l| l.strip_prefix(AMENDS_HEADER))
+        .flat_map(|shas| shas.split_whitespace().map(str::to_string))
+        .collect()
 }
 
 /// The versioned files: the `.sql` files of `dir`, sorted by name.
@@ -138,7 +157,8 @@ fn load_files(dir: &Path, prefix: &str) -> Result<Vec<Migration>, MigrateError> 
             let sha256 = Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
             let name = format!("{prefix}{}", path.file_name().unwrap_or_default().to_string_lossy());
             let replaces = replaced_names(&sql);
-            Ok(Migration { name, sql, sha256, replaces })
+            let amends = amended_checksums(&sql);
+            Ok(Migration { name, sql, sha256, replaces, amends })
         })
         .collect()
 }
@@ -206,8 +226,15 @@ async fn apply(
             .query_opt("SELECT sha256 FROM cogo_migrations.ledger WHERE name = $1", &[&m.name])
             .await
             .map_err(db_err)?;
-        match row {
-            Some(row) if row.get::<_, String>(0) == m.sha256 => continue,
+        match row.map(|row| row.get::<_, String>(0)) {
+            Some(sha) if sha == m.sha256 => continue,
+            Some(sha) if m.amends.contains(&sha) => {
+                client
+                    .execute("UPDATE cogo_migrations.ledger SET sha256 = $2 WHERE name = $1", &[&m.name, &m.sha256])
+                    .await
+                    .map_err(db_err)?;
+                continue;
+            }
             Some(_) => return Err(MigrateError::Changed { name: m.name.clone() }),
             None => {}
         }

@@ -167,6 +167,50 @@ async fn the_project_migrations_apply_and_create_the_roles() {
 }
 
 #[tokio::test]
+async fn an_amended_file_is_recorded_with_its_new_checksum_where_the_old_one_ran() {
+    let db = fresh_db("m_amended").await;
+    let old = "CREATE TABLE amended_a (id int);";
+    let dir = dir_with(&[("0001_a.sql", old)]);
+    migrate::run(&db, &dir).await.unwrap();
+    let old_sha: String = sha2::Sha256::digest(old.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    add(&dir, "0001_a.sql", &format!("-- amends: {old_sha}\nCREATE TABLE IF NOT EXISTS amended_a (id int);"));
+    assert_eq!(migrate::run(&db, &dir).await.unwrap(), Vec::<String>::new(), "recorded, not run again");
+    let recorded = query_strings(&db, "SELECT sha256 FROM cogo_migrations.ledger WHERE name = '0001_a.sql'").await;
+    assert_ne!(recorded, vec![old_sha], "the ledger holds the new checksum");
+    add(&dir, "0001_a.sql", "CREATE TABLE amended_a (id bigint);");
+    assert!(matches!(migrate::run(&db, &dir).await, Err(MigrateError::Changed { .. })), "an edit that does not say so");
+}
+
+#[tokio::test]
+async fn a_project_that_already_has_the_creatego_tables_keeps_them_and_their_rows() {
+    let _serial = project_lock().await;
+    let db = fresh_db("m_existing_public").await;
+    let (client, conn) = tokio_postgres::connect(&db, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "CREATE TABLE public.projects (id uuid PRIMARY KEY, name text);
+             CREATE TABLE public.pages (project_id uuid NOT NULL REFERENCES public.projects (id), page_id integer NOT NULL,
+                                        name text, PRIMARY KEY (project_id, page_id));
+             CREATE TABLE public.components (project_id uuid NOT NULL, page_id integer NOT NULL, id text NOT NULL,
+                                             type text NOT NULL, index_in_page integer NOT NULL,
+                                             PRIMARY KEY (project_id, page_id, id));
+             INSERT INTO public.projects VALUES ('00000000-0000-4000-8000-0000000000aa', 'the IDE''s');",
+        )
+        .await
+        .unwrap();
+    migrate::run(&db, &project_migrations()).await.unwrap();
+    assert_eq!(query_strings(&db, "SELECT name FROM public.projects").await, vec!["the IDE's"]);
+    let columns = query_strings(
+        &db,
+        "SELECT column_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name = 'pages' ORDER BY ordinal_position",
+    )
+    .await;
+    assert_eq!(columns, vec!["project_id", "page_id", "name", "figma_id", "updated_at"]);
+}
+
+#[tokio::test]
 async fn a_dry_run_checks_every_file_against_the_database_and_changes_nothing() {
     let _serial = project_lock().await;
     let db = fresh_db("m_dry_run").await;
