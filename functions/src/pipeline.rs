@@ -5,7 +5,7 @@
 //! (`api/`), and the error shape.
 
 use cogo_shared::auth::ratelimit::Limit;
-use cogo_shared::auth::{authenticate, authorize, bearer_token, Credentials, Principal, Role, Via};
+use cogo_shared::auth::{authenticate, authorize, bearer_token, ticket, Credentials, Principal, Role, Via};
 use cogo_shared::config::Config;
 use cogo_shared::http::body::{too_large, Body};
 use cogo_shared::http::cors;
@@ -245,7 +245,10 @@ async fn handle(request: Request, env: Env, worker_ctx: Context, trace: &mut Tra
     let body_limit = endpoint.body_limit(&config);
     let mut request = request;
     let body_bytes = if method == Method::Post { read_body(&mut request, body_limit).await? } else { Vec::new() };
-    let principal = authenticate_request(&request, &env, &config, method, &body_bytes).await?;
+    let principal = match stream_ticket(&request, &config, endpoint)? {
+        Some(principal) => principal,
+        None => authenticate_request(&request, &env, &config, method, &body_bytes).await?,
+    };
     trace.caller = Some(principal.id());
     authorize(&principal, allow)?;
     let mut headers = rate_limit(&request, &env, &config, &principal, endpoint).await?;
@@ -308,6 +311,28 @@ async fn rate_limit(
     };
     let key = format!("{caller}|{}", endpoint.id());
     rate_limiter::enforce(env, &key, Limit { per_minute: config.rate_limit_per_min }).await
+}
+
+/// The caller a `?ticket=` stands for, on a request with no other
+/// credential (a browser's EventSource); `None` without a ticket.
+fn stream_ticket(request: &Request, config: &Config, endpoint: Endpoint) -> Result<Option<Principal>, ApiError> {
+    let headers = request.headers();
+    let has = |name: &str| headers.has(name).unwrap_or(false);
+    if ["authorization", "apikey", "x-api-key", "x-signature"].iter().any(|h| has(h)) {
+        return Ok(None);
+    }
+    let url = request.url().map_err(|_| ApiError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let query = Query::parse(url.query());
+    let Some(ticket) = query.raw(&["ticket"]) else { return Ok(None) };
+    let resource = ticket::resource_of(endpoint, &query)
+        .ok_or_else(|| ApiError::new(401, "invalid_ticket", "a ticket opens only the event streams"))?;
+    let secret = config
+        .storage
+        .link_secret
+        .as_deref()
+        .ok_or_else(|| ApiError::new(500, "config_error", "missing configuration: ARTIFACT_SIGNING_SECRET"))?;
+    let now_secs = (js_sys::Date::now() / 1000.0) as i64;
+    ticket::verify(secret, ticket, endpoint.id(), &resource, now_secs).map(Some)
 }
 
 /// Who is calling. A signed request's signature is spent here, once, in

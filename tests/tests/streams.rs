@@ -143,6 +143,50 @@ async fn a_finished_job_streams_its_history_and_closes() {
 }
 
 #[tokio::test]
+async fn a_browser_opens_a_job_stream_with_a_ticket_that_opens_nothing_else() {
+    let (gina, hal) = (user(&unique("gina")), user(&unique("hal")));
+    let (job, token) = claimed_job(&stack().client_with(Some(&gina))).await;
+    report(&job, &token, 0, 1, true).await;
+    let request = json!({"stream": "job-events", "jobId": job});
+    let issued = stack().client_with(Some(&gina)).post_ok("/functions/v1/stream-ticket", &request).await;
+    let url = issued["url"].as_str().unwrap().to_string();
+    let ticket = issued["ticket"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("/functions/v1/job-events?id={job}&ticket=")), "{url}");
+
+    // As EventSource sends it: no header but Accept.
+    let response =
+        reqwest::Client::new().get(stack().url(&url)).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let frames = EventStream::new(response).to_end(DEADLINE).await;
+    let kinds: Vec<&str> = frames.iter().map(|f| f.event.as_str()).filter(|k| *k != "ping").collect();
+    assert_eq!(kinds, ["meta", "created", "claimed", "progress", "succeeded", "done"]);
+
+    // Someone else's job gets no ticket; this ticket opens no other job, no
+    // other endpoint, and not once altered; and the long-lived token is never in a URL.
+    let refused = stack().client_with(Some(&hal)).post("/functions/v1/stream-ticket", &request).await;
+    assert_eq!((refused.status, refused.json()["error"]["code"].as_str()), (404, Some("job_not_found")));
+    let (other, _) = claimed_job(&stack().client_with(Some(&gina))).await;
+    let anon = stack().client_with(None);
+    let elsewhere = anon.get(&format!("/functions/v1/job-events?id={other}&ticket={ticket}")).await;
+    assert_eq!(
+        (elsewhere.status, elsewhere.json()["error"]["code"].as_str()),
+        (403, Some("ticket_not_for_this_stream"))
+    );
+    let not_a_stream = anon.get(&format!("/api/collab/job/{job}?ticket={ticket}")).await;
+    assert_eq!((not_a_stream.status, not_a_stream.json()["error"]["code"].as_str()), (401, Some("invalid_ticket")));
+    let altered = format!("{}A{}", &ticket[..10], &ticket[11..]);
+    let tampered = anon.get(&format!("/functions/v1/job-events?id={job}&ticket={altered}")).await;
+    assert_eq!((tampered.status, tampered.json()["error"]["code"].as_str()), (401, Some("invalid_ticket")));
+    assert!(!url.contains(gina.trim_start_matches("Bearer ")));
+    // A user may not open the workers' stream, so gets no ticket for it either.
+    let workers = stack()
+        .client_with(Some(&gina))
+        .post("/functions/v1/stream-ticket", &json!({"stream": "workers-stream"}))
+        .await;
+    assert_eq!(workers.status, 403, "{}", workers.text);
+}
+
+#[tokio::test]
 async fn someone_elses_job_is_404_and_keepalives_flow_while_waiting() {
     let (erin, frank) = (user(&unique("erin")), user(&unique("frank")));
     let (job, _) = claimed_job(&stack().client_with(Some(&erin))).await;

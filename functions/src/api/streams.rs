@@ -1,16 +1,21 @@
 //! Event streams: `GET job-events?id=` (a job's events, served by the job's
 //! hub; the caller must be able to read the job, so someone else's is 404),
-//! `GET channel?name=`, `GET workers-stream`, and `POST broadcast`.
+//! `GET channel?name=`, `GET workers-stream`, `POST broadcast`, and `POST
+//! stream-ticket` (a ticket that opens one of them from a browser).
 
+use cogo_shared::auth::{authorize, ticket};
 use cogo_shared::http::query::invalid;
+use cogo_shared::http::routes::{allowed_roles, Endpoint};
 use cogo_shared::http::sse;
 use cogo_shared::http::ApiResponse;
 use cogo_shared::queue::reads::JobGet;
 use cogo_shared::realtime::channels::{self, Channel};
+use cogo_shared::time::iso8601;
 use cogo_shared::ApiError;
 use serde_json::json;
 use worker::{Response, ResponseBody};
 
+use crate::api::artifacts::link_secret;
 use crate::durable::{channel_hub, job_hub};
 use crate::pipeline::{Reply, RequestContext};
 
@@ -23,6 +28,34 @@ async fn job_stream(ctx: &RequestContext, job_id: &str) -> Result<Reply, ApiErro
     let after = last_event_id(ctx)?;
     ctx.call_as_caller(JobGet { job_id: job_id.to_string() }).await?;
     stream(ctx, job_id, after, None).await
+}
+
+/// `POST stream-ticket {stream, jobId? | name?}` -> `{ok, ticket, expiresAt,
+/// url}`: checked as opening the stream now would be (role, the job is the
+/// caller's, the channel is readable), so the ticket grants nothing more.
+pub async fn stream_ticket(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    let request = ticket::ticket_request(&ctx.body()?)?;
+    authorize(&ctx.principal, allowed_roles(request.stream))?;
+    match request.stream {
+        Endpoint::JobEventStream => {
+            ctx.call_as_caller(JobGet { job_id: request.resource.clone() }).await?;
+        }
+        Endpoint::ChannelStream => {
+            let channel = Channel::parse(&request.resource)?;
+            channels::may_read(&channel, &ctx.principal)?;
+            if let Channel::Job(job_id) = channel {
+                ctx.call_as_caller(JobGet { job_id }).await?;
+            }
+        }
+        _ => {}
+    }
+    let (ticket, expires_at) =
+        ticket::issue(link_secret(&ctx)?, &ctx.principal, request.stream.id(), &request.resource, ctx.now_ms() / 1000);
+    let url = format!("{}{}ticket={ticket}", request.path, if request.path.contains('?') { '&' } else { '?' });
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "ok": true, "ticket": ticket, "expiresAt": iso8601(expires_at * 1000), "url": url }),
+    ))
 }
 
 /// `GET channel?name=`: `jobs:{id}` is the job's event stream (owner or

@@ -12,6 +12,7 @@
 
 pub mod jwks;
 pub mod ratelimit;
+pub mod ticket;
 
 use hmac::{Hmac, Mac};
 use jwt_compact::alg::{Es256, Hs256, Hs256Key, Rsa, RsaPublicKey, StrongAlg, StrongKey};
@@ -69,6 +70,8 @@ pub enum Via {
     Signature,
     /// `EDGE_AUTH_OPTIONAL`: no credential, taken as the service role.
     AuthOptional,
+    /// A stream ticket (`?ticket=`), standing for the caller it was issued to.
+    Ticket,
 }
 
 impl Via {
@@ -79,6 +82,7 @@ impl Via {
             Via::Jwt => "jwt",
             Via::Signature => "hmac",
             Via::AuthOptional => "auth_optional",
+            Via::Ticket => "ticket",
         }
     }
 }

@@ -59,6 +59,7 @@ endpoints! {
     ArtifactGet => "ArtifactGet",
     SignArtifact => "SignArtifact",
     JobEventStream => "JobEventStream",
+    StreamTicket => "StreamTicket",
     Chat => "Chat",
     TraceStatus => "TraceStatus",
     Broadcast => "Broadcast",
@@ -109,26 +110,61 @@ pub const PLATFORM: &[Role] = &[Service];
 pub const MEMBERS: &[Role] = &[Authenticated, Worker, Service];
 
 #[rustfmt::skip]
+/// The roles `endpoint`'s route admits.
+pub fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
+    ROUTES.iter().find(|r| r.endpoint == endpoint).map_or(&[], |r| r.allow)
+}
+
 pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Get], allow: ANYONE, paths: &["/api/collab/health", "/health"], endpoint: Endpoint::Health },
     Route { methods: &[Post], allow: USERS, paths: &["/api/collab/task.assign"], endpoint: Endpoint::TaskAssign },
     Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.claim"], endpoint: Endpoint::TaskClaim },
     Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.result"], endpoint: Endpoint::TaskResult },
     Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.progress"], endpoint: Endpoint::TaskProgress },
-    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/task.heartbeat"], endpoint: Endpoint::TaskHeartbeat },
+    Route {
+        methods: &[Post],
+        allow: WORKERS,
+        paths: &["/api/collab/task.heartbeat"],
+        endpoint: Endpoint::TaskHeartbeat,
+    },
     Route { methods: &[Post], allow: USERS, paths: &["/api/collab/task.cancel"], endpoint: Endpoint::TaskCancel },
-    Route { methods: &[Post], allow: WORKERS, paths: &["/api/collab/workers/heartbeat"], endpoint: Endpoint::WorkerHeartbeat },
+    Route {
+        methods: &[Post],
+        allow: WORKERS,
+        paths: &["/api/collab/workers/heartbeat"],
+        endpoint: Endpoint::WorkerHeartbeat,
+    },
     Route { methods: &[Get, Post], allow: PLATFORM, paths: &["/leases-release"], endpoint: Endpoint::LeasesRelease },
     Route { methods: &[Get], allow: USERS, paths: &["/api/collab/job/:id"], endpoint: Endpoint::JobGet },
     Route { methods: &[Get], allow: USERS, paths: &["/api/collab/job/:id/summary"], endpoint: Endpoint::JobSummary },
     Route { methods: &[Get], allow: USERS, paths: &["/api/collab/events/by-job/:id"], endpoint: Endpoint::JobEvents },
-    Route { methods: &[Get], allow: USERS, paths: &["/api/collab/artifacts/by-job/:id"], endpoint: Endpoint::JobArtifacts },
+    Route {
+        methods: &[Get],
+        allow: USERS,
+        paths: &["/api/collab/artifacts/by-job/:id"],
+        endpoint: Endpoint::JobArtifacts,
+    },
     Route { methods: &[Get], allow: USERS, paths: &["/artifacts-list"], endpoint: Endpoint::ArtifactsList },
     Route { methods: &[Get], allow: USERS, paths: &["/job-status"], endpoint: Endpoint::JobStatus },
-    Route { methods: &[Get], allow: USERS, paths: &["/api/collab/jobs/recent", "/jobs-recent"], endpoint: Endpoint::JobsRecent },
-    Route { methods: &[Get], allow: PLATFORM, paths: &["/api/collab/metrics/overview", "/metrics-overview"], endpoint: Endpoint::MetricsOverview },
+    Route {
+        methods: &[Get],
+        allow: USERS,
+        paths: &["/api/collab/jobs/recent", "/jobs-recent"],
+        endpoint: Endpoint::JobsRecent,
+    },
+    Route {
+        methods: &[Get],
+        allow: PLATFORM,
+        paths: &["/api/collab/metrics/overview", "/metrics-overview"],
+        endpoint: Endpoint::MetricsOverview,
+    },
     Route { methods: &[Get], allow: PLATFORM, paths: &["/metrics"], endpoint: Endpoint::Metrics },
-    Route { methods: &[Get], allow: PLATFORM, paths: &["/api/collab/workers/active", "/workers-active"], endpoint: Endpoint::WorkersActive },
+    Route {
+        methods: &[Get],
+        allow: PLATFORM,
+        paths: &["/api/collab/workers/active", "/workers-active"],
+        endpoint: Endpoint::WorkersActive,
+    },
     Route { methods: &[Get], allow: PLATFORM, paths: &["/dlq-list"], endpoint: Endpoint::DlqList },
     Route { methods: &[Post], allow: PLATFORM, paths: &["/dlq-retry"], endpoint: Endpoint::DlqRetry },
     Route { methods: &[Post], allow: WORKERS, paths: &["/artifact-upload-url"], endpoint: Endpoint::ArtifactUploadUrl },
@@ -137,19 +173,40 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route { methods: &[Get], allow: ANYONE, paths: &["/artifact/:bucket/*path"], endpoint: Endpoint::ArtifactGet },
     Route { methods: &[Get], allow: USERS, paths: &["/sign-artifact"], endpoint: Endpoint::SignArtifact },
     Route { methods: &[Get], allow: USERS, paths: &["/job-events"], endpoint: Endpoint::JobEventStream },
+    Route { methods: &[Post], allow: MEMBERS, paths: &["/stream-ticket"], endpoint: Endpoint::StreamTicket },
     Route { methods: &[Post], allow: USERS, paths: &["/chat"], endpoint: Endpoint::Chat },
     Route { methods: &[Get], allow: USERS, paths: &["/trace-status"], endpoint: Endpoint::TraceStatus },
     Route { methods: &[Post], allow: WORKERS, paths: &["/broadcast"], endpoint: Endpoint::Broadcast },
     Route { methods: &[Get], allow: MEMBERS, paths: &["/channel"], endpoint: Endpoint::ChannelStream },
     Route { methods: &[Get], allow: PLATFORM, paths: &["/workers-stream"], endpoint: Endpoint::WorkersStream },
     Route { methods: &[Get], allow: ANYONE, paths: &["/figma-compat/healthz"], endpoint: Endpoint::FigmaHealth },
-    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/generate"], endpoint: Endpoint::FigmaGenerate },
-    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/figma/from-uui"], endpoint: Endpoint::FigmaFromUui },
+    Route {
+        methods: &[Post],
+        allow: MEMBERS,
+        paths: &["/figma-compat/uui/generate"],
+        endpoint: Endpoint::FigmaGenerate,
+    },
+    Route {
+        methods: &[Post],
+        allow: MEMBERS,
+        paths: &["/figma-compat/figma/from-uui"],
+        endpoint: Endpoint::FigmaFromUui,
+    },
     Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/presign"], endpoint: Endpoint::FigmaPresign },
     Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/ingest"], endpoint: Endpoint::FigmaIngest },
-    Route { methods: &[Get], allow: MEMBERS, paths: &["/figma-compat/uui/ingest/result"], endpoint: Endpoint::FigmaIngestResult },
+    Route {
+        methods: &[Get],
+        allow: MEMBERS,
+        paths: &["/figma-compat/uui/ingest/result"],
+        endpoint: Endpoint::FigmaIngestResult,
+    },
     // After the named ones: symbols/map, variables/derive, bdd/*, actionflow/*.
-    Route { methods: &[Post], allow: MEMBERS, paths: &["/figma-compat/uui/*service"], endpoint: Endpoint::FigmaAgentService },
+    Route {
+        methods: &[Post],
+        allow: MEMBERS,
+        paths: &["/figma-compat/uui/*service"],
+        endpoint: Endpoint::FigmaAgentService,
+    },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs.json"], endpoint: Endpoint::OpenApi },
     Route { methods: &[Get], allow: ANYONE, paths: &["/docs"], endpoint: Endpoint::Docs },
 ];
