@@ -76,9 +76,8 @@ fn the_endpoint_tables_list_the_fields_the_server_takes() {
 #[test]
 fn every_repository_path_the_readme_names_exists_in_a_clone() {
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    const TOP: &[&str] = &[
-        "scripts/", "functions/", "shared/", "dev/", "tests/", "migrations/", "examples/", "dashboard/", ".ci/",
-    ];
+    const TOP: &[&str] =
+        &["scripts/", "functions/", "shared/", "dev/", "tests/", "migrations/", "examples/", "dashboard/", ".ci/"];
     let text = readme();
     let mut checked = 0;
     for quoted in text.split('`').skip(1).step_by(2) {

@@ -160,6 +160,15 @@ async fn backoff_delays_the_retry() {
     }
 }
 
+/// Ends a job's lease now, as if its worker had vanished that long ago.
+async fn expire_lease(job_id: &str) {
+    sql()
+        .await
+        .execute("UPDATE cogo.jobs SET lease_until = now() - interval '1 second' WHERE id = $1::text::uuid", &[&job_id])
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_crashed_worker_loses_its_job_to_the_next_and_its_late_result_is_refused() {
     let stack = Stack::shared();
@@ -170,11 +179,7 @@ async fn a_crashed_worker_loses_its_job_to_the_next_and_its_late_result_is_refus
     let first_token = first["job"]["leaseToken"].clone();
 
     // The first worker vanishes; let its lease run out.
-    sql()
-        .await
-        .execute("UPDATE cogo.jobs SET lease_until = now() - interval '1 second' WHERE id = $1::text::uuid", &[&job_id])
-        .await
-        .unwrap();
+    expire_lease(&job_id).await;
     let reaped = client.get("/functions/v1/leases-release").await;
     assert_eq!(reaped.status, 200, "{}", reaped.text);
     assert!(reaped.json()["released"].as_i64().unwrap() >= 1);
@@ -295,11 +300,7 @@ async fn a_cancelled_job_whose_worker_died_is_cancelled_by_the_reaper_not_requeu
     let job_id = assign(&client, &executor, json!({})).await;
     claim_one(&client, &executor, "w").await;
     assert_eq!(client.post_ok("/api/collab/task.cancel", &json!({"jobId": job_id})).await["cancelRequested"], true);
-    sql()
-        .await
-        .execute("UPDATE cogo.jobs SET lease_until = now() - interval '1 second' WHERE id = $1::text::uuid", &[&job_id])
-        .await
-        .unwrap();
+    expire_lease(&job_id).await;
     let reaped = client.get("/functions/v1/leases-release").await;
     assert_eq!(reaped.status, 200, "{}", reaped.text);
     // Counted here or by a concurrent test's reaping: the job's state is what matters.

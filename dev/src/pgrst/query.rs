@@ -861,15 +861,24 @@ fn list_value(cur: &mut Cursor) -> PResult<Vec<String>> {
     Ok(items)
 }
 
-/// A quoted element only when nothing but `,` or `)` follows it.
-fn list_element(cur: &mut Cursor) -> PResult<String> {
+/// A quoted value when nothing but `,` or `)` follows its closing quote;
+/// otherwise the cursor is left where it was.
+fn whole_quoted(cur: &mut Cursor) -> Option<String> {
     let start = cur.pos;
     if let Ok(Some(q)) = quoted(cur) {
         if matches!(cur.peek(), Some(',' | ')') | None) {
-            return Ok(q);
+            return Some(q);
         }
     }
     cur.pos = start;
+    None
+}
+
+/// A quoted element only when nothing but `,` or `)` follows it.
+fn list_element(cur: &mut Cursor) -> PResult<String> {
+    if let Some(q) = whole_quoted(cur) {
+        return Ok(q);
+    }
     let mut out = String::new();
     while let Some(c) = cur.peek().filter(|c| *c != ',' && *c != ')') {
         out.push(c);
@@ -879,13 +888,10 @@ fn list_element(cur: &mut Cursor) -> PResult<String> {
 }
 
 fn logic_value(cur: &mut Cursor) -> PResult<String> {
-    let start = cur.pos;
-    if let Ok(Some(q)) = quoted(cur) {
-        if matches!(cur.peek(), Some(',' | ')') | None) {
-            return Ok(q);
-        }
+    if let Some(q) = whole_quoted(cur) {
+        return Ok(q);
     }
-    cur.pos = start;
+    let start = cur.pos;
     if cur.peek() == Some('{') {
         let mut out = String::new();
         while let Some(c) = cur.peek() {
