@@ -71,7 +71,7 @@ fn token_command(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-const DEPLOY_USAGE: &str = "deploy --db <db-uri> [--var NAME:VALUE]... [--dry-run]";
+const DEPLOY_USAGE: &str = "deploy [--db <db-uri> | $DATABASE_URL] [--var NAME:VALUE]... [--dry-run]";
 
 /// Checks, migrates and deploys, stopping at the first step that fails.
 /// `--dry-run` does every step that needs no Cloudflare account: the
@@ -92,7 +92,10 @@ async fn deploy_command(args: &[String]) -> Result<()> {
             other => return Err(format!("unknown argument {other}; usage: cogo-dev {DEPLOY_USAGE}")),
         }
     }
-    let db = db.ok_or_else(|| format!("--db is required; usage: cogo-dev {DEPLOY_USAGE}"))?;
+    // From the environment, the password stays out of the process list.
+    let db = db
+        .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()))
+        .ok_or_else(|| format!("--db or DATABASE_URL is required; usage: cogo-dev {DEPLOY_USAGE}"))?;
     let text = std::fs::read_to_string("wrangler.toml").map_err(|e| format!("wrangler.toml: {e}"))?;
     let mut config = deploy::read_wrangler_toml(&text)?;
     config.vars.extend(overrides.iter().cloned());

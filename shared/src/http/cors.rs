@@ -10,7 +10,7 @@ pub const ALLOW_HEADERS: &str = "Authorization, apikey, x-api-key, Content-Type,
 If-None-Match, x-agent-id, x-ts, x-signature, x-timestamp, Last-Event-ID";
 pub const ALLOW_METHODS: &str = "GET, POST, OPTIONS, HEAD";
 const EXPOSE_HEADERS: &str = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, \
-Idempotent-Replayed, Content-Range, Allow";
+Idempotent-Replayed, Content-Range, Allow, x-request-id";
 
 /// One entry of `EDGE_CORS_ALLOW_ORIGINS`.
 #[derive(Debug, Clone, PartialEq)]
