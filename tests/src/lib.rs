@@ -344,6 +344,10 @@ fn try_start_workerd(vars: &[(String, String)]) -> Result<(Guarded, u16), String
         "no release wasm in {}: run scripts/build (scripts/test does)",
         build.display()
     );
+    assert!(
+        root.join("dashboard/dist/index.html").is_file(),
+        "no dashboard in dashboard/dist: run scripts/build (scripts/test does)"
+    );
     let node = root.join("node_modules/.bin/node");
     assert!(node.is_file(), "node missing: run scripts/setup");
     let port = free_port().expect("free port");
