@@ -368,6 +368,23 @@ const scenarios = {
     return { reply: await text("[data-reply]"), outcome: await text("[data-outcome]"), content: job.payload };
   },
 
+  /// Time to first render of the overview, each load in a fresh context
+  /// (a cold cache): the page's own mark, set once its figures and charts
+  /// are drawn, from navigation start. For scripts/bench --dashboard.
+  async "first-render"() {
+    const ms = [];
+    for (let i = 0; i < (config.loads ?? 5); i++) {
+      const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const p = await fresh.newPage();
+      await p.goto(`${baseUrl}/#token=${encodeURIComponent(tokens.service)}`);
+      await p.waitForFunction(() => performance.getEntriesByName("cogo:overview-rendered").length > 0, null, { timeout: 30_000 });
+      ms.push(await p.evaluate(() => performance.getEntriesByName("cogo:overview-rendered")[0].startTime));
+      if (i === 0) await p.screenshot({ path: join(outDir, "overview-bench.png"), fullPage: true });
+      await fresh.close();
+    }
+    return { ms };
+  },
+
   /// Every page once more at 390 px: screenshots and axe.
   async narrow() {
     await page.setViewportSize({ width: 390, height: 844 });

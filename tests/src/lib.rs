@@ -3,6 +3,8 @@
 //! `POSTGREST_URL`), and the release wasm in `workerd serve`, all on free
 //! ports, all stopped when the test process ends, however it ends.
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;

@@ -5,13 +5,9 @@
 //! target/test-output/dashboard/. axe-core runs on every page: no serious
 //! or critical violation is allowed.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use cogo_dev::process::wait_until;
-use cogo_tests::{workspace_root, Stack};
+use cogo_tests::{browser, Stack};
 use serde_json::{json, Value};
 
 /// One stack for these tests; workers leave 3 s after their last heartbeat
@@ -26,51 +22,13 @@ fn stack() -> &'static Stack {
 /// scenario assigns jobs meanwhile.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Runs `scenario` and answers its report, after checking that it passed and
-/// that axe found nothing serious on any page it visited.
+/// Runs `scenario` and answers its report, after checking that it passed,
+/// that axe found nothing serious or critical on any page it visited, and
+/// that the page threw nothing.
 fn run(scenario: &str) -> Value {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let root = workspace_root();
-    assert!(std::path::Path::new(CHROMIUM).is_file(), "{CHROMIUM} missing: run scripts/setup");
-    let stack = stack();
-    let token = |claims: Value| stack.token(claims);
-    let config = json!({
-        "baseUrl": stack.base_url,
-        "chromium": CHROMIUM,
-        "axe": root.join("node_modules/axe-core/axe.min.js"),
-        "outDir": root.join("target/test-output/dashboard"),
-        "tokens": {
-            "service": stack.service_key,
-            "worker": token(json!({"role": "worker", "sub": "dash-worker"})),
-            "user": token(json!({"role": "authenticated", "sub": "dash-user-a"})),
-            "otherUser": token(json!({"role": "authenticated", "sub": "dash-user-b"})),
-        },
-    });
-    let mut child = Command::new(root.join("node_modules/.bin/node"))
-        .arg(root.join("tests/dashboard/run.mjs"))
-        .arg(scenario)
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start node");
-    writeln!(child.stdin.take().expect("stdin"), "{config}").expect("send config");
-    let status = wait_until("the browser scenario", Duration::from_secs(180), || child.try_wait().ok().flatten());
-    if status.is_err() {
-        let _ = child.kill();
-    }
-    let output = child.wait_with_output().expect("scenario output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("{scenario}: no report\nstdout:\n{stdout}\nstderr:\n{stderr}"));
-    assert_eq!(report["ok"], true, "{scenario} failed: {}\n{stderr}", report["error"].as_str().unwrap_or_default());
+    let report = browser::scenario(stack(), scenario, json!({}));
+    assert_eq!(report["ok"], true, "{scenario} failed: {}", report["error"].as_str().unwrap_or_default());
     for (page, found) in report["violations"].as_object().expect("axe ran") {
         assert_eq!(found, &json!([]), "axe: serious or critical violations on {page}");
     }

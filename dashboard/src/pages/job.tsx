@@ -40,13 +40,26 @@ function fromFrame(f: Frame): JobEvent {
   return { seq: f.id!, type: f.event, at: f.data?.created_at, detail: detail(f.event, f.data) };
 }
 
+/// Only web links: a worker names the URL of a file it stored elsewhere,
+/// and a `javascript:` one would run in this page, with its credential.
+function webUrl(raw: unknown): string | null {
+  try {
+    const u = new URL(String(raw), location.href);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function Artifact({ a }: { a: any }) {
-  const [url, setUrl] = useState<string | null>(a.url ?? null);
+  const [url, setUrl] = useState<string | null>(a.url ? webUrl(a.url) : null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     if (!a.bucket || !a.path) return;
     api("/functions/v1/sign-artifact" + query({ bucket: a.bucket, path: a.path, expires: 3600 }))
-      .then((s) => setUrl(s.url))
+      .then((s) => setUrl(webUrl(s.url)))
       .catch(setError);
   }, [a.id, a.size, a.sha256]);
   const image = typeof a.mime === "string" && a.mime.startsWith("image/") && a.bucket;
@@ -69,6 +82,19 @@ function Artifact({ a }: { a: any }) {
 }
 
 export function Job({ id }: { id: string }) {
+  // The id goes into API paths: anything but a UUID is no job.
+  if (!UUID.test(id)) {
+    return (
+      <>
+        <h1 tabIndex={-1}>No such job</h1>
+        <p>“{id}” is not a job id.</p>
+      </>
+    );
+  }
+  return <JobPage id={id} />;
+}
+
+function JobPage({ id }: { id: string }) {
   const [job, setJob] = useState<any>(null);
   const [artifacts, setArtifacts] = useState<any[]>([]);
   const [events, setEvents] = useState<JobEvent[]>([]);

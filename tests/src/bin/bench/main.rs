@@ -18,12 +18,15 @@
 //! - `--reads`: metrics-overview and jobs-recent over 10k and 1M jobs
 //! - `--sse`: a progress report to its SSE frame, at 1 and 100 subscribers
 //! - `--figma`: the conversion time of each Figma fixture
+//! - `--dashboard`: the dashboard overview's time to first render in
+//!   headless chromium over 1M jobs, and metrics-history's latency
 //!
 //! then every target with its figure, pass or miss.
 //!
 //! `scripts/bench [--quick] [section ...]`: no section runs them all.
 
 mod caller;
+mod dashboard;
 mod depth;
 mod figma;
 mod long_poll;
@@ -42,8 +45,8 @@ use cogo_tests::Stack;
 /// Worker loops draining a queue at once, in every throughput figure.
 pub const LOOPS: usize = 10;
 
-const SECTIONS: [&str; 8] =
-    ["--loops", "--long-poll", "--sql", "--retention", "--depth", "--reads", "--sse", "--figma"];
+const SECTIONS: [&str; 9] =
+    ["--loops", "--long-poll", "--sql", "--retention", "--depth", "--reads", "--sse", "--figma", "--dashboard"];
 
 #[tokio::main]
 async fn main() {
@@ -90,6 +93,9 @@ async fn main() {
     }
     if run("--figma") {
         figma::report(stack).await;
+    }
+    if run("--dashboard") {
+        dashboard::report(stack, quick, &mut summary).await;
     }
     summary.print();
 }
