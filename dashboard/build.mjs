@@ -2,6 +2,7 @@
 // wrangler.toml's [assets] serves at /: one minified script, one stylesheet
 // and the page, nothing fetched from elsewhere at run time. Prints each
 // file's size raw and gzip. Run by scripts/build and by wrangler's [build].
+import { execFileSync } from "node:child_process";
 import { build } from "esbuild";
 import { mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -11,6 +12,9 @@ import { gzipSync } from "node:zlib";
 const root = dirname(fileURLToPath(import.meta.url));
 const src = join(root, "src");
 const dist = join(root, "dist");
+// esbuild only strips the types: tsc checks them first, and a type error
+// fails the build.
+execFileSync(join(root, "../node_modules/.bin/tsc"), ["-p", join(root, "tsconfig.json")], { stdio: "inherit" });
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist);
 

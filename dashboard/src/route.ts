@@ -8,7 +8,7 @@ export interface Route {
   params: URLSearchParams;
 }
 
-export function parseRoute(hash: string): Route {
+function parseRoute(hash: string): Route {
   const [path, q] = hash.replace(/^#\/?/, "").split("?", 2);
   const [page, id] = path.split("/", 2);
   return { page: page || "", id: id ? decodeURIComponent(id) : undefined, params: new URLSearchParams(q ?? "") };

@@ -29,7 +29,7 @@ export interface StreamOptions {
 const SILENCE_MS = 45_000;
 const MAX_BACKOFF_MS = 10_000;
 
-export function parseFrame(raw: string): Frame | null {
+function parseFrame(raw: string): Frame | null {
   const frame: Frame = { id: null, event: "message", data: null };
   let seen = false;
   for (const line of raw.split("\n")) {

@@ -196,7 +196,10 @@ const scenarios = {
     const bytes = png();
     const put = await fetch(upload.url, { method: "PUT", headers: upload.headers, body: bytes });
     if (put.status !== 201) throw new Error(`upload: ${put.status} ${await put.text()}`);
-    await result(job, true, { result: { pages: 3, summary: { ok: true } } });
+    // A file the worker says it stored elsewhere, at a URL that would run
+    // script in the page: listed, never linked.
+    const evil = { name: "elsewhere.txt", url: "javascript:document.title='pwned'", size: 1 };
+    await result(job, true, { result: { pages: 3, summary: { ok: true } }, artifact: evil });
     await until("the job to succeed on the page", async () => (await text('[data-field="status"]')).includes("succeeded"));
     await page.waitForSelector('[data-artifact="chart.png"] a');
     await until("the preview to load", () => page.evaluate(() => document.querySelector("img.preview")?.naturalWidth ?? 0));
@@ -208,8 +211,10 @@ const scenarios = {
     const api = await events(jobId);
     await axe("job");
     await shot("job");
+    await page.waitForSelector('[data-artifact="elsewhere.txt"]');
     return {
       seen,
+      scriptLinks: await page.locator('a[href^="javascript:"]').count(),
       timeline,
       api,
       linkStatus: link.status,

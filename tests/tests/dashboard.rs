@@ -81,6 +81,7 @@ fn a_running_jobs_page_follows_progress_timeline_and_its_artifact() {
     assert_eq!(r["linkStatus"], 200, "the artifact's signed link works");
     assert_eq!(r["linkSame"], true, "and serves the uploaded bytes");
     assert_eq!(r["preview"], 8, "the image is previewed");
+    assert_eq!(r["scriptLinks"], 0, "a worker's javascript: URL is not made a link");
 }
 
 #[test]

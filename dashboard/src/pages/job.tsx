@@ -102,7 +102,7 @@ function JobPage({ id }: { id: string }) {
   const [state, setState] = useState<StreamState>("connecting");
   const [error, setError] = useState<unknown>(null);
   const [cancel, setCancel] = useState<string | null>(null);
-  const refresh = useRef<ReturnType<typeof setTimeout>>();
+  const refresh = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   useEffect(() => {
     let stream: { close(): void } | null = null;

@@ -8,7 +8,7 @@ import { ErrorNote, Progress, Scroll, Status, pct, usePoll, when } from "../ui";
 
 const REFRESH_MS = 3000;
 const PAGE = 20;
-export const STATUSES = ["queued", "running", "succeeded", "failed", "dead", "cancelled"];
+const STATUSES = ["queued", "running", "succeeded", "failed", "dead", "cancelled"];
 
 function Filters({ route }: { route: Route }) {
   const p = route.params;
