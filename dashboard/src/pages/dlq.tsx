@@ -14,6 +14,15 @@ function instant(local: string): string | undefined {
   return isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
+/// RFC 3339 back to a datetime-local value, to show the filter in force.
+function local(iso: string | undefined): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 function Letter({ d, onRetried }: { d: any; onRetried(): void }) {
   const [retried, setRetried] = useState<string | null>(d.retried_job_id);
   const [error, setError] = useState<unknown>(null);
@@ -127,11 +136,11 @@ export function DeadLetters({ route }: { route: Route }) {
         </label>
         <label>
           Dead from
-          <input name="from" type="datetime-local" />
+          <input name="from" type="datetime-local" value={local(filter.from)} />
         </label>
         <label>
           Dead until
-          <input name="to" type="datetime-local" />
+          <input name="to" type="datetime-local" value={local(filter.to)} />
         </label>
         <button type="submit">Filter</button>
       </form>
