@@ -1,7 +1,9 @@
 //! The stack as `scripts/dev` starts it: `cogo-dev up` (its own PostgreSQL,
 //! the gateway, `wrangler dev` with the dev vars it writes), here with its
 //! cron period shortened. Checked for what only that path does: the cron
-//! ticker and the dev CORS origins the Figma plugin needs.
+//! ticker, the dev CORS origins the Figma plugin needs, and the dashboard
+//! that `wrangler dev` serves from wrangler.toml's `[assets]` with the
+//! sign-in link it prints.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -21,6 +23,8 @@ struct DevStack {
     base_url: String,
     jwt_secret: String,
     hmac_secret: String,
+    /// What it printed up to "cogo-edge is running".
+    started: String,
     _process: Guarded,
 }
 
@@ -79,6 +83,7 @@ fn dev_stack() -> &'static DevStack {
             base_url: format!("http://127.0.0.1:{port}"),
             jwt_secret: dev_var(&vars, "SUPABASE_JWT_SECRET"),
             hmac_secret: dev_var(&vars, "EDGE_HMAC_SECRET"),
+            started: text,
             _process: process,
         }
     })
@@ -202,4 +207,26 @@ async fn a_job_whose_worker_vanished_is_claimed_again_without_anyone_releasing_i
     assert_eq!(second["job"]["id"].as_str(), Some(job_id.as_str()), "{second}");
     assert!(claimed_at.elapsed() >= Duration::from_secs(14), "released only once its 15 s lease ended");
     assert_eq!(second["job"]["attempts"], 2, "{second}");
+}
+
+#[tokio::test]
+async fn wrangler_dev_serves_the_dashboard_and_the_printed_sign_in_link_works() {
+    let stack = dev_stack();
+    let page = reqwest::get(format!("{}/", stack.base_url)).await.expect("GET /");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("/app.js"), "the dashboard's page");
+    let link = format!("dashboard   {}/#token=", stack.base_url);
+    let token = stack
+        .started
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(&link))
+        .unwrap_or_else(|| panic!("no sign-in link printed:\n{}", stack.started));
+    // The dashboard's first call with it: a platform-only read.
+    let reply = reqwest::Client::new()
+        .get(format!("{}/functions/v1/metrics-history?window=1m&step=1m", stack.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "the link signs in as the platform");
 }
