@@ -1,7 +1,7 @@
 //! The cron trigger, every minute (wrangler.toml `[triggers]`): the reaper,
 //! the upkeep of idempotency keys, listener registrations and job counters,
-//! the per-minute rollup behind metrics-history, the projection of figma-compat's project outbox, and the retention of
-//! finished jobs.
+//! the per-minute rollup behind metrics-history, the projection of
+//! figma-compat's project outbox, and the retention of finished jobs.
 
 use cogo_shared::config::Config;
 use cogo_shared::figma::ProjectUpdatesApply;

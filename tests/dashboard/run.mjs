@@ -378,16 +378,23 @@ const scenarios = {
   /// are drawn, from navigation start. For scripts/bench --dashboard.
   async "first-render"() {
     const ms = [];
+    // Where one load's time went: the page's requests, by name, in ms.
+    const requests = [];
     for (let i = 0; i < (config.loads ?? 5); i++) {
       const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       const p = await fresh.newPage();
       await p.goto(`${baseUrl}/#token=${encodeURIComponent(tokens.service)}`);
       await p.waitForFunction(() => performance.getEntriesByName("cogo:overview-rendered").length > 0, null, { timeout: 30_000 });
       ms.push(await p.evaluate(() => performance.getEntriesByName("cogo:overview-rendered")[0].startTime));
+      requests.push(
+        await p.evaluate(() =>
+          performance.getEntriesByType("resource").map((r) => `${new URL(r.name).pathname.split("/").pop()} ${Math.round(r.startTime)}+${Math.round(r.duration)}`),
+        ),
+      );
       if (i === 0) await p.screenshot({ path: join(outDir, "overview-bench.png"), fullPage: true });
       await fresh.close();
     }
-    return { ms };
+    return { ms, requests };
   },
 
   /// Every page once more at 390 px: screenshots and axe.

@@ -106,6 +106,10 @@ pub async fn report(stack: &'static Stack, quick: bool, summary: &mut Summary) {
         ms.len(),
         ms.iter().map(|m| format!("{m:.0} ms")).collect::<Vec<_>>().join(", ")
     );
+    for (i, requests) in report["requests"].as_array().into_iter().flatten().enumerate() {
+        let list: Vec<&str> = requests.as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
+        println!("  load {}: requests (name start+duration ms): {}", i + 1, list.join(", "));
+    }
     let median = percentile(&ms, 0.5);
     summary.check(&target, format!("median {median:.0} ms, worst {:.0} ms", percentile(&ms, 1.0)), median < 1000.0);
 }
