@@ -80,8 +80,8 @@ export function Jobs({ route }: { route: Route }) {
               <th scope="col">status</th>
               <th scope="col">progress</th>
               <th scope="col">step</th>
-              <th scope="col">executor</th>
-              <th scope="col">created</th>
+              <th scope="col" class="wide">executor</th>
+              <th scope="col" class="wide">created</th>
             </tr>
           </thead>
           <tbody>
@@ -98,8 +98,8 @@ export function Jobs({ route }: { route: Route }) {
                   <Progress value={pct(j)} label={`progress of ${j.type} ${j.id.slice(0, 8)}`} />
                 </td>
                 <td>{j.current_step ?? "–"}</td>
-                <td>{j.executor_id}</td>
-                <td>{when(j.created_at)}</td>
+                <td class="wide">{j.executor_id}</td>
+                <td class="wide">{when(j.created_at)}</td>
               </tr>
             ))}
           </tbody>
