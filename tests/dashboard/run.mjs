@@ -397,20 +397,27 @@ const scenarios = {
     return { ms, requests };
   },
 
-  /// Every page once more at 390 px: screenshots and axe.
+  /// Every page once more at 390 px, signed in with an opaque service key
+  /// (not a JWT): screenshots and axe; then a queued job cancelled from its
+  /// page.
   async narrow() {
     await page.setViewportSize({ width: 390, height: 844 });
     const executor = unique("dash-narrow");
     const jobId = await assign(tokens.service, executor, "dash.narrow");
     const out = {};
     for (const [name, hash] of [["jobs", "#/jobs"], ["job", `#/jobs/${jobId}`], ["workers", "#/workers"], ["dlq", "#/dlq"], ["chat", "#/chat"]]) {
-      await open(hash);
+      await open(hash, config.key);
       await page.waitForLoadState("networkidle").catch(() => {});
       await axe(`${name}-390`);
       await shot(`${name}-390`);
       out[name] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     }
-    return { overflow: out };
+    const who = await text(".who");
+    await open(`#/jobs/${jobId}`, config.key);
+    await page.getByRole("button", { name: "Cancel job" }).click();
+    await until("the job to be cancelled on its page", async () => (await text('[data-field="status"]')).includes("cancelled"));
+    const cancelled = (await service("GET", `/api/collab/job/${jobId}`)).status;
+    return { overflow: out, who, cancelled, cancelButtons: await page.getByRole("button", { name: "Cancel job" }).count() };
   },
 };
 

@@ -10,11 +10,17 @@ use std::sync::OnceLock;
 use cogo_tests::{browser, Stack};
 use serde_json::{json, Value};
 
+/// An opaque service key (`EDGE_SERVICE_KEYS`), to sign in with a key
+/// rather than a JWT.
+const SERVICE_KEY: &str = "sb_secret_dashboard-test-key-0123456789";
+
 /// One stack for these tests; workers leave 3 s after their last heartbeat
 /// (20 s by default) so the leave is seen quickly.
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| Stack::builder().var("WORKERS_ACTIVE_WINDOW_MS", "3000").start())
+    STACK.get_or_init(|| {
+        Stack::builder().var("WORKERS_ACTIVE_WINDOW_MS", "3000").var("EDGE_SERVICE_KEYS", SERVICE_KEY).start()
+    })
 }
 
 /// One browser scenario at a time: two chromiums on two shared cores make
@@ -27,7 +33,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// that the page threw nothing.
 fn run(scenario: &str) -> Value {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let report = browser::scenario(stack(), scenario, json!({}));
+    let report = browser::scenario(stack(), scenario, json!({ "key": SERVICE_KEY }));
     assert_eq!(report["ok"], true, "{scenario} failed: {}", report["error"].as_str().unwrap_or_default());
     for (page, found) in report["violations"].as_object().expect("axe ran") {
         assert_eq!(found, &json!([]), "axe: serious or critical violations on {page}");
@@ -144,9 +150,12 @@ fn chat_renders_the_agents_streamed_deltas() {
 }
 
 #[test]
-fn every_page_is_usable_at_390_px() {
+fn every_page_is_usable_at_390_px_signed_in_with_a_key_and_a_queued_job_is_cancelled() {
     let r = run("narrow");
     for (page, overflow) in r["overflow"].as_object().unwrap() {
         assert!(overflow.as_i64().unwrap() <= 0, "{page} scrolls sideways at 390 px: {overflow}");
     }
+    assert_eq!(r["who"], "platform (service role)", "the key signs in as the platform");
+    assert_eq!(r["cancelled"], "cancelled", "{r}");
+    assert_eq!(r["cancelButtons"], 0, "a finished job offers no cancel");
 }
