@@ -165,7 +165,10 @@ CREATE OR REPLACE FUNCTION cogo.wait_bucket(p_ms double precision) RETURNS small
 $$;
 
 -- What the events created in [p_from, p_until) with a seq above p_seq_floor
--- say about each minute. The queue is entered by a job's creation, a retry,
+-- say about each minute. `failed` counts failed attempts, retried or the
+-- last (no job ends in status failed any more; a last failure is a dead
+-- letter); `retried` the attempts that went back to the queue, after a
+-- failure or a lost lease. The queue is entered by a job's creation, a retry,
 -- a lost lease or a requeue, and left by a claim or a queued job's cancel.
 CREATE OR REPLACE FUNCTION cogo.event_minutes(p_seq_floor bigint, p_from timestamptz, p_until timestamptz)
 RETURNS TABLE (minute timestamptz, enqueued integer, claimed integer, succeeded integer, failed integer,
@@ -175,7 +178,7 @@ RETURNS TABLE (minute timestamptz, enqueued integer, claimed integer, succeeded 
     (count(*) FILTER (WHERE e.event_type = 'created'))::integer,
     (count(*) FILTER (WHERE e.event_type = 'claimed'))::integer,
     (count(*) FILTER (WHERE e.event_type = 'succeeded'))::integer,
-    (count(*) FILTER (WHERE e.event_type = 'failed'))::integer,
+    (count(*) FILTER (WHERE e.event_type IN ('failed', 'retry_scheduled', 'dead_lettered')))::integer,
     (count(*) FILTER (WHERE e.event_type = 'dead_lettered'))::integer,
     (count(*) FILTER (WHERE e.event_type = 'cancelled'))::integer,
     (count(*) FILTER (WHERE e.event_type IN ('retry_scheduled', 'lease_expired')))::integer,

@@ -488,7 +488,8 @@ async fn metrics_history_matches_the_event_log_recounted_here() {
                     count(*) FILTER (WHERE event_type = 'created'), count(*) FILTER (WHERE event_type = 'claimed'),
                     count(*) FILTER (WHERE event_type = 'succeeded'), count(*) FILTER (WHERE event_type = 'dead_lettered'),
                     count(*) FILTER (WHERE event_type = 'cancelled'),
-                    count(*) FILTER (WHERE event_type = 'claimed' AND payload->>'attempt' = '1')
+                    count(*) FILTER (WHERE event_type = 'claimed' AND payload->>'attempt' = '1'),
+                    count(*) FILTER (WHERE event_type IN ('retry_scheduled', 'failed', 'dead_lettered'))
              FROM cogo.job_events WHERE created_at >= $1::text::timestamptz GROUP BY 1",
             &[&first],
         )
@@ -502,8 +503,9 @@ async fn metrics_history_matches_the_event_log_recounted_here() {
         let t = &point["t"].as_str().unwrap()[..19];
         let row = recount.iter().find(|r| r.get::<_, String>(0) == t);
         let n = |i: usize| row.map_or(0, |r| r.get::<_, i64>(i));
-        let got = ["enqueued", "claimed", "succeeded", "dead", "cancelled"].map(|k| point[k].as_i64().unwrap());
-        assert_eq!(got, [n(1), n(2), n(3), n(4), n(5)], "minute {t}: {point}");
+        let got =
+            ["enqueued", "claimed", "succeeded", "dead", "cancelled", "failed"].map(|k| point[k].as_i64().unwrap());
+        assert_eq!(got, [n(1), n(2), n(3), n(4), n(5), n(7)], "minute {t}: {point}");
         assert_eq!(point["waitP95Ms"].is_number(), n(6) > 0, "a wait exactly where jobs were first claimed: {point}");
         busy_minutes += usize::from(row.is_some());
     }

@@ -113,7 +113,7 @@ export function Overview() {
                 series={[
                   { label: "enqueued", color: "#1f5fbf", values: col("enqueued") },
                   { label: "succeeded", color: "#1b7a3a", values: col("succeeded") },
-                  { label: "failed", color: "#b35c00", values: col("failed") },
+                  { label: "failed attempts", color: "#b35c00", values: col("failed") },
                   { label: "dead", color: "#b3261e", values: col("dead") },
                 ]}
               />
