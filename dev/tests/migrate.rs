@@ -702,3 +702,52 @@ fn every_function_and_trigger_has_one_current_definition() {
         assert!(defined.contains_key(key), "{key:?} has no definition in migrations/functions/");
     }
 }
+
+/// 0006's per-minute rollup behind metrics-history: the fold takes each
+/// finished minute once, and the history reads the same before and after it.
+#[tokio::test]
+async fn the_minute_rollup_folds_each_minute_once_and_changes_no_figure() {
+    let _serial = project_lock().await;
+    let (db, _) = fresh_install("m_job_minutes").await;
+    let (mut client, conn) = tokio_postgres::connect(&db, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "SELECT cogo.enqueue('t', 'e') FROM generate_series(1, 6);
+             SELECT count(*) FROM cogo.claim('e', 'w', 60, NULL, 3);
+             SELECT cogo.complete(id, true) FROM cogo.jobs WHERE status = 'running' LIMIT 1;
+             SELECT cogo.cancel(id) FROM cogo.jobs WHERE status = 'queued' LIMIT 1;
+             -- The log as 40 and 20 minutes of traffic would have left it, seq order kept.
+             UPDATE cogo.job_events SET created_at = created_at - interval '40 minutes' WHERE seq <= 6;
+             UPDATE cogo.job_events SET created_at = created_at - interval '20 minutes' WHERE seq > 6;
+             SELECT cogo.enqueue('t', 'e');",
+        )
+        .await
+        .unwrap();
+    let history = "SELECT (cogo.metrics_history(3600, 60) - 'ts')::text";
+    let tx = client.transaction().await.unwrap();
+    let before: String = tx.query_one(history, &[]).await.unwrap().get(0);
+    let fold: String = tx.query_one("SELECT cogo.fold_job_minutes()->>'minutes'", &[]).await.unwrap().get(0);
+    let after: String = tx.query_one(history, &[]).await.unwrap().get(0);
+    let again: String = tx.query_one("SELECT cogo.fold_job_minutes()->>'minutes'", &[]).await.unwrap().get(0);
+    let folded: String = tx
+        .query_one(
+            "SELECT sum(enqueued)::text || ' ' || sum(claimed) || ' ' || sum(cancelled) FROM cogo.job_minutes",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    tx.commit().await.unwrap();
+    assert_eq!((fold.as_str(), again.as_str()), ("2", "0"), "two busy minutes, each folded once");
+    assert_eq!(folded, "6 3 1", "the folded minutes hold the backdated events, not the one after them");
+    assert_eq!(after, before, "folding changes no figure");
+    let history: serde_json::Value = serde_json::from_str(&after).unwrap();
+    let points = history["points"].as_array().unwrap();
+    let total = |k: &str| points.iter().map(|p| p[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!((total("enqueued"), total("claimed"), total("succeeded"), total("cancelled")), (7, 3, 1, 1));
+    let depths: Vec<i64> = points.iter().map(|p| p["queueDepth"].as_i64().unwrap()).collect();
+    assert_eq!(depths.last(), Some(&3), "6 + 1 enqueued, 3 claimed, 1 cancelled from the queue");
+    assert_eq!(depths.iter().max(), Some(&6), "all six waited until the claims 20 minutes ago");
+    assert_eq!(depths[0], 0, "nothing was queued an hour ago");
+}

@@ -1,11 +1,12 @@
 //! The cron trigger, every minute (wrangler.toml `[triggers]`): the reaper,
 //! the upkeep of idempotency keys, listener registrations and job counters,
-//! the projection of figma-compat's project outbox, and the retention of
-//! finished jobs.
+//! the per-minute rollup behind metrics-history, the projection of
+//! figma-compat's project outbox, and the retention of finished jobs.
 
 use cogo_shared::config::Config;
 use cogo_shared::figma::ProjectUpdatesApply;
 use cogo_shared::queue::doorbells::ListenersSweep;
+use cogo_shared::queue::history::FoldJobMinutes;
 use cogo_shared::queue::retention::{deletions, RetentionSweep, StoredObject, Tally};
 use worker::Env;
 
@@ -39,6 +40,9 @@ pub async fn run(env: Env) {
             }
             if let Err(e) = tasks::compact_job_counts(&config).await {
                 worker::console_error!("job counter compaction failed: {e}");
+            }
+            if let Err(e) = platform::call(&config, FoldJobMinutes {}).await {
+                worker::console_error!("metrics history fold failed: {e}");
             }
             if let Err(e) = platform::call(&config, ProjectUpdatesApply {}).await {
                 worker::console_error!("project projection failed: {e}");

@@ -30,10 +30,13 @@ BEGIN
       WHEN e.kind IN ('failed', 'dead_lettered') THEN jsonb_build_object('status', e.status, 'attempt', e.attempts,
                                                                          'error', e.error)
       WHEN e.kind = 'progress' THEN jsonb_build_object('progress', e.progress, 'step', e.current_step)
+      -- `from` tells a queued job's cancel (it leaves the queue) from a
+      -- running one's: the history's queue depth counts only the first.
+      WHEN e.kind = 'cancelled' THEN jsonb_build_object('status', e.status, 'attempt', e.attempts, 'from', e.old_status)
       ELSE jsonb_build_object('status', e.status, 'attempt', e.attempts)
     END
   FROM (
-    SELECT n.*,
+    SELECT n.*, o.status AS old_status,
       CASE
         WHEN n.status IS NOT DISTINCT FROM o.status THEN
           CASE WHEN n.progress IS DISTINCT FROM o.progress OR n.current_step IS DISTINCT FROM o.current_step

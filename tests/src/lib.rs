@@ -3,6 +3,8 @@
 //! `POSTGREST_URL`), and the release wasm in `workerd serve`, all on free
 //! ports, all stopped when the test process ends, however it ends.
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -357,6 +359,10 @@ fn try_start_workerd(vars: &[(String, String)], bucket: bool) -> Result<(Guarded
         build.join("index.js").is_file() && build.join("index_bg.wasm").is_file(),
         "no release wasm in {}: run scripts/build (scripts/test does)",
         build.display()
+    );
+    assert!(
+        root.join("dashboard/dist/index.html").is_file(),
+        "no dashboard in dashboard/dist: run scripts/build (scripts/test does)"
     );
     let node = root.join("node_modules/.bin/node");
     assert!(node.is_file(), "node missing: run scripts/setup");

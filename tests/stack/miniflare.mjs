@@ -1,15 +1,23 @@
 // Serves the release worker (functions/build) in workerd through Miniflare,
 // the engine of `wrangler dev`: the same bindings as wrangler.toml, with
-// local Durable Objects and a local R2 bucket, for the black-box tests.
+// local Durable Objects, a local R2 bucket and the dashboard's assets, for
+// the black-box tests.
 // Reads one JSON line on stdin ({build, port, vars, bucket}), prints {"url"} once
 // listening, and shuts workerd down when stdin closes (the test process
 // ended, however it ended).
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 
 const lines = createInterface({ input: process.stdin });
 const [first] = await lines[Symbol.asyncIterator]().next().then((r) => [r.value]);
 const { build, port, vars, bucket = true } = JSON.parse(first);
+
+// The dashboard's static assets, from the directory wrangler.toml's [assets]
+// names, served ahead of the worker as `wrangler dev` serves them.
+const root = new URL("../..", import.meta.url).pathname;
+const assetsDir = readFileSync(`${root}wrangler.toml`, "utf8").match(/^\[assets\][^[]*?^directory\s*=\s*"([^"]+)"/m)?.[1];
+if (!assetsDir) throw new Error("wrangler.toml names no [assets] directory");
 
 // The classic (v4) option shape, converted for this Miniflare.
 const mf = new Miniflare(
@@ -32,6 +40,7 @@ const mf = new Miniflare(
     durableObjects: { RATE_LIMITER: "RateLimiter", SIGNATURES: "SignatureLedger", JOB_HUB: "JobHub", CHANNEL_HUB: "ChannelHub", CLAIM_HUB: "ClaimHub" },
     // Without it, as a deployment with no bucket bound.
     r2Buckets: bucket ? { ARTIFACTS: "cogo-artifacts" } : {},
+    assets: { directory: `${root}${assetsDir}`, routerConfig: { has_user_worker: true } },
   }),
 );
 

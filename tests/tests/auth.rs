@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/collab/metrics/overview", &["service_role"]),
     ("GET", "/functions/v1/metrics-overview", &["service_role"]),
     ("GET", "/functions/v1/metrics", &["service_role"]),
+    ("GET", "/functions/v1/metrics-history", &["service_role"]),
     ("GET", "/api/collab/workers/active", &["service_role"]),
     ("GET", "/functions/v1/workers-active", &["service_role"]),
     ("GET", "/functions/v1/dlq-list", &["service_role"]),

@@ -1,7 +1,9 @@
 //! The stack as `scripts/dev` starts it: `cogo-dev up` (its own PostgreSQL,
 //! the gateway, `wrangler dev` with the dev vars it writes), here with its
 //! cron period shortened. Checked for what only that path does: the cron
-//! ticker and the dev CORS origins the Figma plugin needs.
+//! ticker, the dev CORS origins the Figma plugin needs, and the dashboard
+//! that `wrangler dev` serves from wrangler.toml's `[assets]` with the
+//! sign-in link it prints.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -21,6 +23,8 @@ struct DevStack {
     base_url: String,
     jwt_secret: String,
     hmac_secret: String,
+    /// What it printed up to "cogo-edge is running".
+    started: String,
     _process: Guarded,
 }
 
@@ -90,6 +94,7 @@ fn dev_stack() -> &'static DevStack {
             base_url: format!("http://127.0.0.1:{port}"),
             jwt_secret: dev_var(&vars, "SUPABASE_JWT_SECRET"),
             hmac_secret: dev_var(&vars, "EDGE_HMAC_SECRET"),
+            started: text,
             _process: process,
         }
     })
@@ -313,4 +318,26 @@ async fn a_deploy_dry_run_checks_the_configuration_migrations_and_bundle_and_cha
         .expect("the bundle")
         .flatten()
         .any(|f| f.path().extension().is_some_and(|x| x == "wasm")));
+}
+
+#[tokio::test]
+async fn wrangler_dev_serves_the_dashboard_and_the_printed_sign_in_link_works() {
+    let stack = dev_stack();
+    let page = reqwest::get(format!("{}/", stack.base_url)).await.expect("GET /");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("/app.js"), "the dashboard's page");
+    let link = format!("dashboard   {}/#token=", stack.base_url);
+    let token = stack
+        .started
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(&link))
+        .unwrap_or_else(|| panic!("no sign-in link printed:\n{}", stack.started));
+    // The dashboard's first call with it: a platform-only read.
+    let reply = reqwest::Client::new()
+        .get(format!("{}/functions/v1/metrics-history?window=1m&step=1m", stack.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "the link signs in as the platform");
 }

@@ -42,7 +42,8 @@ async fn head_answers_headers_without_body() {
 #[tokio::test]
 async fn unknown_route_is_404_in_the_error_shape() {
     let client = Stack::shared().client();
-    for path in ["/nope", "/functions/v1/nope", "/api/collab/healthz", "/"] {
+    // `/` is the dashboard's page (tests/dashboard.rs).
+    for path in ["/nope", "/functions/v1/nope", "/api/collab/healthz", "/index.htm"] {
         let reply = client.get(path).await;
         assert_eq!(reply.status, 404, "{path}");
         assert_error_shape(&reply.json(), "not_found");

@@ -455,3 +455,87 @@ async fn the_openapi_document_and_its_page() {
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
     assert!(page.text.contains("/api/collab/task.assign") && !page.text.contains("https://"), "self-contained");
 }
+
+/// metrics-history, checked against the event log recounted here under a
+/// lock that holds writers off, and against the job counters.
+#[tokio::test]
+async fn metrics_history_matches_the_event_log_recounted_here() {
+    let stack = Stack::shared();
+    let client = stack.client();
+    let executor = unique("history");
+    let kind = unique("demo.history");
+    for _ in 0..4 {
+        assign(&client, &executor, &kind).await;
+    }
+    run_one(&client, &executor, true).await;
+    client.post_ok(ASSIGN, &json!({"type": kind, "executorId": executor, "maxAttempts": 1, "priority": 10})).await;
+    run_one(&client, &executor, false).await;
+    let cancelled = assign(&client, &executor, &kind).await;
+    client.post_ok("/api/collab/task.cancel", &json!({"jobId": cancelled})).await;
+
+    let mut db = sql().await;
+    let tx = db.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE cogo.jobs IN SHARE MODE").await.unwrap();
+    let reply = client.get("/functions/v1/metrics-history?window=1h&step=1m").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let history = reply.json();
+    let points = history["points"].as_array().unwrap();
+    assert_eq!((history["window"].as_i64(), history["step"].as_i64(), points.len()), (Some(3600), Some(60), 60));
+    let first = points[0]["t"].as_str().unwrap().to_string();
+    let recount = tx
+        .query(
+            "SELECT to_char(date_bin('1 minute', created_at, 'epoch') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS'),
+                    count(*) FILTER (WHERE event_type = 'created'), count(*) FILTER (WHERE event_type = 'claimed'),
+                    count(*) FILTER (WHERE event_type = 'succeeded'), count(*) FILTER (WHERE event_type = 'dead_lettered'),
+                    count(*) FILTER (WHERE event_type = 'cancelled'),
+                    count(*) FILTER (WHERE event_type = 'claimed' AND payload->>'attempt' = '1'),
+                    count(*) FILTER (WHERE event_type IN ('retry_scheduled', 'failed', 'dead_lettered'))
+             FROM cogo.job_events WHERE created_at >= $1::text::timestamptz GROUP BY 1",
+            &[&first],
+        )
+        .await
+        .unwrap();
+    let queued: i64 = tx.query_one("SELECT count(*) FROM cogo.jobs WHERE status = 'queued'", &[]).await.unwrap().get(0);
+    tx.rollback().await.unwrap();
+
+    let mut busy_minutes = 0;
+    for point in points {
+        let t = &point["t"].as_str().unwrap()[..19];
+        let row = recount.iter().find(|r| r.get::<_, String>(0) == t);
+        let n = |i: usize| row.map_or(0, |r| r.get::<_, i64>(i));
+        let got =
+            ["enqueued", "claimed", "succeeded", "dead", "cancelled", "failed"].map(|k| point[k].as_i64().unwrap());
+        assert_eq!(got, [n(1), n(2), n(3), n(4), n(5), n(7)], "minute {t}: {point}");
+        assert_eq!(point["waitP95Ms"].is_number(), n(6) > 0, "a wait exactly where jobs were first claimed: {point}");
+        busy_minutes += usize::from(row.is_some());
+    }
+    assert!(busy_minutes >= 1, "this test's own events are in the window");
+    assert_eq!(recount.len(), busy_minutes, "every minute with events is a point");
+    assert_eq!(points.last().unwrap()["queueDepth"].as_i64(), Some(queued), "the last point's depth is now's");
+    let times: Vec<&str> = points.iter().map(|p| p["t"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "oldest first");
+
+    let coarse = client.get("/functions/v1/metrics-history?window=2h&step=15m").await.json();
+    assert_eq!(coarse["points"].as_array().unwrap().len(), 8);
+    let sum = |h: &Value, k: &str| h["points"].as_array().unwrap().iter().map(|p| p[k].as_i64().unwrap()).sum::<i64>();
+    assert!(sum(&coarse, "enqueued") >= 6, "{coarse}");
+}
+
+#[tokio::test]
+async fn metrics_history_bounds_its_window_and_step() {
+    let client = Stack::shared().client();
+    for (query, parameter) in [
+        ("window=25h", "window"),
+        ("window=30s", "window"),
+        ("window=1d", "window"),
+        ("step=30s", "step"),
+        ("step=2h", "step"),
+        ("window=1h&step=7m", "window"),
+    ] {
+        let reply = client.get(&format!("/functions/v1/metrics-history?{query}")).await;
+        assert_eq!(reply.status, 400, "{query}: {}", reply.text);
+        assert_eq!(reply.json()["error"]["details"]["parameter"], parameter, "{query}");
+    }
+    let day = client.get("/functions/v1/metrics-history?window=24h&step=1m").await;
+    assert_eq!((day.status, day.json()["points"].as_array().map(Vec::len)), (200, Some(1440)));
+}

@@ -266,3 +266,24 @@ async fn a_cron_tick_sweeps_batches_up_to_its_cap_and_the_next_tick_goes_on() {
     assert_eq!(left(&executor).await, 0);
     counters_match_rows().await;
 }
+
+/// The same cron folds the event log's finished minutes into the rollup
+/// behind metrics-history (its figures are checked in reads.rs and, folded,
+/// in dev/tests/migrate.rs): after a tick, every minute that ended over a
+/// minute ago is folded.
+#[tokio::test]
+async fn the_cron_folds_the_finished_minutes_of_the_event_log() {
+    let _serial = serial().await;
+    let stack = Stack::shared();
+    stack.run_cron().await;
+    let behind: f64 = sql_one(
+        "SELECT extract(epoch FROM date_bin('1 minute', now(), 'epoch') - folded_until)::float8
+         FROM cogo.job_minutes_folded",
+        &[],
+    )
+    .await;
+    // 60 s, or 120 s when a minute began since the tick.
+    assert!((60.0..=120.0).contains(&behind), "folded until {behind} s before this minute");
+    let history = stack.client().get("/functions/v1/metrics-history").await;
+    assert_eq!(history.status, 200, "{}", history.text);
+}

@@ -352,7 +352,8 @@ async fn up(args: &[String]) -> Result<()> {
     };
     let ticker = tokio::spawn(cron::tick(port, schedule));
     println!(
-        "\ncogo-edge is running:\n  worker      http://127.0.0.1:{port}\n  health      {health}\n  \
+        "\ncogo-edge is running:\n  worker      http://127.0.0.1:{port}\n  \
+         dashboard   http://127.0.0.1:{port}/#token={service}\n  health      {health}\n  \
          cron        {cron_line}\n  CORS        {} (dev vars in {})\n\n\
          tokens (30 days; more with `cogo-dev token <role> [sub]`):\n  \
          SERVICE_TOKEN={service}\n  WORKER_TOKEN={worker}\n  USER_TOKEN={user}\n\n\

@@ -4,8 +4,8 @@
 
 use cogo_shared::http::body::Body;
 use cogo_shared::http::ApiResponse;
-use cogo_shared::queue::metrics;
 use cogo_shared::queue::reads::{self, DlqRetry, JobArtifacts, JobGet, JobSummary, MetricsOverview};
+use cogo_shared::queue::{history, metrics};
 use cogo_shared::ApiError;
 use serde_json::{json, Value};
 
@@ -59,6 +59,11 @@ pub async fn jobs_recent(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
 
 pub async fn metrics_overview(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
     ok(&ctx.call_as_caller(MetricsOverview { latest: None }).await?)
+}
+
+/// `GET metrics-history?window&step` -> one point per step, oldest first.
+pub async fn metrics_history(ctx: RequestContext) -> Result<ApiResponse, ApiError> {
+    ok(&ctx.call_as_caller(history::metrics_history_args(&ctx.query())?).await?)
 }
 
 /// The same figures for Prometheus (without the latest jobs).

@@ -48,6 +48,7 @@ endpoints! {
     JobStatus => "JobStatus",
     JobsRecent => "JobsRecent",
     MetricsOverview => "MetricsOverview",
+    MetricsHistory => "MetricsHistory",
     Metrics => "Metrics",
     WorkersActive => "WorkersActive",
     DlqList => "DlqList",
@@ -158,6 +159,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         paths: &["/api/collab/metrics/overview", "/metrics-overview"],
         endpoint: Endpoint::MetricsOverview,
     },
+    Route { methods: &[Get], allow: PLATFORM, paths: &["/metrics-history"], endpoint: Endpoint::MetricsHistory },
     Route { methods: &[Get], allow: PLATFORM, paths: &["/metrics"], endpoint: Endpoint::Metrics },
     Route {
         methods: &[Get],

@@ -20,12 +20,15 @@
 //! - `--figma`: the conversion time of each Figma fixture
 //! - `--gateway`: the IDE's embedded read of a project (1 x 20 pages x 50
 //!   components) in one request, beside the same rows in three
+//! - `--dashboard`: the dashboard overview's time to first render in
+//!   headless chromium over 1M jobs, and metrics-history's latency
 //!
 //! then every target with its figure, pass or miss.
 //!
 //! `scripts/bench [--quick] [section ...]`: no section runs them all.
 
 mod caller;
+mod dashboard;
 mod depth;
 mod figma;
 mod gateway;
@@ -45,8 +48,18 @@ use cogo_tests::Stack;
 /// Worker loops draining a queue at once, in every throughput figure.
 pub const LOOPS: usize = 10;
 
-const SECTIONS: [&str; 9] =
-    ["--loops", "--long-poll", "--sql", "--retention", "--depth", "--reads", "--sse", "--figma", "--gateway"];
+const SECTIONS: [&str; 10] = [
+    "--loops",
+    "--long-poll",
+    "--sql",
+    "--retention",
+    "--depth",
+    "--reads",
+    "--sse",
+    "--figma",
+    "--gateway",
+    "--dashboard",
+];
 
 #[tokio::main]
 async fn main() {
@@ -96,6 +109,9 @@ async fn main() {
     }
     if run("--gateway") {
         gateway::report(stack, quick).await;
+    }
+    if run("--dashboard") {
+        dashboard::report(stack, quick, &mut summary).await;
     }
     summary.print();
 }

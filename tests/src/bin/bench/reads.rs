@@ -11,7 +11,7 @@ use crate::stats::{ms_since, percentile};
 /// A table of `total` jobs as a month of traffic leaves it: created over
 /// 30 days, 10 types, 20 executors; 85% succeeded, 5% dead (with their dead
 /// letters), 3% cancelled, 7% still queued.
-async fn seed_history(total: i64) {
+pub async fn seed_history(total: i64) {
     let db = sql().await;
     db.batch_execute(
         "TRUNCATE cogo.jobs, cogo.job_events, cogo.job_dead_letters, cogo.artifacts, cogo.job_counts CASCADE",
