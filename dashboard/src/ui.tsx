@@ -145,3 +145,40 @@ export function useNow(): number {
   }, []);
   return now;
 }
+
+/// Cursor paging: the current page's cursor, the cursors of the pages
+/// before it (to go back), and the Newer / Older buttons.
+export function useCursorPages() {
+  const [cursors, setCursors] = useState<(string | undefined)[]>([]);
+  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const reset = () => {
+    setCursors([]);
+    setCursor(undefined);
+  };
+  const pager = (nextCursor: string | null | undefined) => (
+    <nav class="pager" aria-label="Pages">
+      <button
+        type="button"
+        disabled={cursors.length === 0}
+        onClick={() => {
+          const back = [...cursors];
+          setCursor(back.pop());
+          setCursors(back);
+        }}
+      >
+        Newer
+      </button>
+      <button
+        type="button"
+        disabled={!nextCursor}
+        onClick={() => {
+          setCursors([...cursors, cursor]);
+          setCursor(nextCursor ?? undefined);
+        }}
+      >
+        Older
+      </button>
+    </nav>
+  );
+  return { cursor, reset, pager };
+}

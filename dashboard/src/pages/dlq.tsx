@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href, Route } from "../route";
-import { ErrorNote, Json, usePoll, when } from "../ui";
+import { ErrorNote, Json, useCursorPages, usePoll, when } from "../ui";
 
 const PAGE = 20;
 
@@ -79,8 +79,8 @@ export function DeadLetters({ route }: { route: Route }) {
     from: p.get("from") ?? undefined,
     to: p.get("to") ?? undefined,
   };
-  const [cursors, setCursors] = useState<(string | undefined)[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const pages = useCursorPages();
+  const cursor = pages.cursor;
   const [version, setVersion] = useState(0);
   const [preview, setPreview] = useState<any>(null);
   const [done, setDone] = useState<any>(null);
@@ -95,8 +95,7 @@ export function DeadLetters({ route }: { route: Route }) {
     const f = new FormData(e.target as HTMLFormElement);
     setPreview(null);
     setDone(null);
-    setCursors([]);
-    setCursor(undefined);
+    pages.reset();
     location.hash = href("dlq", undefined, {
       type: String(f.get("type") ?? "").trim(),
       executorId: String(f.get("executorId") ?? "").trim(),
@@ -190,29 +189,7 @@ export function DeadLetters({ route }: { route: Route }) {
         ))}
       </ul>
       {data && items.length === 0 && <p>No dead letters.</p>}
-      <nav class="pager" aria-label="Pages">
-        <button
-          type="button"
-          disabled={cursors.length === 0}
-          onClick={() => {
-            const back = [...cursors];
-            setCursor(back.pop());
-            setCursors(back);
-          }}
-        >
-          Newer
-        </button>
-        <button
-          type="button"
-          disabled={!data?.nextCursor}
-          onClick={() => {
-            setCursors([...cursors, cursor]);
-            setCursor(data.nextCursor);
-          }}
-        >
-          Older
-        </button>
-      </nav>
+      {pages.pager(data?.nextCursor)}
     </>
   );
 }

@@ -4,7 +4,7 @@
 import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href, Route } from "../route";
-import { ErrorNote, Progress, Scroll, Status, pct, usePoll, when } from "../ui";
+import { ErrorNote, Progress, Scroll, Status, pct, useCursorPages, usePoll, when } from "../ui";
 
 const REFRESH_MS = 3000;
 const PAGE = 20;
@@ -51,15 +51,13 @@ export function Jobs({ route }: { route: Route }) {
     executorId: route.params.get("executorId") ?? undefined,
     type: route.params.get("type") ?? undefined,
   };
-  // The cursors of the pages before this one, to go back.
-  const [cursors, setCursors] = useState<(string | undefined)[]>([]);
-  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const pages = useCursorPages();
+  const cursor = pages.cursor;
   const key = route.params.toString();
   const [lastKey, setLastKey] = useState(key);
   if (key !== lastKey) {
     setLastKey(key);
-    setCursors([]);
-    setCursor(undefined);
+    pages.reset();
   }
   const { data, error } = usePoll(
     (signal) => api("/functions/v1/jobs-recent" + query({ ...filter, limit: PAGE, cursor }), { signal }),
@@ -106,29 +104,7 @@ export function Jobs({ route }: { route: Route }) {
         </table>
       </Scroll>
       {data && items.length === 0 && <p>No jobs{cursor ? " on this page" : ""}.</p>}
-      <nav class="pager" aria-label="Pages">
-        <button
-          type="button"
-          disabled={cursors.length === 0}
-          onClick={() => {
-            const back = [...cursors];
-            setCursor(back.pop());
-            setCursors(back);
-          }}
-        >
-          Newer
-        </button>
-        <button
-          type="button"
-          disabled={!data?.nextCursor}
-          onClick={() => {
-            setCursors([...cursors, cursor]);
-            setCursor(data.nextCursor);
-          }}
-        >
-          Older
-        </button>
-      </nav>
+      {pages.pager(data?.nextCursor)}
     </>
   );
 }
