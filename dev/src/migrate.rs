@@ -168,31 +168,32 @@ fn load_files(dir: &Path, prefix: &str) -> Result<Vec<Migration>, MigrateError> 
 /// this call, in that order (a baseline recorded without running, because the
 /// database has every file it replaces, is among them).
 pub async fn run(db_uri: &str, dir: &Path) -> Result<Vec<String>, MigrateError> {
-    let versioned = load(dir)?;
-    let repeatable = load_repeatable(dir)?;
-    let (mut client, conn) = tokio_postgres::connect(db_uri, NoTls).await.map_err(db_err)?;
-    let conn = tokio::spawn(conn);
-    let result = apply(&mut client, &versioned, &repeatable).await;
-    drop(client);
-    let _ = conn.await;
-    result
+    apply_to(db_uri, dir, false).await
 }
 
 /// What [`run`] would apply, found by applying it all in one transaction
 /// that is then rolled back: the SQL is checked against the real database
 /// and nothing changes (a deploy's dry run).
 pub async fn dry_run(db_uri: &str, dir: &Path) -> Result<Vec<String>, MigrateError> {
+    apply_to(db_uri, dir, true).await
+}
+
+async fn apply_to(db_uri: &str, dir: &Path, roll_back: bool) -> Result<Vec<String>, MigrateError> {
     let versioned = load(dir)?;
     let repeatable = load_repeatable(dir)?;
     let (mut client, conn) = tokio_postgres::connect(db_uri, NoTls).await.map_err(db_err)?;
     let conn = tokio::spawn(conn);
-    let result = async {
-        let mut tx = client.transaction().await.map_err(db_err)?;
-        let applied = apply(&mut tx, &versioned, &repeatable).await?;
-        tx.rollback().await.map_err(db_err)?;
-        Ok(applied)
-    }
-    .await;
+    let result = if roll_back {
+        async {
+            let mut tx = client.transaction().await.map_err(db_err)?;
+            let applied = apply(&mut tx, &versioned, &repeatable).await?;
+            tx.rollback().await.map_err(db_err)?;
+            Ok(applied)
+        }
+        .await
+    } else {
+        apply(&mut client, &versioned, &repeatable).await
+    };
     drop(client);
     let _ = conn.await;
     result

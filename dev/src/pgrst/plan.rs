@@ -193,20 +193,17 @@ pub fn read_plan(
     };
     add_select(cache, &mut plan, &q.select, schema);
     add_relationships(cache, schema, &mut plan)?;
-    for (path, filter) in &q.filters {
+    let filters = q.filters.iter().map(|(path, f)| (path, Condition::Filter(f)));
+    let trees = q.logic.iter().map(|(path, t)| (path, Condition::Tree(t)));
+    for (path, condition) in filters.chain(trees) {
         if action == Action::Mutate && path.is_empty() {
             continue;
         }
         let node = find_node(&mut plan, path)?;
-        let logic = resolve_filter(cache, &node.table, filter);
-        node.where_.push(logic);
-    }
-    for (path, tree) in &q.logic {
-        if action == Action::Mutate && path.is_empty() {
-            continue;
-        }
-        let node = find_node(&mut plan, path)?;
-        let logic = resolve_logic(cache, &node.table, tree);
+        let logic = match condition {
+            Condition::Filter(f) => resolve_filter(cache, &node.table, f),
+            Condition::Tree(t) => resolve_logic(cache, &node.table, t),
+        };
         node.where_.push(logic);
     }
     for (path, terms) in &q.order {
@@ -252,6 +249,12 @@ fn resolve_field(cache: &SchemaCache, table: &Qi, field: &Field, fts_lang: Optio
         to_json: !matches!(data_type, "json" | "jsonb"),
         to_tsvector: if data_type == "tsvector" { None } else { fts_lang },
     }
+}
+
+/// A condition of the URL: one filter, or an `or`/`and` tree of them.
+enum Condition<'a> {
+    Filter(&'a Filter),
+    Tree(&'a LogicTree),
 }
 
 fn resolve_filter(cache: &SchemaCache, table: &Qi, f: &Filter) -> Logic {

@@ -124,10 +124,8 @@ fn invalid(why: &str) -> ApiError {
 /// this `stream` and `resource`.
 pub fn verify(secret: &str, ticket: &str, stream: &str, resource: &str, now: i64) -> Result<Principal, ApiError> {
     let (payload, sig) = ticket.split_once('.').ok_or_else(|| invalid("the ticket is malformed"))?;
-    let sig = (sig.len() == 64)
-        .then(|| (0..32).map(|i| u8::from_str_radix(&sig[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>())
-        .flatten()
-        .ok_or_else(|| invalid("the ticket is malformed"))?;
+    // Lower-case only, as issued: one spelling per ticket.
+    let sig = super::hex_decode_32(sig, false).ok_or_else(|| invalid("the ticket is malformed"))?;
     mac(secret, payload).verify_slice(&sig).map_err(|_| invalid("the ticket's signature does not match"))?;
     let claims: Claims = Base64UrlUnpadded::decode_vec(payload)
         .ok()
