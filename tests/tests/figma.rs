@@ -715,6 +715,25 @@ async fn a_dump_with_image_bytes_converts_in_every_encoding_and_links_the_stored
 }
 
 #[tokio::test]
+async fn a_dump_into_someone_elses_project_is_404_and_stores_no_image() {
+    let (alice, bob) = (user(&unique("alice")), user(&unique("bob")));
+    let project = fresh_project();
+    let doc = fixture("rest-govuk-tag.json");
+    stack()
+        .client_with(Some(&alice))
+        .post_ok("/figma-compat/uui/generate", &json!({"projectId": project, "figma_json": doc}))
+        .await;
+    let outbox = outbox_rows(&project).await;
+    let image = png(&unique("intruder"));
+    let sha = sha256(&image);
+    let body = json!({"projectId": project, "figma_json": dump(json!({ HASH: base64(&image) }))});
+    let refused = stack().client_with(Some(&bob)).post("/figma-compat/uui/generate", &body).await;
+    assert_not_found(&refused, "a dump into someone else's project");
+    assert!(!stored(&sha).await, "the refused dump's image was not stored");
+    assert_eq!(outbox_rows(&project).await, outbox, "no outbox row");
+}
+
+#[tokio::test]
 async fn bad_image_bytes_are_400_with_their_path_and_nothing_is_stored() {
     let client = stack().client();
     let good = png(&unique("good"));

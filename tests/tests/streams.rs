@@ -184,6 +184,14 @@ async fn a_browser_opens_a_job_stream_with_a_ticket_that_opens_nothing_else() {
         .post("/functions/v1/stream-ticket", &json!({"stream": "workers-stream"}))
         .await;
     assert_eq!(workers.status, 403, "{}", workers.text);
+    // A worker (whatever its executor) does not read users' job streams; no credential gets nothing.
+    let now = cogo_dev::token::unix_now();
+    let worker = stack().token(json!({"role": "worker", "sub": "w", "executor_id": "other", "exp": now + 600}));
+    let as_worker =
+        stack().client_with(Some(&format!("Bearer {worker}"))).post("/functions/v1/stream-ticket", &request).await;
+    assert_eq!(as_worker.status, 403, "{}", as_worker.text);
+    let anonymous = anon.post("/functions/v1/stream-ticket", &request).await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text);
 }
 
 #[tokio::test]
