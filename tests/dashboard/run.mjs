@@ -307,15 +307,20 @@ const scenarios = {
     const nav = await page.locator("header nav a").allInnerTexts();
     const landing = await text("main h1");
     await page.evaluate((t) => (location.hash = `#/jobs?type=${t}`), type);
-    // The filtered page: every row of this test's type (the unfiltered one
-    // shows the user's jobs too).
-    await until("the user's jobs of this type", () =>
-      page.evaluate((t) => {
-        const rows = [...document.querySelectorAll("tr[data-job]")];
-        return rows.length > 0 && rows.every((r) => r.querySelector("a").textContent === t);
-      }, type),
+    // The filtered page once it holds at least the user's jobs of this type
+    // (the unfiltered one shows them too), read in the same look: a poll
+    // can redraw the list between two reads. Someone else's job of the
+    // same type would be among the rows, and fail the comparison.
+    const shown = await until("the user's jobs of this type", () =>
+      page.evaluate(
+        ([t, count]) => {
+          const rows = [...document.querySelectorAll("tr[data-job]")];
+          const done = rows.length >= count && rows.every((r) => r.querySelector("a").textContent === t);
+          return done ? rows.map((r) => r.dataset.job) : null;
+        },
+        [type, mine.length],
+      ),
     );
-    const shown = await page.locator("tr[data-job]").evaluateAll((rows) => rows.map((r) => r.dataset.job));
     await axe("jobs-user");
     await shot("jobs-user");
     await page.evaluate(() => (location.hash = "#/dlq"));
